@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+//
+// Layers, from pure to effectful:
+//   VCPUFreqCore    device model (three guest ABIs), topology, policy, trace replay. No I/O, no Foundation.
+//   CVCPUFreqABI    the C headers we ship to VMM and guest authors; tests prove them equal to the Swift layout.
+//   VCPUFreqConfig  the human-edited TOML topology file -> Topology (TOMLKit), with key paths and lines.
+//   CVCPUFreqSys    the one C shim: syscalls Swift cannot call directly (variadic, macros, gettid).
+//   VCPUFreqLinux   sysfs probing and the other thin I/O around the core.
+//   vcpufreq        the command-line tool, one file per subcommand.
+import PackageDescription
+
+let package = Package(
+    name: "vcpufreq",
+    products: [
+        .executable(name: "vcpufreq", targets: ["vcpufreq"]),
+        .library(name: "VCPUFreqCore", targets: ["VCPUFreqCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .target(name: "VCPUFreqCore"),
+        .target(name: "CVCPUFreqABI"),
+        .target(
+            name: "VCPUFreqConfig",
+            dependencies: ["VCPUFreqCore", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(name: "CVCPUFreqSys"),
+        .target(
+            name: "VCPUFreqLinux",
+            dependencies: [
+                "VCPUFreqCore", "CVCPUFreqSys",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "vcpufreq",
+            dependencies: [
+                "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
+        .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
+        .testTarget(name: "CLITests", dependencies: ["VCPUFreqCore"]),
+    ]
+)

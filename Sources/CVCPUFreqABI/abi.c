@@ -1,0 +1,1 @@
+#include "vcpufreq_abi.h"

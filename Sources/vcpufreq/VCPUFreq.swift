@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct VCPUFreq: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vcpufreq",
+        abstract: "Virtual cpufreq / DVFS device backend for KVM guests on big.LITTLE hosts.",
+        version: "0.1.0",
+        subcommands: [TopologyCommand.self, DeviceCommand.self]
+    )
+}
