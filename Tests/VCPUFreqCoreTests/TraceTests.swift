@@ -1,0 +1,59 @@
+import Testing
+@testable import VCPUFreqCore
+
+@Suite struct TraceTests {
+    @Test func parsesEveryForm() {
+        let text = """
+            # probe of cpu 0
+            0 r 0x8
+            0 w 0xc 2        # select entry 2
+            1 r 0x10 4
+            3 w 0x4 0x1B7740 4
+            wait 1500
+
+            2 w 0x880008 1 8
+            """
+        let (trace, diagnostics) = Trace.parse(text)
+        #expect(diagnostics == [])
+        #expect(trace.lines.map(\.number) == [2, 3, 4, 5, 6, 8])
+        #expect(trace.lines.map(\.operation) == [
+            .read(vcpu: 0, offset: 0x8, width: 4),
+            .write(vcpu: 0, offset: 0xc, value: 2, width: 4),
+            .read(vcpu: 1, offset: 0x10, width: 4),
+            .write(vcpu: 3, offset: 0x4, value: 1_800_000, width: 4),
+            .wait(microseconds: 1500),
+            .write(vcpu: 2, offset: 0x88_0008, value: 1, width: 8),
+        ])
+    }
+
+    @Test(arguments: [
+        ("0 x 0x8", "neither r nor w"),
+        ("0 r", "expected"),
+        ("0 w 0x4", "needs a value"),
+        ("zero r 0x8", "not a vCPU index"),
+        ("0 r 0xZZ", "not an offset"),
+        ("0 r 0x8 3 9", "too many fields"),
+        ("0 r 0x8 0", "not a width"),
+        ("0 r 0x8 17", "not a width"),
+        ("0 w 0x4 18446744073709551616", "not a value"),
+        ("0 w 0x4 0x", "not a value"),
+        ("wait", "expected `wait"),
+        ("wait soon", "not a number"),
+        ("99999999999 r 0", "not a vCPU index"),
+    ])
+    func reportsBadLinesWithTheirNumber(line: String, message: String) {
+        let (trace, diagnostics) = Trace.parse("0 r 0\n\(line)\n1 r 4")
+        #expect(trace.lines.count == 2, "good lines around a bad one are kept")
+        #expect(diagnostics.count == 1)
+        #expect(diagnostics.first?.line == 2)
+        #expect(diagnostics.first?.message.contains(message) == true, "\(diagnostics)")
+    }
+
+    @Test func acceptsFullRangeValues() {
+        let (trace, diagnostics) = Trace.parse("0 w 0x4 0xFFFFFFFFFFFFFFFF 8\n0 w 0x4 18446744073709551615")
+        #expect(diagnostics == [])
+        #expect(trace.lines.map(\.operation) == [
+            .write(vcpu: 0, offset: 4, value: .max, width: 8), .write(vcpu: 0, offset: 4, value: .max, width: 4),
+        ])
+    }
+}
