@@ -3,6 +3,7 @@
 // Layers, from pure to effectful:
 //   VCPUFreqCore    device model (three guest ABIs), topology, policy, trace replay. No I/O, no Foundation.
 //   CVCPUFreqABI    the C headers we ship to VMM and guest authors; tests prove them equal to the Swift layout.
+//   VCPUFreqProtocol the VMM <-> daemon wire protocol v1: a pure, bounds-checked codec.
 //   VCPUFreqConfig  the human-edited TOML topology file -> Topology (TOMLKit), with key paths and lines.
 //   CVCPUFreqSys    the one C shim: syscalls Swift cannot call directly (variadic, macros, gettid).
 //   VCPUFreqLinux   sysfs probing and the other thin I/O around the core.
@@ -25,6 +26,7 @@ let package = Package(
     targets: [
         .target(name: "VCPUFreqCore"),
         .target(name: "CVCPUFreqABI"),
+        .target(name: "VCPUFreqProtocol"),
         .target(
             name: "VCPUFreqConfig",
             dependencies: ["VCPUFreqCore", .product(name: "TOMLKit", package: "TOMLKit")]
@@ -49,5 +51,6 @@ let package = Package(
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
         .testTarget(name: "CLITests", dependencies: ["VCPUFreqCore"]),
+        .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol"]),
     ]
 )
