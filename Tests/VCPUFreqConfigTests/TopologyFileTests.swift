@@ -175,4 +175,18 @@ import VCPUFreqCore
     func typoSuggestions(key: String, suggestion: String?) {
         #expect(TOMLFields.closest(to: key, in: TopologyDecoder.clusterKeys) == suggestion)
     }
+
+    /// The full example in docs/topology.md is a valid file with every key.
+    @Test func documentationExampleIsValid() throws {
+        let doc = try TopologyFile.readText(path: "\(Fixtures.packageDirectory)/docs/topology.md")
+        let start = try #require(doc.range(of: "```toml\n"))
+        let end = try #require(doc.range(of: "\n```", range: start.upperBound..<doc.endIndex))
+        let (topology, diagnostics) = TopologyFile.decode(String(doc[start.upperBound..<end.lowerBound]))
+        #expect(diagnostics == [])
+        let keys = TopologyDecoder.hostKeys + TopologyDecoder.clusterKeys + TopologyDecoder.vmKeys + TopologyDecoder.policyKeys
+        for key in keys where key != "cluster" && key != "policy" && key != "nominal" {
+            #expect(doc[start.upperBound..<end.lowerBound].contains("\n\(key) = "), "example lacks \(key)")
+        }
+        #expect(topology?.vms.first?.pinCPUs?.last == CPUList([6, 7]))
+    }
 }
