@@ -49,7 +49,7 @@ import Testing
     @Test(arguments: SampleTopologies.all(tableMode: .table))
     func valuesParseLikeCrosvm(topology: Topology) throws {
         let model = try topology.model()
-        let arguments = try CrosvmArguments.render(model).arguments
+        let arguments = CrosvmArguments.render(model).arguments
         func value(_ flag: String) -> String {
             var text = String(arguments.first { $0.hasPrefix(flag + " ") }!.dropFirst(flag.count + 1))
             if text.hasPrefix("'") { text = String(text.dropFirst().dropLast()) }
