@@ -4,6 +4,7 @@ struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
         abstract: "Probe, check and render host topology files.",
-        subcommands: []
+        discussion: "The topology file (TOML) describes the host's CPU clusters and the VM profiles vcpufreq serves; see docs/topology.md.",
+        subcommands: [TopologyProbe.self, TopologyCheck.self, TopologyDT.self, TopologyCrosvmArgs.self]
     )
 }

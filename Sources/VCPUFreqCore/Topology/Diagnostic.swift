@@ -13,12 +13,15 @@ public struct Diagnostic: Equatable, Sendable, CustomStringConvertible {
     public var message: String
     /// 1-based line in the source file, when the locator found it.
     public var line: Int?
+    /// 1-based column, when known (TOML syntax errors: the parser reports it).
+    public var column: Int?
 
-    public init(_ severity: Severity, _ keyPath: String, _ message: String, line: Int? = nil) {
+    public init(_ severity: Severity, _ keyPath: String, _ message: String, line: Int? = nil, column: Int? = nil) {
         self.severity = severity
         self.keyPath = keyPath
         self.message = message
         self.line = line
+        self.column = column
     }
 
     public static func error(_ keyPath: String, _ message: String, line: Int? = nil) -> Diagnostic {

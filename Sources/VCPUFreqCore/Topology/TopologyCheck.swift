@@ -50,7 +50,8 @@ extension HostTopology {
             }
             problems += Self.checkTable(cluster.frequenciesKHz, path: "\(path).frequencies_khz")
         }
-        let expected = possibleCPUs?.ids ?? Array(0...(owner.keys.max() ?? -1))
+        // No CPU in any cluster (all cpus keys empty or invalid): nothing is expected.
+        let expected = possibleCPUs?.ids ?? owner.keys.max().map { Array(0...$0) } ?? []
         let missing = expected.filter { owner[$0] == nil }
         if !missing.isEmpty {
             let list = CPUList(missing)

@@ -1,0 +1,248 @@
+/// Finds the 1-based line of a TOML key path (`host.cluster[1].frequencies_khz[3]`)
+/// in the source text of a topology file.
+///
+/// TOMLKit hands back values without positions, so diagnostics would have no
+/// line. This is not a second TOML parser: it only runs on text TOMLKit has
+/// already accepted, and it recognises just enough to attribute lines —
+/// table headers (`[host]`, `[[host.cluster]]` occurrence n, `[vm.policy]`
+/// inside the current `[[vm]]`), `key =` lines (dotted and quoted keys
+/// included), and the elements of arrays and keys of inline tables, which
+/// may span lines. Every branch advances, so odd input ends the scan instead
+/// of looping.
+struct LineLocator {
+    private var lineOfPath: [String: Int] = [:]
+
+    init(source: String) {
+        var scanner = Scanner(bytes: Array(source.utf8))
+        scanner.run()
+        lineOfPath = scanner.lineOfPath
+    }
+
+    /// The line of `keyPath`, or of its nearest enclosing key or table that
+    /// the file spells out (a missing key is reported at its table's header).
+    func line(of keyPath: String) -> Int? {
+        var path = Substring(keyPath)
+        while !path.isEmpty {
+            if let line = lineOfPath[String(path)] { return line }
+            guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { return nil }
+            path = path[..<cut]
+        }
+        return nil
+    }
+
+    /// Every key path the scan recorded (for tests).
+    var knownPaths: [String: Int] { lineOfPath }
+}
+
+/// A byte-level scan of TOML text. `line` is 1-based and advances on every `\n`.
+private struct Scanner {
+    let bytes: [UInt8]
+    var position = 0
+    var line = 1
+    var lineOfPath: [String: Int] = [:]
+    /// Current table (`host`, `host.cluster[2]`, `vm[0].policy`); "" = root.
+    var table = ""
+    /// Next index of each array of tables, keyed by its resolved path.
+    var arrayCounts: [String: Int] = [:]
+    /// Index of the element each array of tables is currently in.
+    var currentElement: [String: Int] = [:]
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    private static let newline = UInt8(ascii: "\n")
+    private static let hash = UInt8(ascii: "#")
+
+    var atEnd: Bool { position >= bytes.count }
+    var current: UInt8 { bytes[position] }
+
+    mutating func advance() {
+        if bytes[position] == Self.newline { line += 1 }
+        position += 1
+    }
+
+    mutating func record(_ path: String) {
+        if lineOfPath[path] == nil { lineOfPath[path] = line }
+    }
+
+    mutating func run() {
+        while !atEnd {
+            skipBlank()
+            if atEnd { break }
+            switch current {
+            case Self.newline: advance()
+            case Self.hash: skipToLineEnd()
+            case UInt8(ascii: "["): header()
+            default: keyValue(in: table)
+            }
+        }
+    }
+
+    /// Spaces and tabs (not newlines).
+    mutating func skipBlank() {
+        while !atEnd && (current == UInt8(ascii: " ") || current == UInt8(ascii: "\t") || current == UInt8(ascii: "\r")) {
+            position += 1
+        }
+    }
+
+    /// Whitespace, newlines and comments (inside arrays and between values).
+    mutating func skipSpaceAndComments() {
+        while !atEnd {
+            switch current {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), Self.newline: advance()
+            case Self.hash: skipToLineEnd()
+            default: return
+            }
+        }
+    }
+
+    mutating func skipToLineEnd() {
+        while !atEnd && current != Self.newline { position += 1 }
+    }
+
+    /// `[a.b]` or `[[a.b]]`.
+    mutating func header() {
+        position += 1
+        var isArray = false
+        if !atEnd && current == UInt8(ascii: "[") {
+            isArray = true
+            position += 1
+        }
+        let components = keyComponents(until: UInt8(ascii: "]"))
+        if !atEnd { position += 1 }
+        if isArray && !atEnd && current == UInt8(ascii: "]") { position += 1 }
+        var resolved = ""
+        for (index, component) in components.enumerated() {
+            resolved += index == 0 ? component : ".\(component)"
+            if isArray && index == components.count - 1 {
+                let element = arrayCounts[resolved, default: 0]
+                arrayCounts[resolved] = element + 1
+                currentElement[resolved] = element
+                resolved += "[\(element)]"
+            } else if let element = currentElement[resolved] {
+                resolved += "[\(element)]"
+            }
+        }
+        table = resolved
+        record(resolved)
+        skipToLineEnd()
+    }
+
+    /// Reads a (possibly dotted, possibly quoted) key up to `terminator`,
+    /// leaving the position on the terminator.
+    mutating func keyComponents(until terminator: UInt8) -> [String] {
+        var components: [String] = []
+        var currentKey: [UInt8] = []
+        while !atEnd && current != terminator && current != Self.newline {
+            let byte = current
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                position += 1
+                while !atEnd && current != byte && current != Self.newline {
+                    if byte == UInt8(ascii: "\"") && current == UInt8(ascii: "\\") { position += 1 }
+                    if !atEnd && current != Self.newline {
+                        currentKey.append(current)
+                        position += 1
+                    }
+                }
+                if !atEnd && current == byte { position += 1 }
+            } else if byte == UInt8(ascii: ".") {
+                components.append(String(decoding: currentKey, as: UTF8.self))
+                currentKey = []
+                position += 1
+            } else {
+                if byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") { currentKey.append(byte) }
+                position += 1
+            }
+        }
+        components.append(String(decoding: currentKey, as: UTF8.self))
+        return components
+    }
+
+    mutating func keyValue(in base: String) {
+        let components = keyComponents(until: UInt8(ascii: "="))
+        guard !atEnd, current == UInt8(ascii: "=") else {
+            skipToLineEnd()
+            return
+        }
+        position += 1
+        var path = base
+        for component in components { path += path.isEmpty ? component : ".\(component)" }
+        record(path)
+        skipBlank()
+        value(path: path)
+        skipToLineEnd()
+    }
+
+    /// Skips one value, recording the lines of array elements and inline-table keys.
+    mutating func value(path: String) {
+        guard !atEnd else { return }
+        switch current {
+        case UInt8(ascii: "["):
+            position += 1
+            var index = 0
+            while true {
+                skipSpaceAndComments()
+                if atEnd { return }
+                if current == UInt8(ascii: "]") { position += 1; return }
+                if current == UInt8(ascii: ",") { position += 1; continue }
+                let element = "\(path)[\(index)]"
+                record(element)
+                let before = position
+                value(path: element)
+                if position == before { position += 1 }
+                index += 1
+            }
+        case UInt8(ascii: "{"):
+            position += 1
+            while true {
+                skipSpaceAndComments()
+                if atEnd { return }
+                if current == UInt8(ascii: "}") { position += 1; return }
+                if current == UInt8(ascii: ",") { position += 1; continue }
+                let before = position
+                let components = keyComponents(until: UInt8(ascii: "="))
+                if !atEnd && current == UInt8(ascii: "=") {
+                    position += 1
+                    let key = components.reduce(path) { "\($0).\($1)" }
+                    record(key)
+                    skipBlank()
+                    value(path: key)
+                }
+                if position == before { position += 1 }
+            }
+        case UInt8(ascii: "\""), UInt8(ascii: "'"):
+            string()
+        default:
+            while !atEnd {
+                switch current {
+                case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), Self.newline, Self.hash: return
+                default: position += 1
+                }
+            }
+        }
+    }
+
+    /// A basic, literal or multi-line string; the position ends after its closing quote.
+    mutating func string() {
+        let quote = current
+        let isTriple = position + 2 < bytes.count && bytes[position + 1] == quote && bytes[position + 2] == quote
+        position += isTriple ? 3 : 1
+        while !atEnd {
+            if quote == UInt8(ascii: "\"") && current == UInt8(ascii: "\\") {
+                position += 1
+                if !atEnd { advance() }
+                continue
+            }
+            if current == quote {
+                if !isTriple { position += 1; return }
+                if position + 2 < bytes.count && bytes[position + 1] == quote && bytes[position + 2] == quote {
+                    position += 3
+                    // A triple-quoted string may end with up to two more quotes.
+                    while !atEnd && current == quote { position += 1 }
+                    return
+                }
+            }
+            if !isTriple && current == Self.newline { return }
+            advance()
+        }
+    }
+}

@@ -1,0 +1,99 @@
+/// The crosvm flags (aarch64 `crosvm run`) that give a guest the same CPU
+/// view as `topology dt`: vCPU count, clusters and frequency domains,
+/// pinning, capacity-dmips-mhz, per-vCPU frequency tables and the upstream
+/// virtual-cpufreq device.
+///
+/// Syntax follows crosvm's parsers: `--cpus` takes key=value pairs whose
+/// CPU sets are bracketed lists; `--cpu-affinity` separates vCPUs with `:`;
+/// `--cpu-capacity` with `,`; `--cpu-frequencies-khz` separates vCPUs with
+/// `;` and frequencies with `,`.
+public enum CrosvmArguments {
+    public struct Rendering: Equatable, Sendable {
+        /// One flag per element, value included (`--cpu-capacity 0=249,1=249`),
+        /// values shell-quoted where they hold `[`, `;` or other shell syntax.
+        public var arguments: [String]
+        /// Things the flags cannot express (printed on stderr by the CLI).
+        public var notes: [String]
+    }
+
+    /// Renders the VM `vm` (the first profile when nil) of a checked topology.
+    public static func render(_ topology: Topology, vm: String? = nil) throws(TopologyError) -> Rendering {
+        let model = try topology.model(forVM: vm)
+        return render(model)
+    }
+
+    public static func render(_ model: VMModel) -> Rendering {
+        let vcpus = model.vcpus
+        var notes: [String] = []
+
+        let clusters = DeviceTree.clusterGroups(model).map(\.vcpus)
+        let cpus = "num-cores=\(vcpus.count),clusters=\(sets(clusters)),freq-domains=\(sets(model.domains))"
+
+        let affinity = vcpus.map { "\($0.index)=\($0.hostCPUs)" }.joined(separator: ":")
+        if !model.pin {
+            notes.append("the profile has pin = false, but crosvm's virtual-cpufreq device needs --cpu-affinity (crosvm pins to it)")
+        }
+
+        // crosvm writes --cpu-capacity into each cpu node's capacity-dmips-mhz.
+        let dmips = model.dmipsPerMHz
+        let capacity = vcpus.map { "\($0.index)=\(dmips[$0.index])" }.joined(separator: ",")
+        notes.append(
+            "--cpu-capacity is capacity-dmips-mhz: the values make the guest compute the host capacities "
+                + vcpus.map { "\($0.capacity)" }.uniqued().joined(separator: ", "))
+
+        let frequencies = vcpus.map { vcpu -> String in
+            let table = model.tableMode == .maxOnly ? [vcpu.maxFrequencyKHz] : vcpu.frequenciesKHz
+            return "\(vcpu.index)=" + table.map(String.init).joined(separator: ",")
+        }.joined(separator: ";")
+        if model.tableMode == .maxOnly {
+            notes.append("table_mode = max-only: each vCPU gets a one-entry table (its maximum)")
+        }
+        if model.addressMap.base != DeviceAddressMap.defaultBase {
+            notes.append("crosvm places the virtual-cpufreq device itself; base_address 0x\(String(model.addressMap.base, radix: 16)) has no flag")
+        }
+
+        let arguments = [
+            "--cpus \(shellQuoted(cpus))",
+            "--cpu-affinity \(shellQuoted(affinity))",
+            "--cpu-capacity \(shellQuoted(capacity))",
+            "--cpu-frequencies-khz \(shellQuoted(frequencies))",
+            "--virt-cpufreq-upstream",
+        ]
+        return Rendering(arguments: arguments, notes: notes)
+    }
+
+    /// One flag per line, joined with ` \` continuations, ready to paste
+    /// after `crosvm run`.
+    public static func commandLine(_ arguments: [String]) -> String {
+        arguments.enumerated().map { index, argument in
+            index == arguments.count - 1 ? argument : "\(argument) \\"
+        }.joined(separator: "\n")
+    }
+
+    /// `[[0,1,2,3],[4,5]]`
+    static func sets(_ groups: [[Int]]) -> String {
+        "[" + groups.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+    }
+
+    /// Single-quotes a value unless it holds only characters no shell treats specially.
+    static func shellQuoted(_ value: String) -> String {
+        let plain = value.allSatisfy { $0.isLetter || $0.isNumber || "=,:-_./+".contains($0) }
+        if plain && !value.isEmpty { return value }
+        return "'" + value.replacingSingleQuotes() + "'"
+    }
+}
+
+extension String {
+    fileprivate func replacingSingleQuotes() -> String {
+        var result = ""
+        for character in self { result += character == "'" ? "'\\''" : String(character) }
+        return result
+    }
+}
+
+extension Array where Element: Hashable {
+    fileprivate func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}

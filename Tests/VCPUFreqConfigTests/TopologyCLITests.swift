@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import VCPUFreqCore
+@testable import VCPUFreqConfig
+
+/// Runs the built `vcpufreq` binary (`swift build` runs before the tests).
+enum CLI {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: Fixtures.binary) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(Fixtures.binary) is missing: run `swift build` first"])
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Fixtures.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.packageDirectory)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting, so a large output cannot block the child.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func temporaryPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("vcpufreq-\(UUID().uuidString)-\(name)").path
+    }
+}
+
+@Suite(.serialized) struct TopologyCLITests {
+    @Test func checkCleanFilePrintsSummaryAndExitsZero() throws {
+        let result = try CLI.run(["topology", "check", "Tests/Fixtures/topology/laptop.toml"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "Tests/Fixtures/topology/laptop.toml: OK, 0 warnings; 2 clusters, 1 VM profile")
+        #expect(lines.contains { $0.hasPrefix("vm \"crostini\": 6 vCPUs, 3 domains") })
+        #expect(lines.contains { $0.hasPrefix("  vCPUs 0-3 -> little (capacity 382") && $0.hasSuffix("domain 0, pinned to CPUs 0-3") })
+        #expect(lines.contains { $0.hasPrefix("  vCPU 5 -> big") && $0.hasSuffix("domain 2, pinned to CPUs 6-7") })
+    }
+
+    @Test func checkBrokenFileListsEveryErrorAndExitsOne() throws {
+        let file = "Tests/Fixtures/topology/broken.toml"
+        let result = try CLI.run(["topology", "check", file])
+        #expect(result.status == 1)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 10)
+        #expect(lines.first == "\(file):4: error: host.governor: \"turbo\" is not one of schedutil|performance|powersave|ondemand|conservative|userspace|none")
+        #expect(lines.contains("\(file):9: error: host.cluster[0].capacty: unknown key \"capacty\"; did you mean \"capacity\"?"))
+        #expect(lines.contains("\(file):26: error: vm[0].util_cap: util_cap 2048 is outside 0...1024"))
+        #expect(lines.last == "\(file): 9 errors, 0 warnings")
+    }
+
+    @Test func checkWarningsOnlyExitsZero() throws {
+        var topology = ExpectedTopologies.phone
+        topology.host.clusters[2].capacity = 1000
+        let path = CLI.temporaryPath("warn.toml")
+        try TopologyFile.encode(topology).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try CLI.run(["topology", "check", path])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("\(path):")
+            && result.stdout.contains(": warning: host.cluster: no cluster has capacity 1024"))
+    }
+
+    @Test func syntaxErrorHasLineAndColumn() throws {
+        let path = CLI.temporaryPath("syntax.toml")
+        try "[host]\nname = \"x\"\ncapacity = \n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try CLI.run(["topology", "check", path])
+        #expect(result.status == 1)
+        #expect(result.stdout.hasPrefix("\(path):3:"), "\(result.stdout)")
+        #expect(result.stdout.contains(": error: "))
+    }
+
+    @Test(arguments: [
+        (["topology", "check", "/nonexistent.toml"], "cannot read /nonexistent.toml: No such file or directory"),
+        (["topology", "dt", "/nonexistent.toml"], "cannot read /nonexistent.toml: No such file or directory"),
+        (["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--base", "0x1001"], "--base 0x1001 is not 4 KiB aligned"),
+        (["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--base", "nowhere"], "--base \"nowhere\" is not an address"),
+        (["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--base", "0xfffffffffffff000"], "--base 0xfffffffffffff000: the device would run past"),
+        (["topology", "crosvm-args", "Tests/Fixtures/topology/phone.toml", "--vm", "nope"], "no VM profile named \"nope\" (profiles: android)"),
+        (["topology", "probe", "--sysfs-root", "/nonexistent"], "cannot read /nonexistent/devices/system/cpu: No such file or directory"),
+    ])
+    func errorsNameTheFileOrFlag(arguments: [String], message: String) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func invalidFileForRenderingPrintsDiagnostics() throws {
+        let result = try CLI.run(["topology", "crosvm-args", "Tests/Fixtures/topology/broken.toml"])
+        #expect(result.status == 1)
+        #expect(result.stdout == "")
+        #expect(result.stderr.contains("Tests/Fixtures/topology/broken.toml:26: error: vm[0].util_cap"))
+    }
+
+    /// probe on a fixture tree writes a file that check accepts and decodes to the probed topology.
+    @Test func probeWritesAFileThatChecks() throws {
+        let path = CLI.temporaryPath("probe.toml")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let probe = try CLI.run(["topology", "probe", "--sysfs-root", Fixtures.sysfs("phone-4-2-2"), "--name", "phone", "-o", path])
+        #expect(probe.status == 0)
+        #expect(probe.stdout == "")
+        let (topology, _) = try TopologyFile.load(path: path)
+        #expect(topology.host.clusters.map(\.name) == ["little", "mid", "big"])
+        #expect(topology.host.name == "phone")
+        let check = try CLI.run(["topology", "check", path])
+        #expect(check.status == 0)
+    }
+
+    /// probe on this machine's shape says nominal on stderr and marks the table.
+    @Test func probeWithoutCpufreqSaysNominal() throws {
+        let root = Fixtures.sysfs("this-machine")
+        let result = try CLI.run(["topology", "probe", "--sysfs-root", root, "--cpuinfo", root + "/cpuinfo"])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("note: no cpufreq driver"))
+        let (topology, _) = TopologyFile.decode(result.stdout)
+        #expect(topology?.host.clusters.map(\.isNominal) == [true])
+        #expect(topology?.host.clusters.first?.frequenciesKHz == [1_350_000, 2_700_000])
+        #expect(topology?.host.governor == HostGovernor.none)
+    }
+
+    @Test func dtOutputCompilesAndHonoursBase() throws {
+        let result = try CLI.run(["topology", "dt", "Tests/Fixtures/topology/laptop.toml", "--base", "0x30000000"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("cpufreq@30000000 {"))
+        #expect(result.stdout.contains("reg = <0x0 0x30000000 0x0 0x6000>;"))
+    }
+
+    @Test func crosvmArgsPrintsOneFlagPerLine() throws {
+        let result = try CLI.run(["topology", "crosvm-args", "Tests/Fixtures/topology/phone.toml"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        #expect(lines.dropLast().allSatisfy { $0.hasSuffix(" \\") })
+        #expect(lines.last == "--virt-cpufreq-upstream")
+        #expect(lines[2] == "--cpu-capacity 0=249,1=249,2=249,3=249,4=620,5=620,6=1024,7=1024 \\")
+        #expect(result.stderr.contains("note: --cpu-capacity is capacity-dmips-mhz"))
+    }
+
+    @Test func helpListsTheSubcommands() throws {
+        let result = try CLI.run(["topology", "--help"])
+        #expect(result.status == 0)
+        for name in ["probe", "check", "dt", "crosvm-args"] {
+            #expect(result.stdout.contains("  \(name) "), "\(name) missing from help")
+        }
+    }
+}
+
+@Suite struct DeviceTreeExampleTests {
+    /// dt/examples/*.dts are the renderer's output for the fixture files; this
+    /// fails when the renderer changes and the examples were not regenerated
+    /// (`vcpufreq topology dt Tests/Fixtures/topology/NAME.toml -o dt/examples/NAME.dts`).
+    @Test(arguments: ["phone", "laptop", "server"])
+    func examplesAreUpToDate(name: String) throws {
+        let (topology, _) = try TopologyFile.load(path: Fixtures.topology(name))
+        let rendered = try DeviceTree.render(topology)
+        let committed = try TopologyFile.readText(path: "\(Fixtures.packageDirectory)/dt/examples/\(name).dts")
+        #expect(rendered == committed, "dt/examples/\(name).dts is stale: regenerate it with `vcpufreq topology dt Tests/Fixtures/topology/\(name).toml -o dt/examples/\(name).dts`")
+    }
+}
