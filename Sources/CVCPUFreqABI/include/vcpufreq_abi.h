@@ -223,13 +223,15 @@ static inline int vcpufreq_slot_publish(struct vcpufreq_slot *slot, uint32_t fla
 {
     /* Even value below the current one: recovers from a guest that stopped mid-update. */
     uint32_t even = __atomic_load_n(&slot->sequence, __ATOMIC_RELAXED) & ~1u;
+    /* 0 means "never published" to a freshly started host: skip it on wrap-around. */
+    uint32_t next = even + 2u == 0u ? 2u : even + 2u;
 
     __atomic_store_n(&slot->sequence, even + 1u, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE); /* odd sequence before any field */
     __atomic_store_n(&slot->flags, flags, __ATOMIC_RELAXED);
     __atomic_store_n(&slot->utilization, utilization, __ATOMIC_RELAXED);
     __atomic_store_n(&slot->perf_khz, perf_khz, __ATOMIC_RELAXED);
-    __atomic_store_n(&slot->sequence, even + 2u, __ATOMIC_RELEASE); /* fields before even sequence */
+    __atomic_store_n(&slot->sequence, next, __ATOMIC_RELEASE); /* fields before the even sequence */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);                         /* sequence before the flag load */
     return (__atomic_load_n(&slot->host_flags, __ATOMIC_RELAXED) & VCPUFREQ_HOST_F_KICK) != 0;
 }

@@ -28,11 +28,13 @@ public struct SharedPageGuest<Memory: SharedPageMemory> {
         // A guest that died mid-update left the sequence odd: start from the
         // even value below it so the new one is odd, then even again.
         let even = memory.load(base + S.sequence) & ~1
+        // 0 means "never published" to a host that starts fresh: skipped on wrap-around.
+        let next = even &+ 2 == 0 ? 2 : even &+ 2
         memory.store(base + S.sequence, even &+ 1)
         memory.storeRelease(base + S.flags, flags.rawValue)
         memory.storeRelease(base + S.utilization, utilization)
         memory.storeRelease(base + S.performanceKHz, performanceKHz)
-        memory.storeRelease(base + S.sequence, even &+ 2)
+        memory.storeRelease(base + S.sequence, next)
         memory.fullFence()
         let hostFlags = SharedPageABI.HostSlotFlags(rawValue: memory.load(base + S.hostFlags))
         return hostFlags.contains(.kick)
