@@ -90,13 +90,20 @@ final class Schedule: @unchecked Sendable {
     func operationDone() { position.add(1, ordering: .acquiringAndReleasing) }
 }
 
+/// The schedule the scheduled memories obey; nil = run freely (setup and
+/// checks between runs). Only changed while no worker thread runs.
+final class ScheduleControl: @unchecked Sendable {
+    var schedule: Schedule?
+}
+
 /// One party's view of a shared `AtomicSharedPageMemory` under a `Schedule`.
 struct ScheduledMemory: SharedPageMemory, @unchecked Sendable {
     let memory: AtomicSharedPageMemory
-    let schedule: Schedule
+    let control: ScheduleControl
     let party: Party
 
     private func step<T>(_ body: () -> T) -> T {
+        guard let schedule = control.schedule else { return body() }
         schedule.waitTurn(party)
         defer { schedule.operationDone() }
         return body()
@@ -140,22 +147,30 @@ func allInterleavings(guestOperations: Int, hostOperations: Int) -> [[Party]] {
     return result
 }
 
-/// Runs `guest` and `host` on two threads under `order`.
+/// Runs `guest` and `host` on two threads under `order`, then returns to free running.
 func runInterleaved(
-    _ memory: AtomicSharedPageMemory, order: [Party],
-    guest: @escaping @Sendable (ScheduledMemory) -> Void, host: @escaping @Sendable (ScheduledMemory) -> Void
+    _ control: ScheduleControl, order: [Party], guest: @escaping @Sendable () -> Void, host: @escaping @Sendable () -> Void
 ) {
     let schedule = Schedule(order)
+    control.schedule = schedule
     let guestThread = TestThread {
-        guest(ScheduledMemory(memory: memory, schedule: schedule, party: .guest))
+        guest()
         schedule.finish(.guest)
     }
     let hostThread = TestThread {
-        host(ScheduledMemory(memory: memory, schedule: schedule, party: .host))
+        host()
         schedule.finish(.host)
     }
     guestThread.join()
     hostThread.join()
+    control.schedule = nil
+}
+
+/// A value shared with one worker thread at a time (handed over by
+/// pthread_create/pthread_join, which order memory).
+final class Shared<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// Synchronises a result written on a worker thread with the test thread.
