@@ -3,9 +3,10 @@
 /// publishes the host area under its own seqlock and runs the kick
 /// suppression handshake.
 ///
-/// The host never reads back its own area: the guest can write anywhere in
-/// the page, so the host sequence and flags it publishes are kept here, in
-/// arrays allocated once in `init`. Nothing on the `consume`/`publish` path
+/// The host never trusts its own area in memory: the guest can write
+/// anywhere in the page, so the host sequence and flags it publishes are kept
+/// here, in arrays allocated once in `init` (`initialize` reads the old host
+/// sequence once, only to continue from it; any value is safe there). Nothing on the `consume`/`publish` path
 /// allocates. One host thread drives one `SharedPageHost`.
 public struct SharedPageHost<Memory: SharedPageMemory> {
     public let memory: Memory
