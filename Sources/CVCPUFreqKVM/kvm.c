@@ -248,6 +248,13 @@ void vcpufreq_kvm_run_exit_detail(const void *run, struct vcpufreq_kvm_exit_deta
 
 pid_t vcpufreq_kvm_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
+int vcpufreq_kvm_set_thread_name(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof truncated - 1);
+    truncated[sizeof truncated - 1] = 0;
+    return -pthread_setname_np(pthread_self(), truncated);
+}
+
 int vcpufreq_kvm_kick_signal(void) { return SIGRTMIN; }
 
 static void ignore_kick(int signal) { (void)signal; }

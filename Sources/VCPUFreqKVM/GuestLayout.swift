@@ -23,8 +23,10 @@ public struct GuestLayout: Sendable, Equatable {
     static let pml4Address: UInt64 = 0x1000
     static let pdptAddress: UInt64 = 0x2000
     static let pageDirectoryAddress: UInt64 = 0x3000
-    static let codeAddress: UInt64 = 0x1_0000
-    static let codeCapacity = 0x1_0000
+    /// Where the interpreter's code starts (every run's first rip).
+    public static let codeAddress: UInt64 = 0x1_0000
+    /// Bytes reserved for the interpreter's code.
+    public static let codeCapacity = 0x1_0000
     static let vcpuAreaBase: UInt64 = 0x2_0000
     static let vcpuAreaSize: UInt64 = 0x1_0000
     /// Script at the start of a vCPU area: `maximumScriptOps` ops of 32 bytes.

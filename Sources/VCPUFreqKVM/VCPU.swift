@@ -4,6 +4,7 @@ import Glibc
 /// created with the vCPU and idles until given a script, so its TID
 /// (`threadID`) is known before any guest code runs: a VMM attaches it to the
 /// vcpufreq daemon (scheduling hints target this thread) first, then runs.
+/// The thread is named "vcpu N" (its `comm`).
 public final class VCPU: @unchecked Sendable {
     /// The vCPU's index in its VM (its KVM vCPU id).
     public let index: Int

@@ -144,6 +144,9 @@ void vcpufreq_kvm_run_exit_detail(const void *run, struct vcpufreq_kvm_exit_deta
 // MARK: - Threads, signals, files
 
 pid_t vcpufreq_kvm_gettid(void);
+/// Names the calling thread (at most 15 bytes are kept): shows in
+/// /proc/<pid>/task/<tid>/comm, top -H and perf.
+int vcpufreq_kvm_set_thread_name(const char *name);
 /// The signal a watchdog sends to a vCPU thread to pull it out of KVM_RUN:
 /// SIGRTMIN (as Firecracker does), unused by libc, Swift and Foundation.
 int vcpufreq_kvm_kick_signal(void);

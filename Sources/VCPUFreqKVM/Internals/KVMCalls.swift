@@ -191,6 +191,8 @@ enum KVMCall {
 
     static func currentThreadID() -> pid_t { vcpufreq_kvm_gettid() }
 
+    static func setCurrentThreadName(_ name: String) { _ = vcpufreq_kvm_set_thread_name(name) }
+
     /// The watchdog's signal, with its do-nothing handler installed once per process.
     static let kickSignal: Int32 = {
         let signal = vcpufreq_kvm_kick_signal()

@@ -110,6 +110,7 @@ final class VCPUWorker: @unchecked Sendable {
 
     private func threadMain() {
         KVMCall.unblockKickSignal()
+        KVMCall.setCurrentThreadName("vcpu \(index)")
         lock.withLock {
             threadID = KVMCall.currentThreadID()
             lock.broadcast()
