@@ -169,6 +169,8 @@ void vcpufreq_kvm_run_set_immediate_exit(void *run, uint8_t value) {
     __atomic_store_n(&((struct kvm_run *)run)->immediate_exit, value, __ATOMIC_SEQ_CST);
 }
 
+// kvm_run.mmio.data holds 8 bytes; KVM never reports more, but a length is
+// never trusted to index a buffer.
 void vcpufreq_kvm_run_mmio(const void *run, struct vcpufreq_kvm_mmio *mmio) {
     const struct kvm_run *r = run;
     uint32_t length = r->mmio.len <= 8 ? r->mmio.len : 8;

@@ -4,8 +4,8 @@
 /// several vCPUs call one handler concurrently; keep it cheap and
 /// allocation-free, since every call is already a ~30 µs round trip.
 ///
-/// The address that ends a script run (`GuestLayout.doneAddress`) never
-/// reaches the handler.
+/// Writes to the page that ends a script run (`GuestLayout.doneAddress`)
+/// never reach the handler.
 public protocol MMIOHandler: AnyObject, Sendable {
     /// A guest load of `width` bytes (1, 2, 4 or 8) at `gpa`; the low `width`
     /// bytes of the result are what the guest reads.

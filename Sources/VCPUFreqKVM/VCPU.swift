@@ -117,10 +117,9 @@ public final class VCPU: @unchecked Sendable {
                 throw .invalidArgument("vCPU \(index) has no area in guest RAM")
             }
             let results = ram.hostAddress + offset
-            let header = GuestScriptABI.header(at: results)
             let status = GuestScriptStatus(rawValue: rawStatus)
             guard status == .ended else {
-                throw .scriptRejected(vcpu: index, status: status, opIndex: Int(min(header.completed, 1 << 20)))
+                throw .scriptRejected(vcpu: index, status: status, opIndex: worker.completedOps())
             }
             let count = min(job.resultCount, GuestLayout.maximumScriptOps)
             return GuestRunResult(

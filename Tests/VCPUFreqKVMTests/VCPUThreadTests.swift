@@ -97,7 +97,11 @@ import VCPUFreqKVM
         let calibration = try vm.vcpus[0].calibrateSpin(iterations: 20_000_000)
         #expect(calibration.nanosecondsPerIteration > 0)
         #expect(calibration.nanosecondsPerIteration < 100)
-        let iterations = calibration.iterations(for: .milliseconds(1))
-        #expect(iterations == UInt64(1_000_000 / calibration.nanosecondsPerIteration))
+        let oneMillisecond = calibration.iterations(for: .milliseconds(1))
+        let estimate = Double(oneMillisecond) * calibration.nanosecondsPerIteration
+        #expect(abs(estimate - 1_000_000) < 1_000)
+        let twoMilliseconds = calibration.iterations(for: .milliseconds(2))
+        #expect(twoMilliseconds >= 2 * oneMillisecond && twoMilliseconds <= 2 * oneMillisecond + 1)
+        #expect(SpinCalibration(nanosecondsPerIteration: 0).iterations(for: .seconds(1)) == 0)
     }
 }

@@ -170,7 +170,7 @@ final class VCPUWorker: @unchecked Sendable {
         let before = counters.snapshot()
         let clock = ContinuousClock()
         let started = clock.now
-        let end = exitLoop()
+        let end = exitLoop(handler)  // opens the existential once per run
         let duration = clock.now - started
         let result: RunEnd
         switch end {
@@ -197,10 +197,9 @@ final class VCPUWorker: @unchecked Sendable {
         case failed(KVMError)
     }
 
-    /// The hot loop: one KVM_RUN per exit, the handler called directly, no
-    /// allocation until the run ends.
-    private func exitLoop() -> LoopEnd {
-        let handler = self.handler
+    /// The hot loop: one KVM_RUN per exit, one direct call into the handler,
+    /// no allocation until the run ends.
+    private func exitLoop<Handler: MMIOHandler>(_ handler: Handler) -> LoopEnd {
         let doneMask = ~(GuestLayout.pageSize - 1)
         while true {
             let result = KVMCall.run(vcpu: fd)
@@ -258,6 +257,7 @@ final class VCPUWorker: @unchecked Sendable {
     private func currentRIP() -> UInt64 { (try? KVMCall.getRegisters(vcpu: fd).rip) ?? 0 }
 
     /// Ops the interpreter finished, from the results header in guest RAM.
+    /// The guest writes that word, so it is clamped to what a script can hold.
     func completedOps() -> Int {
         guard let offset = ram.offset(of: layout.resultsAddress(index)) else { return 0 }
         let completed = GuestScriptABI.header(at: ram.hostAddress + offset).completed
