@@ -153,9 +153,11 @@ public final class VirtualMachine: @unchecked Sendable {
     // MARK: Running
 
     /// Runs `scripts[i]` on vCPU `i`, all at once, and collects every run
-    /// within one `timeout`. Fewer scripts than vCPUs leave the rest idle.
+    /// within one `timeout`. Fewer scripts than vCPUs leave the rest idle;
+    /// a script beyond the last vCPU fails with `.invalidArgument`.
     public func run(_ scripts: [GuestScript], timeout: Duration = .seconds(10)) -> [Result<GuestRunResult, KVMError>] {
         let count = min(scripts.count, vcpus.count)
+        let surplus = scripts.count - count
         var started: [KVMError?] = []
         for index in 0..<count {
             do throws(KVMError) {
@@ -166,9 +168,12 @@ public final class VirtualMachine: @unchecked Sendable {
             }
         }
         let deadline = VCPU.deadline(after: timeout)
-        return (0..<count).map { index in
-            if let error = started[index] { return .failure(error) }
+        let results = (0..<count).map { index in
+            if let error = started[index] { return Result<GuestRunResult, KVMError>.failure(error) }
             return Result { () throws(KVMError) in try vcpus[index].wait(deadline: deadline, timeout: timeout) }
         }
+        let refused = Result<GuestRunResult, KVMError>.failure(
+            .invalidArgument("\(scripts.count) scripts for \(vcpus.count) vCPUs"))
+        return results + Array(repeating: refused, count: surplus)
     }
 }

@@ -66,6 +66,14 @@ import VCPUFreqKVM
         #expect(try results[1].get().results[0].count == 100)
     }
 
+    @Test func moreScriptsThanVCPUsAreRefusedOneByOne() throws {
+        let vm = try VirtualMachine(vcpuCount: 1)
+        let results = vm.run([[.spin(iterations: 5)], [.spin(iterations: 6)]])
+        #expect(results.count == 2)
+        #expect(try results[0].get().results == [GuestOpResult(value: 5, aux: 0)])
+        #expect(throws: KVMError.self) { try results[1].get() }
+    }
+
     @Test func scriptsTheInterpreterCannotHoldAreRefusedBeforeRunning() throws {
         let vm = try VirtualMachine(vcpuCount: 1)
         let vcpu = vm.vcpus[0]
