@@ -7,6 +7,8 @@
 //   VCPUFreqConfig  the human-edited TOML topology file -> Topology (TOMLKit), with key paths and lines.
 //   CVCPUFreqSys    the one C shim: syscalls Swift cannot call directly (variadic, macros, gettid).
 //   VCPUFreqLinux   sysfs probing and the other thin I/O around the core.
+//   CVCPUFreqKVM    KVM ioctl wrappers and the guest script interpreter (.S) of the reference VMM.
+//   VCPUFreqKVM     the reference VMM: a minimal real KVM VMM (memslots, ioeventfd, vCPU threads).
 //   vcpufreq        the command-line tool, one file per subcommand.
 import PackageDescription
 
@@ -40,6 +42,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "CVCPUFreqKVM"),
+        .target(
+            name: "VCPUFreqKVM",
+            dependencies: [
+                "VCPUFreqCore", "CVCPUFreqKVM",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
@@ -52,5 +63,9 @@ let package = Package(
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
         .testTarget(name: "CLITests", dependencies: ["VCPUFreqCore"]),
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
+        .testTarget(
+            name: "VCPUFreqKVMTests",
+            dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
+        ),
     ]
 )
