@@ -36,7 +36,10 @@ let package = Package(
                 "VCPUFreqCore", "CVCPUFreqSys",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Debug builds can trace syscalls and fail them on purpose (SyscallHook);
+            // release builds compile the hook out of every wrapper.
+            swiftSettings: [.define("VCPUFREQ_SYSCALL_HOOKS", .when(configuration: .debug))]
         ),
         .executableTarget(
             name: "vcpufreq",
@@ -49,5 +52,12 @@ let package = Package(
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
         .testTarget(name: "CLITests", dependencies: ["VCPUFreqCore"]),
+        .testTarget(
+            name: "VCPUFreqLinuxTests",
+            dependencies: [
+                "VCPUFreqLinux", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
     ]
 )
