@@ -246,3 +246,14 @@ func system_chown(_ path: UnsafePointer<CChar>, _ uid: UInt32?, _ gid: UInt32?) 
     let group = gid ?? UInt32.max
     return hooked("chown", [int64(owner), int64(group)]) { Glibc.chown(path, owner, group) }
 }
+
+/// errno after a call that reports failure other than by -1 (mmap's NULL).
+func currentErrno() -> Int32 { Glibc.errno }
+
+func system_mkdir(_ path: UnsafePointer<CChar>, _ mode: UInt32) -> Int32 {
+    hooked("mkdir", [int64(mode)]) { Glibc.mkdir(path, mode_t(mode)) }
+}
+
+func system_rmdir(_ path: UnsafePointer<CChar>) -> Int32 {
+    hooked("rmdir", []) { Glibc.rmdir(path) }
+}
