@@ -36,6 +36,14 @@ enum FileIO {
         }
     }
 
+    /// One write(2) of raw bytes to an existing file (cgroupfs control files).
+    static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws(Errno) {
+        try errno {
+            let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec])
+            try fd.closeAfter { _ = try fd.write(bytes) }
+        }
+    }
+
     static func makeDirectory(_ path: String, mode: FilePermissions = [.ownerReadWriteExecute, .groupRead, .groupExecute, .otherRead, .otherExecute]) throws(Errno) {
         let result = path.withCString { cPath in syscallResult { system_mkdir(cPath, mode.rawValue) } }
         _ = try result.get()

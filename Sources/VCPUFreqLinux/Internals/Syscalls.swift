@@ -257,3 +257,11 @@ func system_mkdir(_ path: UnsafePointer<CChar>, _ mode: UInt32) -> Int32 {
 func system_rmdir(_ path: UnsafePointer<CChar>) -> Int32 {
     hooked("rmdir", []) { Glibc.rmdir(path) }
 }
+
+func system_fsync(_ fd: Int32) -> Int32 {
+    hooked("fsync", [int64(fd)]) { Glibc.fsync(fd) }
+}
+
+func system_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32 {
+    hooked("rename", []) { Glibc.rename(from, to) }
+}

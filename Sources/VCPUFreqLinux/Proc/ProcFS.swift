@@ -31,6 +31,16 @@ public struct ProcFS: Sendable {
         return Self.parseSchedField("se.slice", in: text)
     }
 
+    /// The process (thread group) a thread belongs to: `Tgid:` of
+    /// /proc/<tid>/status; nil when the thread is gone.
+    public func processID(ofThread tid: Int32) -> Int32? {
+        guard tid > 0, let text = try? FileIO.readText("\(root)/\(tid)/status", limit: 64 * 1024) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("Tgid:") {
+            return Int32(line.dropFirst("Tgid:".count).trimmingSpaces())
+        }
+        return nil
+    }
+
     /// The thread's cgroups (/proc/<tid>/cgroup); empty when it is gone.
     public func cgroups(ofThread tid: Int32) -> [CgroupMembership] {
         guard tid > 0, let text = try? FileIO.readText("\(root)/\(tid)/cgroup", limit: 64 * 1024) else { return [] }
