@@ -23,20 +23,34 @@ public final class SeqPacketListener {
     /// makes bind fail rather than be deleted.
     public init(path: String, access: Access = Access(), backlog: Int32 = 64) throws(Errno) {
         try Self.removeStaleSocket(at: path)
-        let fd = try valueOrErrno { system_seqpacket_socket(true) }
-        descriptor = FileDescriptor(rawValue: fd)
+        descriptor = FileDescriptor(rawValue: try Self.bindAndListen(path: path, access: access, backlog: backlog))
         self.path = path
-        let bound = path.withCString { cPath in syscallResult { system_bind(fd, cPath) } }
-        _ = try bound.get()
-        let secured = path.withCString { cPath -> Result<Int32, Errno> in
+    }
+
+    /// Everything that can fail, before `self` exists: a failed init must
+    /// not run deinit, which would unlink whatever file is at `path`.
+    private static func bindAndListen(path: String, access: Access, backlog: Int32) throws(Errno) -> Int32 {
+        let fd = try valueOrErrno { system_seqpacket_socket(true) }
+        let result = path.withCString { cPath -> Result<Int32, Errno> in
+            let bound = syscallResult { system_bind(fd, cPath) }
+            guard case .success = bound else { return bound }
+            let secured: Result<Int32, Errno>
             if let group = access.groupID {
-                let owned = syscallResult { system_chown(cPath, nil, group) }
-                if case .failure = owned { return owned }
+                secured = syscallResult { system_chown(cPath, nil, group) }.flatMap { _ in
+                    syscallResult { system_chmod(cPath, access.mode) }
+                }
+            } else {
+                secured = syscallResult { system_chmod(cPath, access.mode) }
             }
-            return syscallResult { system_chmod(cPath, access.mode) }
+            let listening = secured.flatMap { _ in syscallResult { system_listen(fd, backlog) } }
+            if case .failure = listening { _ = system_unlink(cPath) }  // our socket file, half set up
+            return listening
         }
-        _ = try secured.get()
-        _ = try valueOrErrno { system_listen(fd, backlog) }
+        if case .failure(let error) = result {
+            _ = system_close(fd)
+            throw error
+        }
+        return fd
     }
 
     /// The next pending connection (nonblocking, close-on-exec), or nil when none is waiting.
@@ -58,9 +72,9 @@ public final class SeqPacketListener {
         }
     }
 
-    /// Closes the socket and removes its file.
+    /// Closes the socket and removes its file (if a socket is still there).
     deinit {
         _ = system_close(descriptor.rawValue)
-        _ = path.withCString { system_unlink($0) }
+        if FileStatusProbe.kind(of: path) == .socket { _ = path.withCString { system_unlink($0) } }
     }
 }
