@@ -31,7 +31,9 @@ public final class ScratchThread: @unchecked Sendable {
         tid = box.tid
     }
 
-    /// Ends the thread and waits for it; the TID is invalid afterwards.
+    /// Ends the thread and waits until the kernel has removed it (its
+    /// /proc/self/task entry is gone, at most about a second): afterwards the
+    /// TID names no thread of this process.
     public func stop() {
         lock.lock()
         let alreadyStopped = stopped
@@ -40,6 +42,10 @@ public final class ScratchThread: @unchecked Sendable {
         guard !alreadyStopped else { return }
         try? stopSignal.signal()
         finished.wait()
+        // The thread returned from its body but may still be exiting.
+        for _ in 0..<1000 where FileStatusProbe.kind(of: "/proc/self/task/\(tid)") != .missing {
+            usleep(1000)
+        }
     }
 
     deinit { stop() }
