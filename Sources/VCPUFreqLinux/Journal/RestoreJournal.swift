@@ -67,7 +67,12 @@ public final class RestoreJournal {
         }
         let final = path(forThread: thread.target.tid)
         let temporary = directory + "/.thread-\(thread.target.tid).json.tmp"
-        try writeSynced(Array(data), to: temporary)
+        do {
+            try writeSynced(Array(data), to: temporary)
+        } catch {
+            _ = temporary.withCString { system_unlink($0) }
+            throw error
+        }
         let renamed = temporary.withCString { from in final.withCString { to in syscallResult { system_rename(from, to) } } }
         if case .failure(let error) = renamed {
             _ = temporary.withCString { system_unlink($0) }
