@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 import Testing
 import VCPUFreqCore
@@ -6,9 +7,10 @@ import VCPUFreqCore
 /// An in-memory cgroupfs: records every operation in order.
 final class FakeCgroupFiles: CgroupFiles {
     enum Operation: Equatable, CustomStringConvertible {
-        case mkdir(String), rmdir(String), write(String, String)
+        case mkdir(String), rmdir(String), write(String, String), open(String)
         var description: String {
             switch self {
+            case .open(let path): return "open \(path)"
             case .mkdir(let path): return "mkdir \(path)"
             case .rmdir(let path): return "rmdir \(path)"
             case .write(let path, let text): return "write \(path) \(text)"
@@ -25,6 +27,20 @@ final class FakeCgroupFiles: CgroupFiles {
         operations.append(.write(path, String(decoding: bytes, as: UTF8.self)))
     }
     func read(_ path: String) throws(Errno) -> String { "" }
+    func openControl(_ path: String) throws(Errno) -> any CgroupControlFile {
+        operations.append(.open(path))
+        return Control(files: self, path: path)
+    }
+
+    final class Control: CgroupControlFile {
+        let files: FakeCgroupFiles
+        let path: String
+        init(files: FakeCgroupFiles, path: String) {
+            self.files = files
+            self.path = path
+        }
+        func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) { try files.write(bytes, to: path) }
+    }
 }
 
 @Suite struct CgroupUclampActuatorTests {
@@ -96,9 +112,12 @@ final class FakeCgroupFiles: CgroupFiles {
         try actuator.apply(hint, previous: nil, to: big1, snapshot: snapshot)  // same domain, same values: no write
         try actuator.apply(HostHint(utilMin: 256, utilMax: 512), previous: nil, to: little, snapshot: snapshot)
         try actuator.apply(HostHint(utilMin: 100, utilMax: 1024), previous: hint, to: big0, snapshot: snapshot)
+        // Each control file is opened once, then only written.
         #expect(files.operations == [
-            .write(d0 + "/cpu.uclamp.max", "max"), .write(d0 + "/cpu.uclamp.min", "50.00"),
-            .write(d1 + "/cpu.uclamp.min", "25.00"), .write(d1 + "/cpu.uclamp.max", "50.00"),
+            .open(d0 + "/cpu.uclamp.max"), .write(d0 + "/cpu.uclamp.max", "max"),
+            .open(d0 + "/cpu.uclamp.min"), .write(d0 + "/cpu.uclamp.min", "50.00"),
+            .open(d1 + "/cpu.uclamp.min"), .write(d1 + "/cpu.uclamp.min", "25.00"),
+            .open(d1 + "/cpu.uclamp.max"), .write(d1 + "/cpu.uclamp.max", "50.00"),
             .write(d0 + "/cpu.uclamp.min", "9.77"),
         ])
 
@@ -157,5 +176,30 @@ final class FakeCgroupFiles: CgroupFiles {
         let expected = CgroupMembership.parse(try FileIO.readText("/proc/self/cgroup"))
         #expect(snapshot.cgroup?.unifiedPath == expected.unifiedPath)
         #expect(snapshot.cgroup?.v1CPUPath == expected.v1Path(controller: "cpu"))
+    }
+}
+
+@Suite struct KernelCgroupFilesTests {
+    /// The real implementation on a plain directory (no cgroupfs here with
+    /// a cpu controller): mkdir is idempotent, control files stay open.
+    @Test func operationsOnAPlainDirectory() throws {
+        let root = temporaryDirectory("cgfiles")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let files = KernelCgroupFiles()
+        try files.makeDirectory(root + "/g")
+        try files.makeDirectory(root + "/g")
+        FileManager.default.createFile(atPath: root + "/g/cpu.uclamp.min", contents: nil)
+        try files.write("12.50", to: root + "/g/cpu.uclamp.min")
+        #expect(try files.read(root + "/g/cpu.uclamp.min") == "12.50")
+        let control = try files.openControl(root + "/g/cpu.uclamp.min")
+        try Array("max".utf8).withUnsafeBytes { try control.write($0) }
+        // A regular file is not truncated by a write (cgroupfs parses each
+        // write as a command): "max" lands over the start of "12.50".
+        #expect(try files.read(root + "/g/cpu.uclamp.min") == "max50")
+        #expect(throws: Errno.noSuchFileOrDirectory) { try files.openControl(root + "/g/missing") }
+        #expect(throws: Errno.directoryNotEmpty) { try files.removeDirectory(root + "/g") }
+        try FileManager.default.removeItem(atPath: root + "/g/cpu.uclamp.min")
+        try files.removeDirectory(root + "/g")
+        #expect(!FileManager.default.fileExists(atPath: root + "/g"))
     }
 }

@@ -20,6 +20,11 @@ import VCPUFreqCore
     @Test(.enabled(if: isRoot, Comment(rawValue: needsRoot)))
     func detectionMatchesThisHost() {
         let capabilities = HostCapabilities.detect()
+        print("""
+            host capabilities: uclamp \(capabilities.uclamp); cgroup \(capabilities.cgroupUclamp); \
+            slice \(capabilities.eevdfSlice) (default \(capabilities.defaultSliceNanoseconds.map(String.init) ?? "?") ns); \
+            nice \(capabilities.nice); affinity \(capabilities.affinity); plan \(capabilities.plan())
+            """)
         let kernelHasUclamp = FileManager.default.fileExists(atPath: "/proc/sys/kernel/sched_util_clamp_min")
         #expect(capabilities.uclamp.isAvailable == kernelHasUclamp, "\(capabilities.uclamp)")
         if !kernelHasUclamp {

@@ -32,6 +32,9 @@ public final class CgroupUclampActuator: ThreadActuator {
         var members = 0
         var writtenMin: UInt16?
         var writtenMax: UInt16?
+        /// Opened at the first apply, kept for the group's life.
+        var minimumFile: (any CgroupControlFile)?
+        var maximumFile: (any CgroupControlFile)?
 
         init(vm: String, domain: Int, directory: String) {
             self.vm = vm
@@ -173,17 +176,20 @@ public final class CgroupUclampActuator: ThreadActuator {
 
     private func write(minimum value: UInt16, _ group: DomainGroup) throws(Errno) {
         guard group.writtenMin != value else { return }
-        try writeValue(value, isMaximum: false, to: group.minimumPath)
+        if group.minimumFile == nil { group.minimumFile = try files.openControl(group.minimumPath) }
+        if let file = group.minimumFile { try writeValue(value, isMaximum: false, to: file) }
         group.writtenMin = value
     }
 
     private func write(maximum value: UInt16, _ group: DomainGroup) throws(Errno) {
         guard group.writtenMax != value else { return }
-        try writeValue(value, isMaximum: true, to: group.maximumPath)
+        if group.maximumFile == nil { group.maximumFile = try files.openControl(group.maximumPath) }
+        if let file = group.maximumFile { try writeValue(value, isMaximum: true, to: file) }
         group.writtenMax = value
     }
 
-    private func writeValue(_ value: UInt16, isMaximum: Bool, to path: String) throws(Errno) {
+    /// Formats on the stack and writes once: no allocation, one syscall.
+    private func writeValue(_ value: UInt16, isMaximum: Bool, to file: any CgroupControlFile) throws(Errno) {
         let result = withUnsafeTemporaryAllocation(byteCount: 8, alignment: 1) { buffer in
             let length: Int
             if isMaximum && value >= 1024 {
@@ -193,7 +199,7 @@ public final class CgroupUclampActuator: ThreadActuator {
                 length = Self.formatPercent(utilization: value, into: buffer)
             }
             return Result { () throws(Errno) in
-                try files.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<length]), to: path)
+                try file.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<length]))
             }
         }
         try result.get()

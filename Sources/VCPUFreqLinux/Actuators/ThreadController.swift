@@ -48,6 +48,10 @@ public final class ThreadController {
     public let journal: RestoreJournal?
     public let procfs: ProcFS
 
+    /// The order facets are applied in. A stored array: `allCases` would
+    /// build a new one on every apply.
+    private static let facetOrder: [ActuatorFacet] = [.clamp, .latency, .affinity]
+
     public private(set) var clampCounters = FacetCounters()
     public private(set) var latencyCounters = FacetCounters()
     public private(set) var affinityCounters = FacetCounters()
@@ -112,7 +116,7 @@ public final class ThreadController {
         let target = ThreadTarget(tid: tid, pid: owner, vm: vm, vcpu: vcpu, domain: domain)
         var snapshot = ThreadSnapshot()
         var facets: [CapturedFacet] = []
-        for facet in ActuatorFacet.allCases {
+        for facet in Self.facetOrder {
             guard let actuator = actuator(for: facet) else { continue }
             do {
                 try actuator.capture(target, into: &snapshot)
@@ -153,7 +157,7 @@ public final class ThreadController {
     public func apply(_ new: HostHint, previous: HostHint?, to thread: AttachedThread) throws(ThreadControlError) {
         var failures: [ThreadControlError.Failure] = []
         var changedAny = false
-        for facet in ActuatorFacet.allCases {
+        for facet in Self.facetOrder {
             guard let actuator = actuator(for: facet) else { continue }
             guard facet.changed(from: previous, to: new) else {
                 count(facet) { $0.unchanged += 1 }

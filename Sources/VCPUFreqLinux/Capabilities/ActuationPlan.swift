@@ -2,7 +2,7 @@ import VCPUFreqCore
 
 /// The actuators chosen for this host: the first available mechanism of
 /// each preference list. `notes` say why preferred ones were passed over.
-public struct ActuationPlan: Equatable, Sendable {
+public struct ActuationPlan: Equatable, Sendable, CustomStringConvertible {
     public var clamp: ClampMechanism
     public var latency: LatencyMechanism
     public var affinity: Bool
@@ -20,6 +20,11 @@ public struct ActuationPlan: Equatable, Sendable {
         self.notes = notes
         self.cgroup2Mount = cgroup2Mount
         self.defaultSliceNanoseconds = defaultSliceNanoseconds
+    }
+
+    /// One line for the start-up log: `clamp=uclamp latency=slice affinity=on`.
+    public var description: String {
+        "clamp=\(clamp.rawValue) latency=\(latency.rawValue) affinity=\(affinity ? "on" : "off")"
     }
 
     /// The latency hint kind the policy should produce under this plan.

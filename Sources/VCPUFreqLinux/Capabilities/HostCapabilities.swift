@@ -167,7 +167,7 @@ public struct HostCapabilities: Sendable {
             .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard controllers.contains("cpu") else {
             let list = controllers.isEmpty ? "none" : controllers.joined(separator: " ")
-            return .unavailable("cgroup2 at \(mount) has no cpu controller (controllers: \(list)); it is bound to cgroup v1")
+            return .unavailable("cgroup2 at \(mount) has no cpu controller (controllers: \(list))")
         }
         guard uclamp.isAvailable else {
             return .unavailable("cpu.uclamp.* needs CONFIG_UCLAMP_TASK_GROUP, and this kernel lacks even per-task uclamp")
