@@ -51,6 +51,13 @@ import VCPUFreqCore
         #expect(!without.isAvailable && without.reason.contains("no cpu controller"))
         try "cpuset cpu io memory\n".write(toFile: root + "/cgroup.controllers", atomically: true, encoding: .utf8)
         #expect(HostCapabilities.detectCgroupUclamp(mount: root, uclamp: yes).isAvailable)
+        // cpu enabled for children: a child group must show cpu.uclamp.min.
+        try "cpu memory\n".write(toFile: root + "/cgroup.subtree_control", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: root + "/system.slice", withIntermediateDirectories: true)
+        let noFiles = HostCapabilities.detectCgroupUclamp(mount: root, uclamp: yes)
+        #expect(!noFiles.isAvailable && noFiles.reason.contains("CONFIG_UCLAMP_TASK_GROUP"))
+        FileManager.default.createFile(atPath: root + "/system.slice/cpu.uclamp.min", contents: nil)
+        #expect(HostCapabilities.detectCgroupUclamp(mount: root, uclamp: yes).isAvailable)
         #expect(!HostCapabilities.detectCgroupUclamp(mount: root, uclamp: .unavailable("x")).isAvailable)
         #expect(!HostCapabilities.detectCgroupUclamp(mount: nil, uclamp: yes).isAvailable)
     }

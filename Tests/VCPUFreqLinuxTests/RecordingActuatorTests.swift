@@ -46,6 +46,17 @@ import VCPUFreqCore
         #expect(object["cpus"] as? String == "")
     }
 
+    @Test func recordsThroughAFileHandle() throws {
+        let pipe = Pipe()
+        do {
+            let recorder = RecordingActuator(fileHandle: pipe.fileHandleForWriting, clock: { 9 })
+            try recorder.record(.capture, target: ThreadTarget(tid: 1, pid: 1, vm: "v", vcpu: 0, domain: 0), hint: HostHint())
+        }
+        try pipe.fileHandleForWriting.close()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text == #"{"t_ns":9,"action":"capture","tid":1,"vm":"v","vcpu":0,"util_min":0,"util_max":1024,"latency":"none"}"# + "\n")
+    }
+
     @Test func originalHintOfASnapshot() {
         let snapshot = ThreadSnapshot(utilClamp: .init(min: 10, max: 900), affinity: CPUList([1]))
         #expect(RecordingActuator.originalHint(snapshot) == HostHint(utilMin: 10, utilMax: 900, affinity: CPUList([1])))

@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 import VCPUFreqCore
 
@@ -16,6 +17,8 @@ public final class RecordingActuator {
 
     private let descriptor: FileDescriptor
     private let ownsDescriptor: Bool
+    /// A FileHandle we write through is kept alive so it cannot close the descriptor.
+    private var handle: AnyObject?
     private var line: [UInt8] = []
     private let clock: () -> UInt64
 
@@ -43,6 +46,13 @@ public final class RecordingActuator {
             throw Errno.ioError
         }
         self.init(descriptor: opened, closeOnDeinit: true, clock: clock)
+    }
+
+    /// Records to a FileHandle (standard output for `--dry-run`, say); the
+    /// handle stays open and owned by its creator.
+    public convenience init(fileHandle: FileHandle, clock: @escaping () -> UInt64 = MonotonicClock.nowNanoseconds) {
+        self.init(descriptor: FileDescriptor(rawValue: fileHandle.fileDescriptor), closeOnDeinit: false, clock: clock)
+        handle = fileHandle
     }
 
     /// Records `hint` as applied (or, for capture/restore, the original

@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 import VCPUFreqCore
 
@@ -172,7 +173,22 @@ public struct HostCapabilities: Sendable {
         guard uclamp.isAvailable else {
             return .unavailable("cpu.uclamp.* needs CONFIG_UCLAMP_TASK_GROUP, and this kernel lacks even per-task uclamp")
         }
-        return .available("cgroup2 at \(mount) has the cpu controller")
+        // Where cpu is already enabled for children, a child shows whether the
+        // kernel has cpu.uclamp.* at all (CONFIG_UCLAMP_TASK_GROUP).
+        let enabled = ((try? FileIO.readText(mount + "/cgroup.subtree_control")) ?? "")
+            .split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("cpu")
+        if enabled, let child = firstChildGroup(of: mount) {
+            guard FileIO.exists(child + "/cpu.uclamp.min") else {
+                return .unavailable("\(child) has the cpu controller but no cpu.uclamp.min: kernel without CONFIG_UCLAMP_TASK_GROUP")
+            }
+            return .available("cgroup2 at \(mount) has the cpu controller and cpu.uclamp.*")
+        }
+        return .available("cgroup2 at \(mount) has the cpu controller (cpu.uclamp.* checked when the group is made)")
+    }
+
+    static func firstChildGroup(of mount: String) -> String? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: mount)) ?? []).sorted()
+        return names.lazy.map { mount + "/" + $0 }.first { FileStatusProbe.kind(of: $0) == .directory }
     }
 
     /// The mount point of the (first) cgroup2 filesystem in mountinfo text.

@@ -36,9 +36,3 @@ public final class TimerFD: Sendable {
 
     deinit { _ = system_close(descriptor.rawValue) }
 }
-
-/// CLOCK_MONOTONIC, the clock of timer deadlines and journal timestamps.
-public enum MonotonicClock {
-    /// Nanoseconds since an arbitrary boot-time origin; never goes back.
-    public static func nowNanoseconds() -> UInt64 { system_monotonic_ns() }
-}
