@@ -40,7 +40,10 @@ let package = Package(
                 "VCPUFreqCore", "CVCPUFreqSys",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Debug builds can trace syscalls and fail them on purpose (SyscallHook);
+            // release builds compile the hook out of every wrapper.
+            swiftSettings: [.define("VCPUFREQ_SYSCALL_HOOKS", .when(configuration: .debug))]
         ),
         .target(name: "CVCPUFreqKVM"),
         .target(
@@ -66,6 +69,13 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqKVMTests",
             dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .testTarget(
+            name: "VCPUFreqLinuxTests",
+            dependencies: [
+                "VCPUFreqLinux", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
     ]
 )

@@ -1,0 +1,86 @@
+import SystemPackage
+
+/// Reads about threads from procfs. `root` is a parameter so the parsers
+/// run against fixture trees in tests.
+public struct ProcFS: Sendable {
+    public var root: String
+
+    public init(root: String = "/proc") { self.root = root }
+
+    /// Whether `tid` is a thread of process `pid` right now
+    /// (/proc/<pid>/task/<tid> exists). A VMM can only name its own threads.
+    public func isThread(_ tid: Int32, ofProcess pid: Int32) -> Bool {
+        guard tid > 0, pid > 0 else { return false }
+        return FileStatusProbe.kind(of: "\(root)/\(pid)/task/\(tid)") == .directory
+    }
+
+    /// The thread's start time (field 22 of stat, clock ticks since boot):
+    /// with the TID it names one thread for the life of the system, so a
+    /// reused TID is told apart. nil when the thread is gone.
+    public func startTime(ofThread tid: Int32, inProcess pid: Int32) -> UInt64? {
+        guard tid > 0, pid > 0, let text = try? FileIO.readText("\(root)/\(pid)/task/\(tid)/stat", limit: 4096) else {
+            return nil
+        }
+        return Self.parseStartTime(stat: text)
+    }
+
+    /// The thread's EEVDF slice, ns (`se.slice` of /proc/<tid>/sched); nil
+    /// when the thread is gone or the kernel does not print it (before 6.6).
+    public func eevdfSliceNanoseconds(ofThread tid: Int32) -> UInt64? {
+        guard tid > 0, let text = try? FileIO.readText("\(root)/\(tid)/sched", limit: 64 * 1024) else { return nil }
+        return Self.parseSchedField("se.slice", in: text)
+    }
+
+    /// The process (thread group) a thread belongs to: `Tgid:` of
+    /// /proc/<tid>/status; nil when the thread is gone.
+    public func processID(ofThread tid: Int32) -> Int32? {
+        guard tid > 0, let text = try? FileIO.readText("\(root)/\(tid)/status", limit: 64 * 1024) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("Tgid:") {
+            return Int32(line.dropFirst("Tgid:".count).trimmingSpaces())
+        }
+        return nil
+    }
+
+    /// The thread's cgroups (/proc/<tid>/cgroup); empty when it is gone.
+    public func cgroups(ofThread tid: Int32) -> [CgroupMembership] {
+        guard tid > 0, let text = try? FileIO.readText("\(root)/\(tid)/cgroup", limit: 64 * 1024) else { return [] }
+        return CgroupMembership.parse(text)
+    }
+
+    /// Field 22 (starttime) of a stat line. The comm field (2) is in
+    /// parentheses and may contain spaces and parentheses itself, so the
+    /// fields are counted from the LAST ')'.
+    public static func parseStartTime(stat: String) -> UInt64? {
+        guard let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let rest = stat.utf8[stat.utf8.index(after: close)...]
+        let fields = rest.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        // fields[0] is field 3 (state), so field 22 is fields[19].
+        let index = 22 - 3
+        guard fields.count > index else { return nil }
+        return UInt64(String(decoding: fields[index], as: UTF8.self))
+    }
+
+    /// A numeric field of /proc/<tid>/sched (`name   :   value`). Values the
+    /// kernel prints split as `ms.nnnnnn` are returned in ns.
+    public static func parseSchedField(_ name: String, in text: String) -> UInt64? {
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].trimmingSpaces() == name else { continue }
+            let value = parts[1].trimmingSpaces()
+            if let integer = UInt64(value) { return integer }
+            let split = value.split(separator: ".")
+            guard split.count == 2, let whole = UInt64(split[0]), split[1].count == 6, let fraction = UInt64(split[1]) else {
+                return nil
+            }
+            let (milliseconds, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
+            return overflow ? nil : milliseconds + fraction
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+}
