@@ -16,7 +16,10 @@ private let ms: UInt64 = 1_000_000
         let expected = model.vcpus.map { vcpu in
             PolicyChange(
                 vcpu: vcpu.index,
-                hint: HostHint(utilMin: 0, utilMax: vcpu.isSlowerThanHost ? 0 : UInt16(utilCap), latency: .none, affinity: vcpu.hostCPUs))
+                // headroom none: the full speed util of a vCPU is its capacity.
+                hint: HostHint(
+                    utilMin: 0, utilMax: UInt16(vcpu.isSlowerThanHost ? min(vcpu.capacity, utilCap) : utilCap), latency: .none,
+                    affinity: vcpu.hostCPUs))
         }
         #expect(engine.drained() == expected)
         #expect(engine.drained() == [])
@@ -79,7 +82,8 @@ private let ms: UInt64 = 1_000_000
 
     @Test func aVCPUSlowerThanItsHostCPUsIsHeldToTheModeledSpeed() throws {
         var engine = try PolicyFixtures.engine(PolicyFixtures.floatingPhone())
-        #expect(engine.utilMaxes == [0, 0, 0, 0, 0, 0, 1024, 1024])
+        // Before any request: held to their modeled full speed (little 160, mid 498), not slowed to 0.
+        #expect(engine.utilMaxes == [160, 160, 160, 160, 498, 498, 1024, 1024])
         engine.perf(0, 1_401_000, at: 1 * ms)  // 160 × 1401/1803 = 124.3 → 124
         engine.perf(4, 2_253_000, at: 1 * ms)  // mid max → 498
         engine.util(6, 700, at: 1 * ms)

@@ -115,7 +115,10 @@ struct PolicyPropertyCase: Sendable, CustomTestStringConvertible {
             for vcpu in model.vcpus {
                 let hint = engine.appliedHint(vcpu: vcpu.index)
                 check(hint.utilMin <= hint.utilMax && hint.utilMax <= cap, "bounds, vCPU \(vcpu.index): \(hint)", step: step)
-                check(hint.utilMax == (vcpu.isSlowerThanHost ? hint.utilMin : cap), "util_max, vCPU \(vcpu.index): \(hint)", step: step)
+                let fullSpeed = min(UInt16(cap), PolicyEngine.utilization(
+                    forPerformanceKHz: vcpu.maxFrequencyKHz, of: vcpu, compensateHeadroom: model.compensateHeadroom))
+                let slowerMax = [hint.utilMin, max(hint.utilMin, fullSpeed)]
+                check(vcpu.isSlowerThanHost ? slowerMax.contains(hint.utilMax) : hint.utilMax == cap, "util_max, vCPU \(vcpu.index): \(hint)", step: step)
                 check(hint.affinity == vcpu.hostCPUs, "affinity, vCPU \(vcpu.index)", step: step)
                 check(engine.state(vcpu: vcpu.index).demand <= cap, "demand above cap", step: step)
                 if run.utilCap == 0 { check(hint.latency == .none, "latency with cap 0", step: step) }
@@ -222,6 +225,11 @@ struct ReferencePolicy {
         return result
     }
 
+    /// The utilization of the vCPU's highest level, within the cap.
+    func fullSpeed(_ vcpu: Int) -> Int {
+        min(cap, utilization(GuestRequest(vcpu: vcpu, performanceKHz: model.vcpus[vcpu].maxFrequencyKHz, source: .upstreamRegister)) ?? 0)
+    }
+
     mutating func submit(_ request: GuestRequest, now: UInt64) {
         let vcpu = request.vcpu
         guard model.vcpus.indices.contains(vcpu) else { return }
@@ -244,7 +252,10 @@ struct ReferencePolicy {
     func hint(_ vcpu: Int, now: UInt64) -> HostHint {
         let domain = model.vcpus[vcpu].performanceDomain
         let utilMin = model.vcpus.filter { $0.performanceDomain == domain }.map { demand($0.index, now: now) }.max() ?? 0
-        let utilMax = model.vcpus[vcpu].isSlowerThanHost ? utilMin : cap
+        // A slower-than-host vCPU is held to util_min once its domain has
+        // asked anything, to its modeled full speed before.
+        let domainRequested = model.vcpus.contains { $0.performanceDomain == domain && lastRequestAt[$0.index] != nil }
+        let utilMax = model.vcpus[vcpu].isSlowerThanHost ? (domainRequested ? utilMin : max(utilMin, fullSpeed(vcpu))) : cap
         var latency = LatencyHint.none
         if sensitive[vcpu], cap > 0 {
             switch model.policy.latencyHint {

@@ -18,7 +18,8 @@
 ///    domain gets util_min = the highest demand in the domain.
 /// 4. Hysteresis (`damped`) keeps small moves from being re-applied.
 /// 5. util_max is util_min for a vCPU slower than the host CPUs it runs on
-///    (hold it to the modeled speed), else the cap. Latency is the VM's
+///    (hold it to the modeled speed; before its domain's first request, its
+///    modeled full speed), else the cap. Latency is the VM's
 ///    latency hint when the vCPU is latency-sensitive, else `.none`.
 ///    Affinity is the vCPU's host CPUs when the VM pins, else nil.
 /// 6. If the result differs from the applied hint, it is applied now, or, when
@@ -47,6 +48,10 @@ public struct PolicyEngine: Sendable {
     private let fullSpeed: [UInt16]
     /// Per vCPU: `VCPUModel.isSlowerThanHost`.
     private let slower: [Bool]
+    /// Per domain: a member has made a request. Until then a slower-than-host
+    /// vCPU is held to its modeled full speed, not to util_min 0: attaching
+    /// must not slow a guest that has not asked for anything yet.
+    private var domainRequested: [Bool]
     /// Per vCPU: already in `dirtyList`.
     private var isDirty: [Bool]
     /// vCPUs whose applied hint changed since the last drain; the first
@@ -89,11 +94,13 @@ public struct PolicyEngine: Sendable {
             min(limits.utilCap, Self.utilization(forPerformanceKHz: vcpu.maxFrequencyKHz, of: vcpu, compensateHeadroom: vm.compensateHeadroom))
         }
         slower = vm.vcpus.map(\.isSlowerThanHost)
-        applied = vm.vcpus.map { vcpu in
-            HostHint(
-                utilMin: 0, utilMax: vcpu.isSlowerThanHost ? 0 : limits.utilCap, latency: .none,
+        applied = (0..<count).map { [fullSpeed] index in
+            let vcpu = vm.vcpus[index]
+            return HostHint(
+                utilMin: 0, utilMax: vcpu.isSlowerThanHost ? fullSpeed[index] : limits.utilCap, latency: .none,
                 affinity: vm.pin ? vcpu.hostCPUs : nil)
         }
+        domainRequested = Array(repeating: false, count: members.count)
         reported = Array(repeating: nil, count: count)
         // Every vCPU is reported once at attach so the daemon pins its thread.
         isDirty = Array(repeating: true, count: count)
@@ -155,6 +162,7 @@ public struct PolicyEngine: Sendable {
         }
         if let sensitive = request.latencySensitive { state.latencySensitive = sensitive }
         states[vcpu] = state
+        domainRequested[domainOf[vcpu]] = true
         updateDemand(vcpu)
         refreshDomain(of: vcpu, now: now)
     }
@@ -244,7 +252,12 @@ public struct PolicyEngine: Sendable {
         let utilMin = Self.damped(
             target: domainDemand, applied: current.utilMin, hysteresis: limits.hysteresis,
             fullSpeed: fullSpeed[vcpu], cap: limits.utilCap)
-        let utilMax = slower[vcpu] ? utilMin : limits.utilCap
+        let utilMax: UInt16
+        if slower[vcpu] {
+            utilMax = domainRequested[domainOf[vcpu]] ? utilMin : max(utilMin, fullSpeed[vcpu])
+        } else {
+            utilMax = limits.utilCap
+        }
         let latency = states[vcpu].latencySensitive ? limits.latencyHint : .none
         if utilMin == current.utilMin, utilMax == current.utilMax, latency == current.latency {
             states[vcpu].heldUntil = nil
