@@ -20,7 +20,7 @@ struct TopologyDecoder {
     ]
     static let policyKeys = [
         "hysteresis", "min_interval_us", "boost_hold_ms", "boost_util", "idle_decay_ms", "latency_hint",
-        "latency_slice_us", "latency_nice",
+        "latency_slice_us", "latency_nice", "kick_mode", "poll_interval_us",
     ]
 
     mutating func decode(_ root: TOMLTable) -> Topology {
@@ -118,6 +118,8 @@ struct TopologyDecoder {
         }
         if let value = fields.int(table, "latency_slice_us", path: path) { policy.latencySliceMicroseconds = value }
         if let value = fields.int(table, "latency_nice", path: path) { policy.latencyNice = value }
+        if let value = fields.choice(table, "kick_mode", path: path, as: KickMode.self) { policy.kickMode = value }
+        if let value = fields.int(table, "poll_interval_us", path: path) { policy.pollIntervalMicroseconds = value }
         return policy
     }
 }

@@ -174,6 +174,7 @@ extension PolicySettings {
         within(idleDecayMilliseconds, 0...3_600_000, "idle_decay_ms", " ms")
         within(latencySliceMicroseconds, 100...100_000, "latency_slice_us", " µs")
         within(latencyNice, -20...19, "latency_nice")
+        within(pollIntervalMicroseconds, 50...1_000_000, "poll_interval_us", " µs")
         return problems
     }
 }

@@ -52,6 +52,11 @@ public struct PolicySettings: Equatable, Sendable {
     public var latencySliceMicroseconds: Int
     /// Nice value granted to a latency-sensitive vCPU (-20...19).
     public var latencyNice: Int
+    /// When the guest must ring its shared page doorbell (kick suppression).
+    public var kickMode: KickMode
+    /// While kicks are suppressed, the host reads every slot at least this
+    /// often, µs: the documented bound on a suppressed request's delay.
+    public var pollIntervalMicroseconds: Int
 
     public init(
         hysteresis: Int = 8,
@@ -61,7 +66,9 @@ public struct PolicySettings: Equatable, Sendable {
         idleDecayMilliseconds: Int = 0,
         latencyHint: LatencyHintKind = .slice,
         latencySliceMicroseconds: Int = 300,
-        latencyNice: Int = -5
+        latencyNice: Int = -5,
+        kickMode: KickMode = .adaptive,
+        pollIntervalMicroseconds: Int = 1000
     ) {
         self.hysteresis = hysteresis
         self.minimumIntervalMicroseconds = minimumIntervalMicroseconds
@@ -71,6 +78,8 @@ public struct PolicySettings: Equatable, Sendable {
         self.latencyHint = latencyHint
         self.latencySliceMicroseconds = latencySliceMicroseconds
         self.latencyNice = latencyNice
+        self.kickMode = kickMode
+        self.pollIntervalMicroseconds = pollIntervalMicroseconds
     }
 }
 
