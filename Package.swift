@@ -9,6 +9,8 @@
 //   VCPUFreqLinux   sysfs probing and the other thin I/O around the core.
 //   CVCPUFreqKVM    KVM ioctl wrappers and the guest script interpreter (.S) of the reference VMM.
 //   VCPUFreqKVM     the reference VMM: a minimal real KVM VMM (memslots, ioeventfd, vCPU threads).
+//   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
+//   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   vcpufreq        the command-line tool, one file per subcommand.
 import PackageDescription
 
@@ -54,10 +56,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "VCPUFreqServer",
+            dependencies: [
+                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "VCPUFreqClient",
+            dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
-                "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux",
+                "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,0 +1,225 @@
+import Foundation
+import Synchronization
+import SystemPackage
+import VCPUFreqLinux
+import VCPUFreqProtocol
+
+/// A VMM's connection to the vcpufreq daemon (protocol v1, docs/protocol.md).
+///
+/// Blocking and thread-safe: vCPU threads may forward accesses concurrently;
+/// a mutex keeps each request and its reply together. `write` is posted (no
+/// reply) unless `sync`; everything else waits for its reply.
+public final class VCPUFreqClient: @unchecked Sendable {
+    private let socket: SeqPacketConnection
+    private let lock = Mutex<Void>(())
+    /// Only touched under `lock`.
+    private var nextID: UInt32 = 1
+    private var writer = ByteWriter(capacity: 256)
+    private var receiveBuffer = [UInt8](repeating: 0, count: Wire.maximumDaemonMessage + 1)
+    /// The daemon's answer to HELLO.
+    public private(set) var hello = DaemonMessage.HelloOK(version: 0, features: 0, maximumVCPUs: 0, daemonVersion: "")
+
+    /// Connects to the daemon at `socketPath` and says HELLO.
+    public init(socketPath: String, clientName: String, features: UInt32 = SharedPageABIFeatures.all) throws(ClientError) {
+        do {
+            socket = try SeqPacketConnection.connect(to: socketPath)
+        } catch {
+            throw .system("connect to \(socketPath)", error)
+        }
+        let reply = try exchange(.hello(.init(features: features, clientName: clientName)))
+        guard case .helloOK(let ok) = reply.message else { throw .unexpected(reply.message.type) }
+        hello = ok
+    }
+
+    deinit { try? socket.descriptor.close() }
+
+    /// Attaches a VM: the host TID of each vCPU thread, in vCPU order.
+    public func attach(vmName: String, profile: String = "", threadIDs: [Int32]) throws(ClientError) -> DaemonMessage.AttachOK {
+        let reply = try exchange(.attach(.init(vmName: vmName, profile: profile, threadIDs: threadIDs)))
+        guard case .attachOK(let ok) = reply.message else { throw .unexpected(reply.message.type) }
+        return ok
+    }
+
+    /// Detaches the VM; returns how many threads the daemon restored.
+    @discardableResult
+    public func detach() throws(ClientError) -> UInt32 {
+        let reply = try exchange(.detach)
+        guard case .detachOK(let restored) = reply.message else { throw .unexpected(reply.message.type) }
+        return restored
+    }
+
+    /// A guest load from the device space; returns the value and the
+    /// device's invalid-access code (0 = valid, else code + 1).
+    public func read(vcpu: Int, offset: UInt64, width: Int = 4) throws(ClientError) -> (value: UInt64, invalid: UInt32) {
+        let reply = try exchange(.read(.init(vcpu: UInt32(truncatingIfNeeded: vcpu), width: UInt32(truncatingIfNeeded: width), offset: offset)))
+        guard case .readOK(let value, let invalid) = reply.message else { throw .unexpected(reply.message.type) }
+        return (value, invalid)
+    }
+
+    /// A guest store. Posted unless `sync` (then it returns once processed).
+    public func write(vcpu: Int, offset: UInt64, value: UInt64, width: Int = 4, sync: Bool = false) throws(ClientError) {
+        let message = ClientMessage.write(.init(
+            vcpu: UInt32(truncatingIfNeeded: vcpu), width: UInt32(truncatingIfNeeded: width), offset: offset, value: value, sync: sync))
+        if sync {
+            let reply = try exchange(message)
+            guard case .writeOK = reply.message else { throw .unexpected(reply.message.type) }
+        } else {
+            try lock.withLock { _ throws(ClientError) in try sendLocked(message) }
+        }
+    }
+
+    /// The shared memory: the memfd (shared page + optional mirror), its
+    /// layout, and one doorbell eventfd per vCPU. The caller owns the descriptors.
+    public struct SharedMemory {
+        public var memfd: FileDescriptor
+        public var layout: DaemonMessage.SharedLayout
+        public var doorbells: [FileDescriptor]
+    }
+
+    public func mapShared(mirror: Bool, doorbells: Bool) throws(ClientError) -> SharedMemory {
+        var flags: UInt32 = 0
+        if mirror { flags |= ClientMessage.MapSharedRequest.mirror }
+        if doorbells { flags |= ClientMessage.MapSharedRequest.doorbells }
+        var result: SharedMemory?
+        try lock.withLock { _ throws(ClientError) in
+            let id = try sendLocked(.mapShared(.init(flags: flags)))
+            let first = try receiveLocked(id: id, maximumDescriptors: 1)
+            guard case .sharedOK(let layout) = first.message, first.descriptors.count == 1 else {
+                throw .unexpected(first.message.type)
+            }
+            var shared = SharedMemory(memfd: first.descriptors[0], layout: layout, doorbells: [])
+            for _ in 0..<layout.doorbellMessages {
+                let next = try receiveLocked(id: id, maximumDescriptors: Wire.doorbellsPerMessage)
+                guard case .doorbells(let start, let count) = next.message, Int(count) == next.descriptors.count,
+                    Int(start) == shared.doorbells.count
+                else {
+                    for fd in next.descriptors { try? fd.close() }
+                    throw .unexpected(next.message.type)
+                }
+                shared.doorbells += next.descriptors
+            }
+            result = shared
+        }
+        return result!
+    }
+
+    /// The daemon's status document.
+    public func status(allVMs: Bool = true) throws(ClientError) -> StatusDocument {
+        let json = try statusJSON(allVMs: allVMs)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(StatusDocument.self, from: Data(json))
+        } catch {
+            throw .badStatus("\(error)")
+        }
+    }
+
+    /// The raw JSON bytes of the status document (chunks joined).
+    public func statusJSON(allVMs: Bool = true) throws(ClientError) -> [UInt8] {
+        var json: [UInt8] = []
+        try lock.withLock { _ throws(ClientError) in
+            let id = try sendLocked(.status(.init(flags: allVMs ? ClientMessage.StatusRequest.allVMs : 0)))
+            var expected: UInt32 = 0
+            var total: UInt32 = 1
+            while expected < total {
+                let reply = try receiveLocked(id: id, maximumDescriptors: 0)
+                guard case .statusOK(let chunk, let chunks, let bytes) = reply.message, chunk == expected, chunks >= 1 else {
+                    throw .unexpected(reply.message.type)
+                }
+                total = chunks
+                json += bytes
+                expected += 1
+            }
+        }
+        return json
+    }
+
+    // MARK: Plumbing (under the lock)
+
+    private func exchange(_ message: ClientMessage) throws(ClientError) -> Reply {
+        try lock.withLock { _ throws(ClientError) in try exchangeLocked(message) }
+    }
+
+    private func exchangeLocked(_ message: ClientMessage) throws(ClientError) -> Reply {
+        let id = try sendLocked(message)
+        return try receiveLocked(id: id, maximumDescriptors: 0)
+    }
+
+    @discardableResult
+    private func sendLocked(_ message: ClientMessage) throws(ClientError) -> UInt32 {
+        let id = nextID
+        nextID &+= 1
+        message.encode(id: id, into: &writer)
+        do {
+            try socket.send(writer.bytes)
+        } catch {
+            throw .system("send", error)
+        }
+        return id
+    }
+
+    struct Reply {
+        var message: DaemonMessage
+        var descriptors: [FileDescriptor]
+    }
+
+    /// Receives the reply to `id`. An ERROR becomes `ClientError.daemon`.
+    private func receiveLocked(id: UInt32, maximumDescriptors: Int) throws(ClientError) -> Reply {
+        let outcome = receiveBuffer.withUnsafeMutableBytes { buffer in
+            Result { () throws(Errno) in try socket.receive(into: buffer, maximumDescriptors: maximumDescriptors) }
+        }
+        let received: ReceivedMessage
+        switch outcome {
+        case .success(let message): received = message
+        case .failure(let error): throw .system("receive", error)
+        }
+        let count: Int
+        switch received {
+        case .message(let byteCount, _): count = byteCount
+        case .endOfStream, .wouldBlock: throw .closed
+        case .dataTruncated, .descriptorsTruncated: throw .protocolViolation("reply too large")
+        }
+        let decoded = receiveBuffer.withUnsafeBytes { raw in
+            Result { () throws(ProtocolViolation) in try DaemonMessage.decode(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+        }
+        let (header, message): (MessageHeader, DaemonMessage)
+        switch decoded {
+        case .success(let value): (header, message) = value
+        case .failure(let violation): throw .protocolViolation(violation.description)
+        }
+        if case .error(let code, _, let text) = message { throw .daemon(code, text) }
+        guard header.id == id else { throw .protocolViolation("reply to request \(header.id), expected \(id)") }
+        // Keep the descriptors: release them from their owners so they stay open.
+        let descriptors = received.descriptors.map { $0.release() }
+        return Reply(message: message, descriptors: descriptors)
+    }
+}
+
+/// Feature bits a client asks for by default (all the shared page offers).
+public enum SharedPageABIFeatures {
+    public static let all: UInt32 = 0x1F
+}
+
+/// Why a client call failed. The description is the message.
+public enum ClientError: Error, CustomStringConvertible, Equatable {
+    /// The daemon answered ERROR (and closed the connection).
+    case daemon(ErrorCode, String)
+    case system(String, Errno)
+    /// The daemon closed the connection.
+    case closed
+    case unexpected(MessageType)
+    case protocolViolation(String)
+    case badStatus(String)
+
+    public var description: String {
+        switch self {
+        case .daemon(let code, let text): return "daemon refused (\(code)): \(text)"
+        case .system(let what, let errno): return "\(what): \(errno)"
+        case .closed: return "the daemon closed the connection"
+        case .unexpected(let type): return "unexpected reply \(type)"
+        case .protocolViolation(let text): return "protocol violation: \(text)"
+        case .badStatus(let text): return "unreadable status document: \(text)"
+        }
+    }
+}

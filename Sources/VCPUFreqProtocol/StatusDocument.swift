@@ -1,0 +1,152 @@
+/// The JSON document STATUS returns (and `vcpufreq status --json` prints).
+/// Field names are snake_case in JSON (the encoder converts).
+public struct StatusDocument: Codable, Equatable, Sendable {
+    public var daemon: Daemon
+    public var vms: [VM]
+
+    public init(daemon: Daemon, vms: [VM]) {
+        self.daemon = daemon
+        self.vms = vms
+    }
+
+    public struct Daemon: Codable, Equatable, Sendable {
+        public var version: String
+        public var pid: Int32
+        public var uptimeSeconds: Double
+        /// `clamp=none latency=slice affinity=on`
+        public var actuators: String
+        /// Why preferred actuators were passed over.
+        public var actuatorNotes: [String]
+        /// Per facet: "available: ..." / "unavailable: ...".
+        public var capabilities: [String: String]
+        /// BPF host truth: "loaded" or why not.
+        public var bpf: String
+        public var dryRun: Bool
+        public var connections: Int
+        public var vcpus: Int
+        /// Threads restored at start from a killed daemon's journal.
+        public var recoveredThreads: Int
+
+        public init(
+            version: String, pid: Int32, uptimeSeconds: Double, actuators: String, actuatorNotes: [String],
+            capabilities: [String: String], bpf: String, dryRun: Bool, connections: Int, vcpus: Int, recoveredThreads: Int
+        ) {
+            self.version = version
+            self.pid = pid
+            self.uptimeSeconds = uptimeSeconds
+            self.actuators = actuators
+            self.actuatorNotes = actuatorNotes
+            self.capabilities = capabilities
+            self.bpf = bpf
+            self.dryRun = dryRun
+            self.connections = connections
+            self.vcpus = vcpus
+            self.recoveredThreads = recoveredThreads
+        }
+    }
+
+    public struct VM: Codable, Equatable, Sendable {
+        public var id: UInt32
+        public var name: String
+        public var profile: String
+        public var peerPID: Int32
+        public var peerUID: UInt32
+        public var actuators: String
+        public var kickMode: String
+        /// Kicks are suppressed now (the daemon polls).
+        public var polling: Bool
+        public var sharedMapped: Bool
+        public var mirrorMapped: Bool
+        public var counters: Counters
+        /// Invalid guest accesses by kind (docs/abi.md names).
+        public var invalidAccesses: [String: UInt64]
+        public var vcpus: [VCPU]
+
+        public init(
+            id: UInt32, name: String, profile: String, peerPID: Int32, peerUID: UInt32, actuators: String, kickMode: String,
+            polling: Bool, sharedMapped: Bool, mirrorMapped: Bool, counters: Counters, invalidAccesses: [String: UInt64],
+            vcpus: [VCPU]
+        ) {
+            self.id = id
+            self.name = name
+            self.profile = profile
+            self.peerPID = peerPID
+            self.peerUID = peerUID
+            self.actuators = actuators
+            self.kickMode = kickMode
+            self.polling = polling
+            self.sharedMapped = sharedMapped
+            self.mirrorMapped = mirrorMapped
+            self.counters = counters
+            self.invalidAccesses = invalidAccesses
+            self.vcpus = vcpus
+        }
+    }
+
+    public struct Counters: Codable, Equatable, Sendable {
+        public var accesses: UInt64
+        public var requests: UInt64
+        public var kicks: UInt64
+        public var polls: UInt64
+        public var invalidAccesses: UInt64
+        public var actuationErrors: UInt64
+        public var threadsGone: UInt64
+        public var restores: UInt64
+
+        public init(
+            accesses: UInt64, requests: UInt64, kicks: UInt64, polls: UInt64, invalidAccesses: UInt64,
+            actuationErrors: UInt64, threadsGone: UInt64, restores: UInt64
+        ) {
+            self.accesses = accesses
+            self.requests = requests
+            self.kicks = kicks
+            self.polls = polls
+            self.invalidAccesses = invalidAccesses
+            self.actuationErrors = actuationErrors
+            self.threadsGone = threadsGone
+            self.restores = restores
+        }
+    }
+
+    public struct VCPU: Codable, Equatable, Sendable {
+        public var index: Int
+        public var tid: Int32
+        public var domain: UInt32
+        /// Last request: "set_perf 1803000 kHz", "util_hint 512", "shared_page util 600 boost latency".
+        public var lastRequest: String?
+        public var utilMin: UInt16?
+        public var utilMax: UInt16?
+        public var latency: String?
+        public var cpus: String?
+        /// cur_perf the guest reads, kHz.
+        public var currentPerformanceKHz: UInt32
+        public var capped: Bool
+        public var requests: UInt64
+        public var kicks: UInt64
+        public var hintsApplied: UInt64
+        public var invalidAccesses: UInt64
+        public var actuationErrors: UInt64
+
+        public init(
+            index: Int, tid: Int32, domain: UInt32, lastRequest: String?, utilMin: UInt16?, utilMax: UInt16?,
+            latency: String?, cpus: String?, currentPerformanceKHz: UInt32, capped: Bool, requests: UInt64,
+            kicks: UInt64, hintsApplied: UInt64, invalidAccesses: UInt64, actuationErrors: UInt64
+        ) {
+            self.index = index
+            self.tid = tid
+            self.domain = domain
+            self.lastRequest = lastRequest
+            self.utilMin = utilMin
+            self.utilMax = utilMax
+            self.latency = latency
+            self.cpus = cpus
+            self.currentPerformanceKHz = currentPerformanceKHz
+            self.capped = capped
+            self.requests = requests
+            self.kicks = kicks
+            self.hintsApplied = hintsApplied
+            self.invalidAccesses = invalidAccesses
+            self.actuationErrors = actuationErrors
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import VCPUFreqCore
+import VCPUFreqLinux
+
+/// Everything `vcpufreq serve` is told on its command line.
+public struct ServerConfiguration: Sendable {
+    public var topology: Topology
+    /// Path of the listening SOCK_SEQPACKET socket.
+    public var socketPath: String
+    /// Group that may connect (socket mode 0660); nil = owner only (0600).
+    public var socketGroupID: UInt32?
+    /// Peer uids allowed besides the daemon's own uid and root.
+    public var allowedUIDs: Set<UInt32>
+    /// Capture and record, never change a thread.
+    public var dryRun: Bool
+    /// JSON-lines record of every actuator action (`--dry-run` records to stdout when nil).
+    public var recordPath: String?
+    /// Prometheus text file, rewritten atomically every `metricsIntervalMilliseconds`.
+    public var metricsPath: String?
+    public var metricsIntervalMilliseconds: Int
+    /// Where the restore journal lives (survives a SIGKILL of the daemon).
+    public var stateDirectory: String
+    /// Host frequencies are re-read this often when the host has cpufreq.
+    public var frequencyRefreshMilliseconds: Int
+    /// sysfs root for `scaling_cur_freq` (tests point it at a fixture).
+    public var sysfsRoot: String
+    public var clampPreference: [ClampMechanism]
+    public var latencyPreference: [LatencyMechanism]
+    public var pinThreads: Bool
+    /// Total vCPUs and VMs this daemon serves (design targets: 1024 and 64).
+    public var maximumVCPUs: Int
+    public var maximumVMs: Int
+    /// Parent of the per-VM cgroups the cgroup uclamp actuator creates.
+    public var cgroupParent: String
+
+    public init(
+        topology: Topology, socketPath: String, socketGroupID: UInt32? = nil, allowedUIDs: Set<UInt32> = [],
+        dryRun: Bool = false, recordPath: String? = nil, metricsPath: String? = nil, metricsIntervalMilliseconds: Int = 1000,
+        stateDirectory: String = "/run/vcpufreq", frequencyRefreshMilliseconds: Int = 20, sysfsRoot: String = "/sys",
+        clampPreference: [ClampMechanism] = [.uclamp, .cgroup, .bpfMap, .none],
+        latencyPreference: [LatencyMechanism] = [.slice, .nice, .none], pinThreads: Bool = true,
+        maximumVCPUs: Int = 1024, maximumVMs: Int = 64, cgroupParent: String = "vcpufreq"
+    ) {
+        self.topology = topology
+        self.socketPath = socketPath
+        self.socketGroupID = socketGroupID
+        self.allowedUIDs = allowedUIDs
+        self.dryRun = dryRun
+        self.recordPath = recordPath
+        self.metricsPath = metricsPath
+        self.metricsIntervalMilliseconds = metricsIntervalMilliseconds
+        self.stateDirectory = stateDirectory
+        self.frequencyRefreshMilliseconds = frequencyRefreshMilliseconds
+        self.sysfsRoot = sysfsRoot
+        self.clampPreference = clampPreference
+        self.latencyPreference = latencyPreference
+        self.pinThreads = pinThreads
+        self.maximumVCPUs = maximumVCPUs
+        self.maximumVMs = maximumVMs
+        self.cgroupParent = cgroupParent
+    }
+}
