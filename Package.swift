@@ -7,6 +7,8 @@
 //   CVCPUFreqSys    the one C shim: syscalls Swift cannot call directly (variadic, macros, gettid).
 //   VCPUFreqLinux   sysfs probing and the other thin I/O around the core.
 //   vcpufreq        the command-line tool, one file per subcommand.
+//   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
+//   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader.
 import PackageDescription
 
 let package = Package(
@@ -45,6 +47,25 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .executableTarget(name: "vcpufreq-bpf-embed", path: "Plugins/BPFEmbed"),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["vcpufreq-bpf-embed"]),
+        .target(
+            name: "VCPUFreqBPF",
+            dependencies: [
+                "VCPUFreqCore", "CLibBPF", "CVCPUFreqSys",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        // Loads the monitor and prints its status: the tests run it as uid 65534.
+        .executableTarget(
+            name: "vcpufreq-bpf-probe", dependencies: ["VCPUFreqBPF"], path: "Tests/VCPUFreqBPFProbe"
+        ),
+        .testTarget(
+            name: "VCPUFreqBPFTests",
+            dependencies: ["VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "vcpufreq-bpf-probe"]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
