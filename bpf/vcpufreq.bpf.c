@@ -8,6 +8,13 @@
  * switches, migrations and the last CPU. KVM tracepoints (tracepoint/kvm/...,
  * need tracefs) count exits by kind for the thread that ran KVM_RUN.
  *
+ * Time on CPU and run delays are read from the kernel's own per-task
+ * accounting (se.sum_exec_runtime, sched_info.run_delay; CO-RE) at each
+ * switch-out, not timed from switch-in to switch-out: sched_switch does not
+ * report every switch-in (on the development VMs, switches away from some
+ * tasks are never traced), and timing lost whole runs. Switch-outs are
+ * reported reliably, and each one closes exactly one run and the wait before it.
+ *
  * A thread is tracked while map "threads" has an entry for its TID; every
  * event first looks the TID up there, so an untracked thread costs one hash
  * lookup. Map "util_hint" is written by the daemon only, for a host BPF
@@ -69,6 +76,29 @@ static __always_inline void record_delay(struct vcpufreq_thread_stats *s, __u64 
 	__sync_fetch_and_add(&s->delay_count, 1);
 }
 
+/* Whether this kernel keeps sched_info (CONFIG_SCHED_INFO); resolved at load. */
+#define HAS_SCHED_INFO(p) bpf_core_field_exists((p)->sched_info.run_delay)
+
+/* The bases runtime and run delay count from, set the first time the
+ * programs see the thread. Seen switching in, it was not on CPU when tracked:
+ * the kernel's totals are the bases. Seen first switching out, it was on CPU
+ * since before tracking: its runtime counts from tracked_since_ns. */
+static __always_inline void first_sight(struct vcpufreq_thread_stats *s, struct task_struct *p, __u64 now,
+					bool switching_out)
+{
+	__u64 sum, since = 0;
+
+	if (s->flags & VCPUFREQ_THREAD_SEEN)
+		return;
+	sum = p->se.sum_exec_runtime;
+	if (switching_out && s->tracked_since_ns && now > s->tracked_since_ns)
+		since = now - s->tracked_since_ns;
+	s->exec_base_ns = sum > since ? sum - since : 0;
+	if (HAS_SCHED_INFO(p))
+		s->run_delay_base_ns = p->sched_info.run_delay;
+	s->flags |= VCPUFREQ_THREAD_SEEN;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
@@ -78,28 +108,40 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 
 	s = tracked(prev->pid);
 	if (s) {
-		__u64 in = s->switched_in_ns;
-
-		if (in && now > in)
-			__sync_fetch_and_add(&s->runtime_ns, now - in);
-		s->switched_in_ns = 0;
 		/* The kernel's own rule for nvcsw/nivcsw in __schedule(). */
-		if (preempt || prev_state == TASK_RUNNING) {
-			__sync_fetch_and_add(&s->involuntary_switches, 1);
-			s->runnable_since_ns = now;
+		bool still_runnable = preempt || prev_state == TASK_RUNNING;
+		__u64 sum = prev->se.sum_exec_runtime;
+
+		first_sight(s, prev, now, true);
+		/* Only this CPU writes it now: the task is on no other. */
+		if (sum > s->exec_base_ns)
+			s->runtime_ns = sum - s->exec_base_ns;
+		s->switched_in_ns = 0;
+		if (HAS_SCHED_INFO(prev)) {
+			/* The wait before the run that ends here: run_delay grows at switch-in. */
+			__u64 waited = prev->sched_info.run_delay;
+
+			record_delay(s, waited > s->run_delay_base_ns ? waited - s->run_delay_base_ns : 0);
+			s->run_delay_base_ns = waited;
 		} else {
-			__sync_fetch_and_add(&s->voluntary_switches, 1);
-			s->runnable_since_ns = 0;
+			s->runnable_since_ns = still_runnable ? now : 0;
 		}
+		if (still_runnable)
+			__sync_fetch_and_add(&s->involuntary_switches, 1);
+		else
+			__sync_fetch_and_add(&s->voluntary_switches, 1);
 	}
 
 	s = tracked(next->pid);
 	if (s) {
-		__u64 since = s->runnable_since_ns;
+		first_sight(s, next, now, false);
+		if (!HAS_SCHED_INFO(next)) {
+			__u64 since = s->runnable_since_ns;
 
-		if (since && now > since)
-			record_delay(s, now - since);
-		s->runnable_since_ns = 0;
+			if (since && now > since)
+				record_delay(s, now - since);
+			s->runnable_since_ns = 0;
+		}
 		s->switched_in_ns = now;
 		s->last_cpu = bpf_get_smp_processor_id();
 	}
@@ -113,8 +155,10 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	if (!s)
 		return 0;
 	__sync_fetch_and_add(&s->wakeups, 1);
-	/* A wake-up of a task still on CPU (it had not blocked yet) starts no wait. */
-	if (!s->switched_in_ns)
+	/* Without sched_info the wait is timed from here. A wake-up of a task
+	 * still on CPU (it had not blocked yet) starts no wait, and one of a
+	 * task already waiting (preempted) keeps its start. */
+	if (!HAS_SCHED_INFO(p) && !p->on_cpu && !s->runnable_since_ns)
 		s->runnable_since_ns = bpf_ktime_get_ns();
 	return 0;
 }

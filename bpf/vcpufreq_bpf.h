@@ -47,25 +47,37 @@ struct vcpufreq_exit_counts {
 	__u64 pio_out;              /* kvm_pio rw != 0 */
 };
 
+/* flags of struct vcpufreq_thread_stats */
+#define VCPUFREQ_THREAD_SEEN (1u << 0) /* the programs have seen the thread: the bases are set */
+
 /* Value of map "threads", keyed by __u32 TID. Userspace inserts a zeroed value
- * to start tracking a thread (the entry is the filter: an untracked thread
- * costs one hash lookup per event) and deletes it to stop. Counters are only
- * ever increased, with atomic adds; the bookkeeping fields are owned by the
- * programs. */
+ * (with tracked_since_ns and last_cpu = -1) to start tracking a thread: the
+ * entry is the filter, an untracked thread costs one hash lookup per event.
+ * It deletes the entry to stop. Counters only grow; the bookkeeping fields
+ * are owned by the programs.
+ *
+ * Time on CPU and run delay come from the kernel's own per-task accounting
+ * (se.sum_exec_runtime, sched_info.run_delay) read at each switch-out, so a
+ * switch-in the tracepoint does not report still counts. On kernels without
+ * CONFIG_SCHED_INFO the delays are timed from wake-up / preemption to the
+ * switch-in instead. */
 struct vcpufreq_thread_stats {
-	__u64 runtime_ns;           /* time on CPU, from switch-in to switch-out */
+	__u64 runtime_ns;           /* time on CPU since tracked, up to the last switch-out */
 	__u64 wakeups;              /* sched_wakeup + sched_wakeup_new */
 	__u64 voluntary_switches;   /* switched out blocked (!preempt && prev_state != TASK_RUNNING) */
 	__u64 involuntary_switches; /* switched out still runnable (preempt || prev_state == TASK_RUNNING) */
 	__u64 migrations;           /* sched_migrate_task to another CPU */
 	__u64 delay_sum_ns;         /* sum of runnable -> running delays */
-	__u64 delay_count;          /* number of delays measured */
+	__u64 delay_count;          /* number of delays measured (one per run) */
 	__u64 delay_hist[VCPUFREQ_DELAY_BUCKETS]; /* log2(us) histogram of those delays */
 	/* Bookkeeping (not counters). */
-	__u64 switched_in_ns;       /* bpf_ktime_get_ns() of the last switch-in; 0 = not known to be on CPU */
-	__u64 runnable_since_ns;    /* when it last became runnable (woken or preempted); 0 = not waiting */
+	__u64 switched_in_ns;       /* bpf_ktime_get_ns() of the last switch-in seen; 0 = not known to be on CPU */
+	__u64 runnable_since_ns;    /* without sched_info: when it last became runnable; 0 = not waiting */
+	__u64 tracked_since_ns;     /* CLOCK_MONOTONIC when userspace inserted the entry */
+	__u64 exec_base_ns;         /* se.sum_exec_runtime at tracked_since_ns (runtime_ns counts from it) */
+	__u64 run_delay_base_ns;    /* sched_info.run_delay at the last switch-out */
+	__u32 flags;                /* VCPUFREQ_THREAD_* */
 	__s32 last_cpu;             /* CPU it last ran on; -1 = not seen yet */
-	__u32 reserved;             /* zero */
 	struct vcpufreq_exit_counts exits;
 };
 

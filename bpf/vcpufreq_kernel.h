@@ -51,9 +51,23 @@ struct thread_info {
 	__u32 cpu;
 };
 
+/* The scheduler's own accounting of a task. */
+struct sched_entity {
+	__u64 sum_exec_runtime; /* ns on CPU, updated at every tick and switch */
+};
+
+/* CONFIG_SCHED_INFO (selected by SCHEDSTATS and TASK_DELAY_ACCT) */
+struct sched_info {
+	unsigned long pcount;         /* times it was switched in */
+	unsigned long long run_delay; /* ns spent runnable on a run queue, waiting; updated at switch-in */
+};
+
 struct task_struct {
 	struct thread_info thread_info;
-	pid_t pid; /* the TID */
+	int on_cpu; /* 1 from switch-in until the switch-out has completed */
+	struct sched_entity se;
+	struct sched_info sched_info;
+	pid_t pid;  /* the TID */
 };
 
 /* include/linux/trace_events.h: header of every classic tracepoint record. */

@@ -245,12 +245,20 @@ enum LibBPF {
     /// Size of `struct vcpufreq_util_hint`, the value of map "util_hint".
     static let utilHintSize = MemoryLayout<vcpufreq_util_hint>.size
 
+    /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(), ns.
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
     /// Starts tracking `tid`: a fresh zeroed entry (last CPU unknown). An
     /// entry that exists already is kept with its counters.
     static func insertThread(fd: Int32, tid: UInt32) -> Int32 {
         var key = tid
         var value = vcpufreq_thread_stats()
         value.last_cpu = -1
+        value.tracked_since_ns = monotonicNanoseconds()
         let code = update(fd: fd, key: &key, value: &value, mode: .onlyNew)
         return code == EEXIST ? 0 : code
     }
@@ -263,8 +271,13 @@ enum LibBPF {
         if code == ENOENT { return .some(nil) }
         guard code == 0 else { errno = code; return nil }
         let histogram = withUnsafeBytes(of: value.delay_hist) { Array($0.bindMemory(to: UInt64.self)) }
+        // Add the slice it is in now (bpf_ktime_get_ns() is CLOCK_MONOTONIC).
+        let nowNanoseconds = monotonicNanoseconds()
+        let switchedIn = value.switched_in_ns
+        let current = switchedIn != 0 && nowNanoseconds > switchedIn ? nowNanoseconds - switchedIn : 0
         let stats = ThreadStats(
-            runtimeNanoseconds: value.runtime_ns,
+            runtimeNanoseconds: value.runtime_ns &+ current,
+            isOnCPU: switchedIn != 0,
             wakeups: value.wakeups,
             voluntarySwitches: value.voluntary_switches,
             involuntarySwitches: value.involuntary_switches,
@@ -326,8 +339,10 @@ enum LibBPF {
                     field("involuntary_switches", \T.involuntary_switches), field("migrations", \T.migrations),
                     field("delay_sum_ns", \T.delay_sum_ns), field("delay_count", \T.delay_count),
                     field("delay_hist", \T.delay_hist), field("switched_in_ns", \T.switched_in_ns),
-                    field("runnable_since_ns", \T.runnable_since_ns), field("last_cpu", \T.last_cpu),
-                    field("reserved", \T.reserved), field("exits", \T.exits),
+                    field("runnable_since_ns", \T.runnable_since_ns),
+                    field("tracked_since_ns", \T.tracked_since_ns), field("exec_base_ns", \T.exec_base_ns),
+                    field("run_delay_base_ns", \T.run_delay_base_ns), field("flags", \T.flags),
+                    field("last_cpu", \T.last_cpu), field("exits", \T.exits),
                 ]),
             StructLayout(
                 name: "vcpufreq_exit_counts", size: MemoryLayout<E>.size,
