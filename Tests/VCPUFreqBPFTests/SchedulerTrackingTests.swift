@@ -45,6 +45,7 @@ extension KernelTests {
                 #expect(stats.runDelay.sumNanoseconds <= kernel.runDelayNanoseconds + 5 * Self.millisecond)
             }
             #expect(stats.runDelay.bucketTotal == stats.runDelay.count)
+            #expect(sumFitsBuckets(stats.runDelay))
             #expect(stats.lastCPU.map { (0..<NativeThread.onlineCPUs).contains($0) } == true)
         }
 
@@ -95,6 +96,7 @@ extension KernelTests {
             #expect(p99 >= idleP99 + 3)
             #expect(c.runDelay.sumNanoseconds >= Support.roundRobinSliceNanoseconds)
             #expect(c.runDelay.sumNanoseconds > 4 * i.runDelay.sumNanoseconds)
+            #expect(sumFitsBuckets(c.runDelay) && sumFitsBuckets(i.runDelay))
             // The BPF sum of delays matches the kernel's own run_delay for the
             // thread (schedstat), within what the start gate and exit add.
             if Support.kernelHasSchedInfo {

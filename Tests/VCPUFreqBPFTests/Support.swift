@@ -13,13 +13,16 @@ struct KernelTests {}
 
 /// Test helpers.
 enum Support {
-    /// A monitor started with no pinned map, or a failed expectation.
+    /// A monitor started with no pinned map and without the KVM programs
+    /// (attaching classic tracepoints costs about 0.3 s here), or a failed
+    /// expectation. `adjust` can change that.
     static func startedMonitor(
         sourceLocation: SourceLocation = #_sourceLocation,
         _ adjust: (inout VCPUThreadMonitor.Configuration) -> Void = { _ in }
     ) throws -> VCPUThreadMonitor {
         var configuration = VCPUThreadMonitor.Configuration()
         configuration.utilHintPinPath = nil
+        configuration.countKVMExits = false
         adjust(&configuration)
         let monitor = VCPUThreadMonitor(configuration: configuration)
         let status = monitor.start()
