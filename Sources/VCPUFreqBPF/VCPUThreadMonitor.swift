@@ -209,9 +209,10 @@ public final class VCPUThreadMonitor: Sendable {
     private enum MapKind { case threads, hints }
 
     /// Runs `body` with the map's fd under the lock, so `stop()` cannot close
-    /// the fd (and the number be reused) in the middle.
+    /// the fd (and the number be reused) in the middle. `operation` names the
+    /// call in an error; it is only built then (no String per hint update).
     private func withMap<T: Sendable>(
-        _ map: MapKind, _ operation: String, _ body: (Int32) throws -> T
+        _ map: MapKind, _ operation: @autoclosure () -> String, _ body: (Int32) throws -> T
     ) throws -> T {
         try state.withLock { state in
             let descriptor = map == .threads ? state.threadsFD : state.hintFD
@@ -221,7 +222,7 @@ public final class VCPUThreadMonitor: Sendable {
                 case .failed(let error): why = "the BPF monitor is not running: \(error)"
                 default: why = "the BPF monitor is not running"
                 }
-                throw BPFError.wrongState(operation: operation, reason: why)
+                throw BPFError.wrongState(operation: operation(), reason: why)
             }
             return try body(descriptor)
         }
