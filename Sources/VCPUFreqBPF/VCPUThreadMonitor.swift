@@ -68,7 +68,22 @@ public final class VCPUThreadMonitor: Sendable {
             if state.status.isRunning { return state.status }
             var fresh = State()
             do {
-                try load(into: &fresh)
+                do {
+                    try load(into: &fresh, pin: true)
+                } catch BPFError.loadFailed(_, LibBPF.utilHintMapName?, let reason, _)
+                    where configuration.utilHintPinPath != nil
+                {
+                    // A map of another layout is pinned there (an older
+                    // vcpufreq?). Run unpinned rather than not at all, and say so.
+                    let mounted = fresh.status.mounted
+                    fresh = State()
+                    fresh.status.mounted = mounted
+                    try load(into: &fresh, pin: false)
+                    fresh.status.missing.append(
+                        .init(
+                            program: "-", target: "pin \(configuration.utilHintPinPath ?? "")",
+                            reason: "the map pinned there does not fit this one (\(reason)); remove it to pin this one"))
+                }
                 fresh.status.state = .running
             } catch {
                 // Drop what was loaded; keep the record of what was mounted.
@@ -83,11 +98,11 @@ public final class VCPUThreadMonitor: Sendable {
         }
     }
 
-    private func load(into state: inout State) throws {
+    private func load(into state: inout State, pin: Bool) throws {
         let object = try BPFObject(bytes: configuration.objectBytes, name: configuration.objectName)
         try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.threadsMapName)
 
-        if let pinPath = configuration.utilHintPinPath {
+        if let pinPath = configuration.utilHintPinPath, pin {
             if let problem = prepareBPFFS(mounted: &state.status.mounted) {
                 state.status.missing.append(.init(program: "-", target: "pin \(pinPath)", reason: problem))
             } else {

@@ -104,6 +104,32 @@ extension KernelTests {
             #expect(!FileSystems.exists(path))
         }
 
+        @Test("a map of another layout pinned at the path: run unpinned and say so",
+              .enabled(if: Support.which("bpftool") != nil))
+        func incompatiblePin() throws {
+            let (directory, path) = Support.testPinPath("incompatible")
+            defer {
+                unlink(path)
+                rmdir(directory)
+            }
+            let bpftool = try #require(Support.which("bpftool"))
+            mkdir(directory, 0o700)
+            let created = try Support.run([
+                bpftool, "map", "create", path, "type", "hash", "key", "4", "value", "8", "entries", "16", "name", "util_hint",
+            ])
+            try #require(created.status == 0, "\(created.error)")
+            let monitor = try Support.startedMonitor { $0.utilHintPinPath = path }
+            let status = monitor.status
+            #expect(status.utilHintPinPath == nil)
+            let reason = try #require(status.missing.first { $0.target == "pin \(path)" }?.reason)
+            #expect(reason.hasPrefix("the map pinned there does not fit this one"))
+            #expect(reason.hasSuffix("remove it to pin this one"))
+            #expect(status.isAttached("on_sched_switch"))
+            // The old map is left alone; hints still work in the unpinned map.
+            #expect(try BPFMap.openPinned(path: path).valueSize == 8)
+            #expect(try monitor.setHint(tid: 5, UtilHint(utilMin: 1)) == 1)
+        }
+
         @Test("TIDs that are not threads are refused; a stopped monitor says why")
         func badCalls() throws {
             let monitor = try Support.startedMonitor()
