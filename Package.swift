@@ -12,6 +12,8 @@
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   vcpufreq        the command-line tool, one file per subcommand.
+//   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
+//   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader.
 import PackageDescription
 
 let package = Package(
@@ -76,6 +78,25 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .executableTarget(name: "vcpufreq-bpf-embed", path: "Plugins/BPFEmbed"),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["vcpufreq-bpf-embed"]),
+        .target(
+            name: "VCPUFreqBPF",
+            dependencies: [
+                "VCPUFreqCore", "CLibBPF", "CVCPUFreqSys",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        // Loads the monitor and prints its status: the tests run it as uid 65534.
+        .executableTarget(
+            name: "vcpufreq-bpf-probe", dependencies: ["VCPUFreqBPF"], path: "Tests/VCPUFreqBPFProbe"
+        ),
+        .testTarget(
+            name: "VCPUFreqBPFTests",
+            dependencies: ["VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "vcpufreq-bpf-probe"]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),

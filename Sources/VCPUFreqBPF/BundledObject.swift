@@ -1,0 +1,8 @@
+/// The BPF objects the build compiled from bpf/ and embedded (BPFObjectPlugin).
+public enum BundledObject {
+    /// bpf/vcpufreq.bpf.c compiled with `clang -target bpf -O2 -g`: the
+    /// scheduler and KVM programs and the util-hint map.
+    public static let vcpufreq: [UInt8] = Base64.decode(EmbeddedBPFObjects.vcpufreq) ?? []
+    /// The object name the monitor gives it.
+    public static let vcpufreqName = "vcpufreq"
+}

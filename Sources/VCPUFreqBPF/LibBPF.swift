@@ -1,0 +1,407 @@
+// The C boundary of VCPUFreqBPF: the only Swift file that imports CLibBPF.
+// Everything above it sees OpaquePointer handles, Int32 file descriptors and
+// Swift values; no C type leaves this file.
+import CLibBPF
+import Glibc
+import Logging
+import Synchronization
+
+/// Thin calls into libbpf 1.1 (Debian libbpf-dev 1.1.2). In libbpf 1.x,
+/// pointer-returning calls return NULL and set errno, int-returning calls
+/// return a negative errno; `check` and `reason(errno:)` turn both into
+/// messages.
+enum LibBPF {
+    /// Names of the maps in bpf/vcpufreq.bpf.c.
+    static let threadsMapName = "threads"
+    static let utilHintMapName = "util_hint"
+
+    // MARK: - libbpf's printing, routed into swift-log
+
+    static let logger = Logger(label: "vcpufreq.bpf")
+
+    /// libbpf prints through one process-wide callback; install ours once.
+    private static let printHandlerInstalled: Void = {
+        _ = libbpf_set_print(libbpfPrint)
+    }()
+
+    /// Loads run one at a time in the process so the messages libbpf prints
+    /// during a load (which name the failing program or map) can be told
+    /// apart; loading is rare (start-up), so the lock costs nothing.
+    private static let loadLock = Mutex<Void>(())
+    /// Messages printed while a load is in progress (nil: not capturing).
+    private static let captured = Mutex<[String]?>(nil)
+
+    fileprivate static func deliver(level: libbpf_print_level, message: String) {
+        switch level {
+        case LIBBPF_WARN: logger.warning("\(message)")
+        case LIBBPF_INFO: logger.info("\(message)")
+        default: logger.debug("\(message)")
+        }
+        guard level != LIBBPF_DEBUG else { return }
+        captured.withLock { lines in
+            if lines != nil, lines!.count < 200 { lines!.append(message) }
+        }
+    }
+
+    // MARK: - Errors
+
+    /// A readable reason for an errno (libbpf's own codes 4000... included).
+    static func reason(errno code: Int32) -> String {
+        let code = code < 0 ? -code : code
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = libbpf_strerror(Int32(code), &buffer, buffer.count)
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.isEmpty ? "error \(code)" : "\(text) (errno \(code))"
+    }
+
+    /// errno of the last failed call, never 0 (a NULL with errno 0 is still a failure).
+    private static func lastErrno() -> Int32 { errno == 0 ? EINVAL : errno }
+
+    // MARK: - Objects
+
+    /// Opens (parses, does not load) a BPF ELF object from memory. The log
+    /// buffer receives the verifier log of a failing program at load time and
+    /// must outlive the object.
+    static func openObject(
+        bytes: UnsafeRawBufferPointer, name: String, logBuffer: UnsafeMutablePointer<CChar>, logSize: Int
+    ) throws -> OpaquePointer {
+        _ = printHandlerInstalled
+        var options = bpf_object_open_opts()
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        options.kernel_log_buf = logBuffer
+        options.kernel_log_size = logSize
+        options.kernel_log_level = 0  // log only on failure: libbpf retries with level 1 into our buffer
+        return try name.withCString { cName in
+            options.object_name = cName  // libbpf copies it
+            errno = 0
+            guard let base = bytes.baseAddress, bytes.count > 0,
+                let object = bpf_object__open_mem(base, bytes.count, &options)
+            else {
+                throw BPFError.invalidObject(object: name, reason: reason(errno: bytes.isEmpty ? EINVAL : lastErrno()))
+            }
+            return object
+        }
+    }
+
+    static func closeObject(_ object: OpaquePointer) {
+        bpf_object__close(object)
+    }
+
+    /// Loads every map and every program whose autoload is on. On failure
+    /// libbpf has already unloaded everything; the error names what failed.
+    static func loadObject(_ object: OpaquePointer, name: String, logBuffer: UnsafeMutablePointer<CChar>) throws {
+        let (result, messages): (Int32, [String]) = loadLock.withLock { _ in
+            logBuffer[0] = 0
+            captured.withLock { $0 = [] }
+            let result = bpf_object__load(object)
+            let messages = captured.withLock { lines -> [String] in
+                defer { lines = nil }
+                return lines ?? []
+            }
+            return (result, messages)
+        }
+        guard result < 0 else { return }
+        let code = -result
+        let culprit = failingPart(in: messages)
+        let log = verifierLogTail(String(cString: logBuffer))
+        if (code == EPERM || (code == EACCES && log == nil)) && !Privileges.current().canLoadBPF {
+            throw BPFError.permissionDenied(
+                operation: culprit.map { "\($0.kind) '\($0.name)'" } ?? "bpf_object__load",
+                reason: "\(reason(errno: code)); \(Privileges.current().summary)")
+        }
+        // libbpf's first complaint is the specific one; later lines only say the object failed.
+        let detail = messages.first { $0.contains("failed") || $0.contains("error") } ?? reason(errno: code)
+        throw BPFError.loadFailed(object: name, program: culprit?.name, reason: detail, verifierLog: log)
+    }
+
+    /// The first "prog 'X'" or "map 'X'" libbpf named in its warnings.
+    static func failingPart(in messages: [String]) -> (kind: String, name: String)? {
+        for message in messages {
+            for kind in ["prog", "map"] {
+                guard let start = message.firstRange(of: "\(kind) '") else { continue }
+                let rest = message[start.upperBound...]
+                guard let end = rest.firstIndex(of: "'") else { continue }
+                return (kind == "prog" ? "program" : "map", String(rest[..<end]))
+            }
+        }
+        return nil
+    }
+
+    /// The last lines of a verifier log: the verifier states its complaint at the end.
+    static func verifierLogTail(_ log: String, maxLines: Int = 30) -> String? {
+        let lines = log.split(separator: "\n", omittingEmptySubsequences: true)
+        guard !lines.isEmpty else { return nil }
+        return lines.suffix(maxLines).joined(separator: "\n")
+    }
+
+    // MARK: - Programs
+
+    static func programs(of object: OpaquePointer) -> [(handle: OpaquePointer, name: String, section: String)] {
+        var result: [(OpaquePointer, String, String)] = []
+        var program = bpf_object__next_program(object, nil)
+        while let current = program {
+            let name = bpf_program__name(current).map { String(cString: $0) } ?? "?"
+            let section = bpf_program__section_name(current).map { String(cString: $0) } ?? "?"
+            result.append((current, name, section))
+            program = bpf_object__next_program(object, current)
+        }
+        return result
+    }
+
+    static func setAutoload(_ program: OpaquePointer, _ enabled: Bool) -> Int32 {
+        bpf_program__set_autoload(program, enabled)
+    }
+
+    /// Attaches by the program's section (tp_btf/..., tracepoint/...).
+    static func attach(_ program: OpaquePointer) -> (link: OpaquePointer?, errno: Int32) {
+        errno = 0
+        guard let link = bpf_program__attach(program) else { return (nil, lastErrno()) }
+        return (link, 0)
+    }
+
+    static func attachTracepoint(_ program: OpaquePointer, category: String, name: String)
+        -> (link: OpaquePointer?, errno: Int32)
+    {
+        errno = 0
+        guard let link = bpf_program__attach_tracepoint(program, category, name) else { return (nil, lastErrno()) }
+        return (link, 0)
+    }
+
+    static func destroyLink(_ link: OpaquePointer) {
+        _ = bpf_link__destroy(link)
+    }
+
+    // MARK: - Maps of an object
+
+    static func findMap(_ object: OpaquePointer, name: String) -> OpaquePointer? {
+        bpf_object__find_map_by_name(object, name)
+    }
+
+    static func mapFD(_ map: OpaquePointer) -> Int32 { bpf_map__fd(map) }
+    static func mapKeySize(_ map: OpaquePointer) -> Int { Int(bpf_map__key_size(map)) }
+    static func mapValueSize(_ map: OpaquePointer) -> Int { Int(bpf_map__value_size(map)) }
+
+    static func setPinPath(_ map: OpaquePointer, _ path: String?) -> Int32 {
+        guard let path else { return bpf_map__set_pin_path(map, nil) }
+        return bpf_map__set_pin_path(map, path)
+    }
+
+    static func setMaxEntries(_ map: OpaquePointer, _ count: UInt32) -> Int32 {
+        bpf_map__set_max_entries(map, count)
+    }
+
+    static func unpin(_ map: OpaquePointer) -> Int32 { bpf_map__unpin(map, nil) }
+
+    // MARK: - Maps by file descriptor
+
+    /// 0, or the errno of the failed call.
+    static func lookup(fd: Int32, key: UnsafeRawPointer, value: UnsafeMutableRawPointer) -> Int32 {
+        bpf_map_lookup_elem(fd, key, value) < 0 ? lastErrno() : 0
+    }
+
+    /// How `update` treats an existing or missing key.
+    enum UpdateMode {
+        case any, onlyNew, onlyExisting
+        var flags: UInt64 {
+            switch self {
+            case .any: return UInt64(BPF_ANY)
+            case .onlyNew: return UInt64(BPF_NOEXIST)
+            case .onlyExisting: return UInt64(BPF_EXIST)
+            }
+        }
+    }
+
+    static func update(fd: Int32, key: UnsafeRawPointer, value: UnsafeRawPointer, mode: UpdateMode) -> Int32 {
+        bpf_map_update_elem(fd, key, value, mode.flags) < 0 ? lastErrno() : 0
+    }
+
+    static func delete(fd: Int32, key: UnsafeRawPointer) -> Int32 {
+        bpf_map_delete_elem(fd, key) < 0 ? lastErrno() : 0
+    }
+
+    /// Opens a pinned map: its fd, key and value sizes, or the errno.
+    static func openPinnedMap(path: String) -> (fd: Int32, keySize: Int, valueSize: Int, name: String)? {
+        errno = 0
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { return nil }
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else {
+            let saved = errno
+            close(fd)
+            errno = saved
+            return nil
+        }
+        let name = withUnsafeBytes(of: info.name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return (fd, Int(info.key_size), Int(info.value_size), name)
+    }
+
+    // MARK: - The vcpufreq map values
+
+    /// Size of `struct vcpufreq_thread_stats`, the value of map "threads".
+    static let threadStatsSize = MemoryLayout<vcpufreq_thread_stats>.size
+    /// Size of `struct vcpufreq_util_hint`, the value of map "util_hint".
+    static let utilHintSize = MemoryLayout<vcpufreq_util_hint>.size
+
+    /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(), ns.
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
+    /// Starts tracking `tid`: a fresh zeroed entry (last CPU unknown). An
+    /// entry that exists already is kept with its counters.
+    static func insertThread(fd: Int32, tid: UInt32) -> Int32 {
+        var key = tid
+        var value = vcpufreq_thread_stats()
+        value.last_cpu = -1
+        value.tracked_since_ns = monotonicNanoseconds()
+        let code = update(fd: fd, key: &key, value: &value, mode: .onlyNew)
+        return code == EEXIST ? 0 : code
+    }
+
+    /// The counters of `tid`, or nil when it is not tracked (errno otherwise).
+    static func readThread(fd: Int32, tid: UInt32) -> (stats: ThreadStats, exits: ExitCounts)?? {
+        var key = tid
+        var value = vcpufreq_thread_stats()
+        let code = lookup(fd: fd, key: &key, value: &value)
+        if code == ENOENT { return .some(nil) }
+        guard code == 0 else { errno = code; return nil }
+        let histogram = withUnsafeBytes(of: value.delay_hist) { Array($0.bindMemory(to: UInt64.self)) }
+        // Add the slice it is in now (bpf_ktime_get_ns() is CLOCK_MONOTONIC).
+        let nowNanoseconds = monotonicNanoseconds()
+        let switchedIn = value.switched_in_ns
+        let current = switchedIn != 0 && nowNanoseconds > switchedIn ? nowNanoseconds - switchedIn : 0
+        let stats = ThreadStats(
+            runtimeNanoseconds: value.runtime_ns &+ current,
+            isOnCPU: switchedIn != 0,
+            wakeups: value.wakeups,
+            voluntarySwitches: value.voluntary_switches,
+            involuntarySwitches: value.involuntary_switches,
+            migrations: value.migrations,
+            runDelay: RunDelayHistogram(
+                buckets: histogram, sumNanoseconds: value.delay_sum_ns, count: value.delay_count),
+            lastCPU: value.last_cpu >= 0 ? Int(value.last_cpu) : nil)
+        let e = value.exits
+        let reasons = withUnsafeBytes(of: e.userspace_exit) { Array($0.bindMemory(to: UInt64.self)) }
+        let exits = ExitCounts(
+            kvmExits: e.kvm_exit, userspaceExitsByReason: reasons, userspaceExitsOtherReason: e.userspace_exit_other,
+            userspaceExitsInterrupted: e.userspace_exit_eintr, userspaceExitErrors: e.userspace_exit_error,
+            mmioReads: e.mmio_read, mmioWrites: e.mmio_write, mmioUnsatisfiedReads: e.mmio_unsatisfied_read,
+            pioIn: e.pio_in, pioOut: e.pio_out)
+        return .some((stats, exits))
+    }
+
+    /// The hint of `tid`; `.some(nil)` when it has none, nil on error (errno set).
+    static func readHint(fd: Int32, tid: UInt32) -> UtilHint?? {
+        var key = tid
+        var value = vcpufreq_util_hint()
+        let code = lookup(fd: fd, key: &key, value: &value)
+        if code == ENOENT { return .some(nil) }
+        guard code == 0 else { errno = code; return nil }
+        return .some(
+            UtilHint(
+                utilMin: value.util_min, utilMax: value.util_max,
+                flags: UtilHint.Flags(rawValue: value.flags), sliceMicroseconds: value.slice_us,
+                sequence: value.seq))
+    }
+
+    /// Writes the whole hint of `tid` in one update (readers never see a mix).
+    static func writeHint(fd: Int32, tid: UInt32, _ hint: UtilHint) -> Int32 {
+        var key = tid
+        var value = vcpufreq_util_hint(
+            util_min: hint.utilMin, util_max: hint.utilMax, flags: hint.flags.rawValue,
+            slice_us: hint.sliceMicroseconds, seq: hint.sequence)
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    // MARK: - Layout, for the tests that prove C, BTF and the documentation agree
+
+    /// Field offsets and sizes of the C structs as the host compiler lays
+    /// them out (through the Clang importer).
+    static func hostLayouts() -> [StructLayout] {
+        func field<Root, Value>(_ name: String, _ path: KeyPath<Root, Value>) -> StructLayout.Field {
+            StructLayout.Field(
+                name: name, offset: MemoryLayout<Root>.offset(of: path) ?? -1, size: MemoryLayout<Value>.size)
+        }
+        typealias T = vcpufreq_thread_stats
+        typealias E = vcpufreq_exit_counts
+        typealias H = vcpufreq_util_hint
+        return [
+            StructLayout(
+                name: "vcpufreq_thread_stats", size: MemoryLayout<T>.size,
+                fields: [
+                    field("runtime_ns", \T.runtime_ns), field("wakeups", \T.wakeups),
+                    field("voluntary_switches", \T.voluntary_switches),
+                    field("involuntary_switches", \T.involuntary_switches), field("migrations", \T.migrations),
+                    field("delay_sum_ns", \T.delay_sum_ns), field("delay_count", \T.delay_count),
+                    field("delay_hist", \T.delay_hist), field("switched_in_ns", \T.switched_in_ns),
+                    field("runnable_since_ns", \T.runnable_since_ns),
+                    field("tracked_since_ns", \T.tracked_since_ns), field("exec_base_ns", \T.exec_base_ns),
+                    field("run_delay_base_ns", \T.run_delay_base_ns), field("flags", \T.flags),
+                    field("last_cpu", \T.last_cpu), field("exits", \T.exits),
+                ]),
+            StructLayout(
+                name: "vcpufreq_exit_counts", size: MemoryLayout<E>.size,
+                fields: [
+                    field("kvm_exit", \E.kvm_exit), field("userspace_exit", \E.userspace_exit),
+                    field("userspace_exit_other", \E.userspace_exit_other),
+                    field("userspace_exit_eintr", \E.userspace_exit_eintr),
+                    field("userspace_exit_error", \E.userspace_exit_error), field("mmio_read", \E.mmio_read),
+                    field("mmio_write", \E.mmio_write), field("mmio_unsatisfied_read", \E.mmio_unsatisfied_read),
+                    field("pio_in", \E.pio_in), field("pio_out", \E.pio_out),
+                ]),
+            StructLayout(
+                name: "vcpufreq_util_hint", size: MemoryLayout<H>.size,
+                fields: [
+                    field("util_min", \H.util_min), field("util_max", \H.util_max), field("flags", \H.flags),
+                    field("slice_us", \H.slice_us), field("seq", \H.seq),
+                ]),
+        ]
+    }
+
+    /// The constants of vcpufreq_bpf.h, as the host compiler sees them.
+    static let headerConstants: [String: Int] = [
+        "VCPUFREQ_MAX_TRACKED_THREADS": Int(VCPUFREQ_MAX_TRACKED_THREADS),
+        "VCPUFREQ_DELAY_BUCKETS": Int(VCPUFREQ_DELAY_BUCKETS),
+        "VCPUFREQ_USERSPACE_EXIT_REASONS": Int(VCPUFREQ_USERSPACE_EXIT_REASONS),
+        "VCPUFREQ_MAX_UTIL_HINTS": Int(VCPUFREQ_MAX_UTIL_HINTS),
+        "VCPUFREQ_HINT_LATENCY_SENSITIVE": Int(VCPUFREQ_HINT_LATENCY_SENSITIVE),
+        "VCPUFREQ_HINT_BOOST": Int(VCPUFREQ_HINT_BOOST),
+    ]
+    static let headerUtilHintPinPath = VCPUFREQ_UTIL_HINT_PIN_PATH
+
+    /// A struct's layout as the BPF compiler emitted it into the object's BTF.
+    static func btfLayout(of object: OpaquePointer, structName: String) -> StructLayout? {
+        guard let btf = bpf_object__btf(object) else { return nil }
+        let id = btf__find_by_name_kind(btf, structName, UInt32(BTF_KIND_STRUCT))
+        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)) else { return nil }
+        let count = Int(btf_vlen(type))
+        guard let members = btf_members(type) else { return nil }
+        var fields: [StructLayout.Field] = []
+        for index in 0..<count {
+            let member = members[index]
+            let name = btf__name_by_offset(btf, member.name_off).map { String(cString: $0) } ?? "?"
+            let bitOffset = btf_member_bit_offset(type, UInt32(index))
+            let size = btf__resolve_size(btf, member.type)
+            fields.append(StructLayout.Field(name: name, offset: Int(bitOffset / 8), size: Int(size)))
+        }
+        return StructLayout(name: structName, size: Int(type.pointee.size), fields: fields)
+    }
+}
+
+/// libbpf's print callback: format the message and hand it to swift-log.
+private let libbpfPrint: libbpf_print_fn_t = { level, format, arguments in
+    guard let format, let arguments else { return 0 }
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 1024) { buffer -> Int32 in
+        guard let base = buffer.baseAddress else { return 0 }
+        let written = vsnprintf(base, buffer.count, format, arguments)
+        var message = String(cString: base)
+        while message.last == "\n" { message.removeLast() }
+        LibBPF.deliver(level: level, message: message)
+        return written
+    }
+}

@@ -1,0 +1,336 @@
+import Glibc
+import Synchronization
+
+/// Host-side truth about vCPU threads, and the util-hint map, through the BPF
+/// programs of bpf/vcpufreq.bpf.c.
+///
+/// `start()` loads what it can and never throws: without privileges (root, or
+/// CAP_BPF + CAP_PERFMON) the status says why and the daemon goes on without
+/// BPF. Register each vCPU thread with `track(tid:)`; read `stats(tid:)` and
+/// `exits(tid:)`; keep the pinned util-hint map current with `setHint`.
+/// Safe to use from several threads (one lock; every call is a syscall or two,
+/// no allocation on the hint path).
+public final class VCPUThreadMonitor: Sendable {
+    public struct Configuration: Sendable {
+        /// The BPF object to load (the tests pass corrupt ones).
+        public var objectBytes: [UInt8] = BundledObject.vcpufreq
+        public var objectName: String = BundledObject.vcpufreqName
+        /// Where to pin the util-hint map; nil: do not pin (the map then dies
+        /// with the monitor). The tests use their own paths.
+        public var utilHintPinPath: String? = VCPUThreadMonitor.defaultUtilHintPinPath
+        /// Where tracepoints are looked up before attaching tracepoint/*
+        /// programs (libbpf itself uses /sys/kernel/tracing).
+        public var tracefsPath: String = FileSystems.defaultTracefsPath
+        /// Where bpffs must be mounted for pinning.
+        public var bpffsPath: String = FileSystems.defaultBPFFSPath
+        /// Mount tracefs and bpffs at those paths when they are not mounted.
+        public var mountFileSystems = true
+        /// Attach the KVM exit counters (tracepoint/kvm/*).
+        public var countKVMExits = true
+        /// Size of the tracked-threads map (VCPUFREQ_MAX_TRACKED_THREADS).
+        public var maxTrackedThreads: UInt32 = 4096
+
+        public init() {}
+    }
+
+    /// VCPUFREQ_UTIL_HINT_PIN_PATH of vcpufreq_bpf.h.
+    public static let defaultUtilHintPinPath = "/sys/fs/bpf/vcpufreq/util_hint"
+
+    public let configuration: Configuration
+
+    private struct State {
+        var status = MonitorStatus()
+        var object: BPFObject?
+        var links: [BPFLink] = []
+        var threadsFD: Int32 = -1
+        var hintFD: Int32 = -1
+    }
+
+    private let state = Mutex(State())
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    deinit { stop() }
+
+    public var status: MonitorStatus { state.withLock { $0.status } }
+
+    // MARK: - Start and stop
+
+    /// Loads the object and attaches every program whose hook exists. Calling
+    /// it while running changes nothing. Never throws: the returned (and
+    /// recorded) status says what is attached, what is missing and why, or why
+    /// nothing could be loaded.
+    @discardableResult
+    public func start() -> MonitorStatus {
+        state.withLock { state in
+            if state.status.isRunning { return state.status }
+            var fresh = State()
+            do {
+                do {
+                    try load(into: &fresh, pin: true)
+                } catch BPFError.loadFailed(_, LibBPF.utilHintMapName?, let reason, _)
+                    where configuration.utilHintPinPath != nil
+                {
+                    // A map of another layout is pinned there (an older
+                    // vcpufreq?). Run unpinned rather than not at all, and say so.
+                    let mounted = fresh.status.mounted
+                    fresh = State()
+                    fresh.status.mounted = mounted
+                    try load(into: &fresh, pin: false)
+                    fresh.status.missing.append(
+                        .init(
+                            program: "-", target: "pin \(configuration.utilHintPinPath ?? "")",
+                            reason: "the map pinned there does not fit this one (\(reason)); remove it to pin this one"))
+                }
+                fresh.status.state = .running
+            } catch {
+                // Drop what was loaded; keep the record of what was mounted.
+                let mounted = fresh.status.mounted
+                fresh = State()
+                fresh.status.mounted = mounted
+                fresh.status.state = .failed(
+                    error as? BPFError ?? .wrongState(operation: "start", reason: "\(error)"))
+            }
+            state = fresh
+            return state.status
+        }
+    }
+
+    private func load(into state: inout State, pin: Bool) throws {
+        let object = try BPFObject(bytes: configuration.objectBytes, name: configuration.objectName)
+        try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.threadsMapName)
+
+        if let pinPath = configuration.utilHintPinPath, pin {
+            if let problem = prepareBPFFS(mounted: &state.status.mounted) {
+                state.status.missing.append(.init(program: "-", target: "pin \(pinPath)", reason: problem))
+            } else {
+                try object.setPinPath(pinPath, map: LibBPF.utilHintMapName)
+                state.status.utilHintPinPath = pinPath
+            }
+        }
+
+        let tracefsProblem = prepareTracefs(mounted: &state.status.mounted)
+        var toAttach: [BPFObject.Program] = []
+        for program in object.programs {
+            if let problem = tracepointProblem(program.section, tracefsProblem: tracefsProblem) {
+                // Off before load: its CO-RE relocations may name types that only
+                // exist with the hook (trace_event_raw_kvm_* come with KVM).
+                try object.setAutoload(false, program: program.name)
+                state.status.missing.append(.init(program: program.name, target: program.section, reason: problem))
+            } else {
+                toAttach.append(program)
+            }
+        }
+
+        try object.load()
+        for program in toAttach {
+            do {
+                let link = try object.attach(program: program.name)
+                state.links.append(link)
+                state.status.attached.append(.init(program: program.name, target: program.section))
+            } catch BPFError.attachFailed(_, let target, let reason) {
+                state.status.missing.append(.init(program: program.name, target: target, reason: reason))
+            }
+        }
+        state.threadsFD = try object.map(named: LibBPF.threadsMapName).fd
+        state.hintFD = try object.map(named: LibBPF.utilHintMapName).fd
+        state.object = object
+    }
+
+    /// nil when bpffs is usable at `bpffsPath` (mounting it if allowed), else why not.
+    private func prepareBPFFS(mounted: inout [String]) -> String? {
+        let path = configuration.bpffsPath
+        if FileSystems.mountedType(at: path) == "bpf" { return nil }
+        guard configuration.mountFileSystems else { return "bpffs is not mounted at \(path)" }
+        do {
+            if try FileSystems.ensureMounted(type: "bpf", source: "bpf", at: path) {
+                mounted.append("bpf at \(path)")
+            }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// nil when tracefs is usable at `tracefsPath` (mounting it if allowed), else why not.
+    private func prepareTracefs(mounted: inout [String]) -> String? {
+        let path = configuration.tracefsPath
+        if FileSystems.exists(path + "/events") { return nil }
+        guard configuration.mountFileSystems else { return "tracefs is not mounted at \(path)" }
+        do {
+            if try FileSystems.ensureMounted(type: "tracefs", source: "nodev", at: path) {
+                mounted.append("tracefs at \(path)")
+            }
+            return FileSystems.exists(path + "/events") ? nil : "tracefs at \(path) has no events directory"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Why a program with this section cannot be attached here, or nil.
+    /// Only classic tracepoints are checked (tp_btf needs no tracefs).
+    private func tracepointProblem(_ section: String, tracefsProblem: String?) -> String? {
+        let parts = section.split(separator: "/")
+        guard parts.count == 3, parts[0] == "tracepoint" || parts[0] == "tp" else { return nil }
+        if parts[1] == "kvm" && !configuration.countKVMExits { return "KVM exit counting is switched off" }
+        if let tracefsProblem { return tracefsProblem }
+        let directory = "\(configuration.tracefsPath)/events/\(parts[1])/\(parts[2])"
+        guard FileSystems.exists(directory) else {
+            return "no tracepoint \(parts[1])/\(parts[2]) in \(configuration.tracefsPath)"
+                + (parts[1] == "kvm" ? " (KVM not loaded, or this kernel does not have it)" : "")
+        }
+        return nil
+    }
+
+    /// Detaches every program and closes the object. The pinned util-hint map
+    /// stays (with its hints) for the next start and for its readers.
+    public func stop() {
+        state.withLock { state in
+            guard state.object != nil else { return }
+            for link in state.links { link.destroy() }
+            var stopped = MonitorStatus()
+            stopped.state = .stopped
+            stopped.mounted = state.status.mounted
+            state = State()
+            state.status = stopped
+        }
+    }
+
+    /// Removes the pinned util-hint map from bpffs (the daemon's "reset"; and
+    /// tests clean up with it). The map itself lives on while loaded.
+    public func unpinUtilHintMap() throws {
+        guard let path = configuration.utilHintPinPath else { return }
+        try state.withLock { state in
+            if unlink(path) != 0 && errno != ENOENT {
+                throw BPFError.mapOperationFailed(
+                    map: LibBPF.utilHintMapName, operation: "unpin \(path)", reason: LibBPF.reason(errno: errno))
+            }
+            state.status.utilHintPinPath = nil
+        }
+    }
+
+    // MARK: - Tracked threads
+
+    /// TIDs are positive; 0 is every CPU's idle task and is never tracked.
+    private static func key(_ tid: Int32) throws -> UInt32 {
+        guard tid > 0 else {
+            throw BPFError.mapOperationFailed(map: LibBPF.threadsMapName, operation: "key", reason: "TID \(tid) is not a thread")
+        }
+        return UInt32(tid)
+    }
+
+    private enum MapKind { case threads, hints }
+
+    /// Runs `body` with the map's fd under the lock, so `stop()` cannot close
+    /// the fd (and the number be reused) in the middle. `operation` names the
+    /// call in an error; it is only built then (no String per hint update).
+    private func withMap<T: Sendable>(
+        _ map: MapKind, _ operation: @autoclosure () -> String, _ body: (Int32) throws -> T
+    ) throws -> T {
+        try state.withLock { state in
+            let descriptor = map == .threads ? state.threadsFD : state.hintFD
+            guard descriptor >= 0 else {
+                let why: String
+                switch state.status.state {
+                case .failed(let error): why = "the BPF monitor is not running: \(error)"
+                default: why = "the BPF monitor is not running"
+                }
+                throw BPFError.wrongState(operation: operation(), reason: why)
+            }
+            return try body(descriptor)
+        }
+    }
+
+    private static func fail(_ map: String, _ operation: String, _ code: Int32) -> BPFError {
+        .mapOperationFailed(map: map, operation: operation, reason: LibBPF.reason(errno: code))
+    }
+
+    /// Starts counting for `tid` (a thread of any process). Tracking a tracked
+    /// thread keeps its counters.
+    /// - Throws: `BPFError.mapOperationFailed` when the map is full (E2BIG).
+    public func track(tid: Int32) throws {
+        let key = try Self.key(tid)
+        try withMap(.threads, "track(tid: \(tid))") { fd in
+            let code = LibBPF.insertThread(fd: fd, tid: key)
+            guard code == 0 else { throw Self.fail(LibBPF.threadsMapName, "track \(tid)", code) }
+        }
+    }
+
+    /// Stops counting for `tid` and forgets its counters; returns whether it was tracked.
+    @discardableResult
+    public func untrack(tid: Int32) throws -> Bool {
+        let key = try Self.key(tid)
+        return try withMap(.threads, "untrack(tid: \(tid))") { fd in
+            var k = key
+            let code = LibBPF.delete(fd: fd, key: &k)
+            if code == ENOENT { return false }
+            guard code == 0 else { throw Self.fail(LibBPF.threadsMapName, "untrack \(tid)", code) }
+            return true
+        }
+    }
+
+    /// The scheduling counters of `tid` since it was tracked; nil when untracked.
+    public func stats(tid: Int32) throws -> ThreadStats? {
+        try record(tid)?.stats
+    }
+
+    /// The KVM exits of `tid` since it was tracked; nil when untracked.
+    public func exits(tid: Int32) throws -> ExitCounts? {
+        try record(tid)?.exits
+    }
+
+    private func record(_ tid: Int32) throws -> (stats: ThreadStats, exits: ExitCounts)? {
+        let key = try Self.key(tid)
+        return try withMap(.threads, "stats(tid: \(tid))") { fd in
+            guard let result = LibBPF.readThread(fd: fd, tid: key) else {
+                throw Self.fail(LibBPF.threadsMapName, "lookup \(tid)", errno)
+            }
+            return result
+        }
+    }
+
+    // MARK: - Util hints
+
+    /// Writes the hint of `tid` into the util-hint map with the next sequence
+    /// number of that entry (1 for a new entry) and returns the sequence.
+    @discardableResult
+    public func setHint(tid: Int32, _ hint: UtilHint) throws -> UInt32 {
+        let key = try Self.key(tid)
+        return try withMap(.hints, "setHint(tid: \(tid))") { fd in
+            guard let previous = LibBPF.readHint(fd: fd, tid: key) else {
+                throw Self.fail(LibBPF.utilHintMapName, "lookup \(tid)", errno)
+            }
+            var next = hint
+            next.sequence = (previous?.sequence ?? 0) &+ 1
+            let code = LibBPF.writeHint(fd: fd, tid: key, next)
+            guard code == 0 else { throw Self.fail(LibBPF.utilHintMapName, "update \(tid)", code) }
+            return next.sequence
+        }
+    }
+
+    /// The hint of `tid`, or nil when it has none.
+    public func hint(tid: Int32) throws -> UtilHint? {
+        let key = try Self.key(tid)
+        return try withMap(.hints, "hint(tid: \(tid))") { fd in
+            guard let result = LibBPF.readHint(fd: fd, tid: key) else {
+                throw Self.fail(LibBPF.utilHintMapName, "lookup \(tid)", errno)
+            }
+            return result
+        }
+    }
+
+    /// Removes the hint of `tid`; returns whether it had one.
+    @discardableResult
+    public func removeHint(tid: Int32) throws -> Bool {
+        let key = try Self.key(tid)
+        return try withMap(.hints, "removeHint(tid: \(tid))") { fd in
+            var k = key
+            let code = LibBPF.delete(fd: fd, key: &k)
+            if code == ENOENT { return false }
+            guard code == 0 else { throw Self.fail(LibBPF.utilHintMapName, "delete \(tid)", code) }
+            return true
+        }
+    }
+}

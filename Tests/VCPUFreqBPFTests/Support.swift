@@ -1,0 +1,176 @@
+import CVCPUFreqSys
+import Foundation
+import Synchronization
+import Testing
+
+@testable import VCPUFreqBPF
+
+/// Every test that loads BPF programs or times threads runs inside this one
+/// serialized suite: on a 2-CPU machine two timing tests side by side would
+/// measure each other.
+@Suite(.serialized, .enabled(if: Privileges.current().canLoadBPF, "needs root, or CAP_BPF + CAP_PERFMON"))
+struct KernelTests {}
+
+/// Test helpers.
+enum Support {
+    /// A monitor started with no pinned map and without the KVM programs
+    /// (attaching classic tracepoints costs about 0.3 s here), or a failed
+    /// expectation. `adjust` can change that.
+    static func startedMonitor(
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ adjust: (inout VCPUThreadMonitor.Configuration) -> Void = { _ in }
+    ) throws -> VCPUThreadMonitor {
+        var configuration = VCPUThreadMonitor.Configuration()
+        configuration.utilHintPinPath = nil
+        configuration.countKVMExits = false
+        adjust(&configuration)
+        let monitor = VCPUThreadMonitor(configuration: configuration)
+        let status = monitor.start()
+        try #require(status.isRunning, "\(status)", sourceLocation: sourceLocation)
+        return monitor
+    }
+
+    /// A unique pin path under bpffs for one test.
+    static func testPinPath(_ name: String) -> (directory: String, path: String) {
+        let directory = "/sys/fs/bpf/vcpufreq-test-\(getpid())-\(name)"
+        return (directory, directory + "/util_hint")
+    }
+
+    /// Runs a program; its exit status and standard output.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outData = output.fileHandleForReading.readDataToEndOfFile()
+        let errData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// An executable on PATH (or in /usr/sbin, /sbin), or nil.
+    static func which(_ name: String) -> String? {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Makes the calling thread SCHED_RR at `priority`; returns whether it worked.
+    @discardableResult
+    static func setRoundRobin(priority: Int32 = 1) -> Bool {
+        var parameters = sched_param(sched_priority: priority)
+        return sched_setscheduler(0, SCHED_RR, &parameters) == 0
+    }
+
+    /// The SCHED_RR time slice (/proc/sys/kernel/sched_rr_timeslice_ms), ns.
+    static var roundRobinSliceNanoseconds: UInt64 {
+        let text = FileSystems.readSmallFile("/proc/sys/kernel/sched_rr_timeslice_ms") ?? ""
+        let milliseconds = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 100
+        return max(1, milliseconds) * 1_000_000
+    }
+
+    /// Whether the kernel keeps per-task sched_info (CONFIG_SCHED_INFO): then
+    /// the programs read run delays from it and /proc/<tid>/schedstat exists.
+    static var kernelHasSchedInfo: Bool { FileSystems.exists("/proc/self/schedstat") }
+
+    /// The directory of the running test binary, where SwiftPM also puts the
+    /// package's executables.
+    static var buildDirectory: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        return (exe as NSString).deletingLastPathComponent
+    }
+}
+
+/// The kernel's own accounting of the calling thread (/proc/thread-self):
+/// the independent oracle the BPF counters are checked against.
+struct KernelThreadCounters {
+    /// se.sum_exec_runtime, ns (schedstat field 1).
+    var runtimeNanoseconds: UInt64
+    /// Time spent runnable but waiting on a run queue, ns (schedstat field 2).
+    var runDelayNanoseconds: UInt64
+    var voluntarySwitches: UInt64
+    var involuntarySwitches: UInt64
+    /// se.nr_migrations.
+    var migrations: UInt64
+
+    static func current() -> KernelThreadCounters {
+        let schedstat = (FileSystems.readSmallFile("/proc/thread-self/schedstat") ?? "").split(separator: " ")
+        let status = FileSystems.readSmallFile("/proc/thread-self/status") ?? ""
+        let sched = FileSystems.readSmallFile("/proc/thread-self/sched") ?? ""
+        func field(_ text: String, _ name: String, separator: Character) -> UInt64 {
+            for line in text.split(separator: "\n") where line.hasPrefix(name) {
+                let value = line.split(separator: separator).last?.trimmingCharacters(in: .whitespaces) ?? ""
+                return UInt64(value) ?? 0
+            }
+            return 0
+        }
+        return KernelThreadCounters(
+            runtimeNanoseconds: schedstat.count > 0 ? UInt64(schedstat[0]) ?? 0 : 0,
+            runDelayNanoseconds: schedstat.count > 1 ? UInt64(schedstat[1]) ?? 0 : 0,
+            voluntarySwitches: field(status, "voluntary_ctxt_switches", separator: ":"),
+            involuntarySwitches: field(status, "nonvoluntary_ctxt_switches", separator: ":"),
+            migrations: field(sched, "se.nr_migrations", separator: ":"))
+    }
+
+    static func - (a: KernelThreadCounters, b: KernelThreadCounters) -> KernelThreadCounters {
+        KernelThreadCounters(
+            runtimeNanoseconds: a.runtimeNanoseconds &- b.runtimeNanoseconds,
+            runDelayNanoseconds: a.runDelayNanoseconds &- b.runDelayNanoseconds,
+            voluntarySwitches: a.voluntarySwitches &- b.voluntarySwitches,
+            involuntarySwitches: a.involuntarySwitches &- b.involuntarySwitches,
+            migrations: a.migrations &- b.migrations)
+    }
+}
+
+/// A value a test thread hands back to the test.
+final class Box<Value: Sendable>: @unchecked Sendable {
+    private let lock = Mutex<Value?>(nil)
+    func set(_ value: Value) { lock.withLock { $0 = value } }
+    var value: Value? { lock.withLock { $0 } }
+}
+
+/// A flag one thread raises and another polls.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func raise() { flag.store(true, ordering: .releasing) }
+    var isRaised: Bool { flag.load(ordering: .acquiring) }
+}
+
+/// Runs `body` on a new thread (pinned to `cpu` if given) that `monitor`
+/// tracks before it starts; returns the thread's kernel counters over `body`
+/// and its BPF stats after it exited.
+func runTracked(
+    _ monitor: VCPUThreadMonitor, cpu: Int? = nil, _ body: @escaping () -> Void
+) throws -> (kernel: KernelThreadCounters, stats: ThreadStats, tid: Int32) {
+    let box = Box<KernelThreadCounters>()
+    let thread = try #require(
+        NativeThread(cpu: cpu) {
+            let before = KernelThreadCounters.current()
+            body()
+            box.set(KernelThreadCounters.current() - before)
+        })
+    try monitor.track(tid: thread.tid)
+    thread.release()
+    thread.join()
+    let stats = try settledStats(monitor, tid: thread.tid)
+    try monitor.untrack(tid: thread.tid)
+    return (try #require(box.value), stats, thread.tid)
+}
+
+/// The stats of a thread that has exited, once its last switch-out is
+/// counted (pthread_join returns before the dying thread leaves the CPU).
+func settledStats(_ monitor: VCPUThreadMonitor, tid: Int32) throws -> ThreadStats {
+    let deadline = NativeThread.monotonicNanoseconds() + 2_000_000_000
+    while true {
+        let stats = try #require(try monitor.stats(tid: tid))
+        if !stats.isOnCPU || NativeThread.monotonicNanoseconds() > deadline { return stats }
+        NativeThread.sleep(nanoseconds: 1_000_000)
+    }
+}
