@@ -100,7 +100,6 @@ let package = Package(
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
-        .testTarget(name: "CLITests", dependencies: ["VCPUFreqCore"]),
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
             name: "VCPUFreqKVMTests",

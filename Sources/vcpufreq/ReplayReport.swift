@@ -31,6 +31,12 @@ struct ReplayReport: Encodable {
         var utilization: UInt32?
         var latencySensitive: Bool?
         var boost: Bool
+
+        /// `performance_khz` after snake-casing (not `performance_k_hz`).
+        enum CodingKeys: String, CodingKey {
+            case source, utilization, latencySensitive, boost
+            case performanceKHz = "performanceKhz"
+        }
     }
 
     struct VCPUHint: Encodable {
