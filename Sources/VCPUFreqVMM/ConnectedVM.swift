@@ -152,10 +152,18 @@ public final class ConnectedVM: @unchecked Sendable {
 
     /// The daemon's status of this VM (STATUS on this connection).
     public func status() throws(VMMError) -> StatusDocument.VM? {
+        try Self.status(of: client, allVMs: false).vms.first { $0.id == attachment.vmID }
+    }
+
+    /// A daemon's whole status document, read through `client` (works
+    /// around the client's decoding of `peer_pid`, see `StatusDecoding`).
+    public static func status(of client: VCPUFreqClient, allVMs: Bool = true) throws(VMMError) -> StatusDocument {
+        let json: [UInt8]
+        do { json = try client.statusJSON(allVMs: allVMs) } catch { throw .daemon(operation: "STATUS", error) }
         do {
-            return try client.status(allVMs: false).vms.first { $0.id == attachment.vmID }
+            return try StatusDecoding.decode(json)
         } catch {
-            throw .daemon(operation: "STATUS", error)
+            throw .daemon(operation: "STATUS", .badStatus("\(error)"))
         }
     }
 

@@ -27,6 +27,13 @@ public struct DriverProbe: Sendable, Equatable {
         public var domain: UInt32
         /// Entries 0..<perftbl_len as the guest read them (max-only mode: one).
         public var tableKHz: [UInt32]
+
+        public init(cpu: Int, cpus: [Int], domain: UInt32, tableKHz: [UInt32]) {
+            self.cpu = cpu
+            self.cpus = cpus
+            self.domain = domain
+            self.tableKHz = tableKHz
+        }
     }
 
     /// `perftbl_len` per CPU, as read at probe.
