@@ -78,7 +78,7 @@ enum TestTopology {
         table_mode = "max-only"
         pin = false
 
-        # Kicks suppressed for good: the daemon polls every 5 ms.
+        # Kicks suppressed for good: the daemon polls every 20 ms.
         [[vm]]
         name = "polled"
         vcpus = 2
@@ -86,7 +86,7 @@ enum TestTopology {
         pin = false
         [vm.policy]
         kick_mode = "never"
-        poll_interval_us = 5000
+        poll_interval_us = 20000
         min_interval_us = 0
         hysteresis = 0
         """
