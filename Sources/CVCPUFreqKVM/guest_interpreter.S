@@ -47,8 +47,9 @@
 //                value = last value read, aux = checksum as READ.
 //   5 PUBLISH    the shared-page guest protocol, count times, on the 64-byte
 //                slot at addr (SharedPageABI v1):
-//                  seq = slot.seq; slot.seq = seq+1 (odd: writing);
-//                  slot.flags, slot.util, slot.perf = ...; slot.seq = seq+2;
+//                  seq = slot.seq & ~1; slot.seq = seq+1 (odd: writing);
+//                  slot.flags, slot.util, slot.perf = ...;
+//                  slot.seq = seq+2, or 2 if that wrapped to 0 (even: complete);
 //                  mfence (the stores must be visible before the kick flag is read);
 //                  if (slot.host_flags & KICK) 32-bit write of r8 to the doorbell.
 //                value low 32 = util, high 32 = perf (kHz); aux low 32 = guest
@@ -332,6 +333,7 @@ op_publish:
         testl   %ecx, %ecx
         jz      op_done
 1:      movl    SLOT_SEQ(%rdi), %eax
+        andl    $~1, %eax                    // a guest that died mid-update left it odd
         leal    1(%rax), %edx
         movl    %edx, SLOT_SEQ(%rdi)         // odd: the slot is being written
         movl    OP_AUX(%r12), %edx
@@ -341,7 +343,9 @@ op_publish:
         shrq    $32, %rdx
         movl    %edx, SLOT_PERF(%rdi)
         addl    $2, %eax
-        movl    %eax, SLOT_SEQ(%rdi)         // even again: the request is complete
+        jnz     3f
+        movl    $2, %eax                     // 0 means "never published": skipped on wrap-around
+3:      movl    %eax, SLOT_SEQ(%rdi)         // even again: the request is complete
         movl    %eax, %r10d
         // x86 orders stores with stores, but a later load may pass an earlier
         // store: without the fence the host could clear KICK, miss our update
