@@ -150,3 +150,32 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd {
+    /// The daemon going away mid-run breaks neither the VMM nor its guest:
+    /// forwarded accesses answer 0 and are counted as failures, memory-backed
+    /// paths (mirror, shared page) keep working from the last values.
+    @Suite struct DaemonGoneTests {
+        @Test func aGuestOutlivesItsDaemon() throws {
+            let daemon = try TestDaemon(record: false)
+            let vm = try daemon.vm("duo")
+            let programs = GuestPrograms(addresses: vm.addresses)
+            let before = try vm.run(vcpu: 0, [programs.read(.curFreq, vcpu: 0)])
+            #expect(before.results[0].lastValue == 1_804_000)
+            daemon.process.stop()
+            #expect(!daemon.process.isRunning)
+
+            let after = try vm.run(vcpu: 0, [
+                programs.read(.curFreq, vcpu: 0),  // forwarded: fails, reads 0
+                programs.setPerf(vcpu: 0, kHz: 1_000_000),  // posted: fails quietly
+                programs.ticks(vcpu: 0, count: 10),  // the mirror still holds the last cur_perf
+                programs.publish(vcpu: 0, utilization: 10, flags: [.utilValid]),
+            ])
+            #expect(after.results[0].lastValue == 0)
+            #expect(after.results[2].lastValue == 1_804_000)
+            #expect(vm.forwarding(vcpu: 0).failures >= 1)
+            #expect(vm.device.firstFailure != nil)
+            #expect(throws: VMMError.self) { try vm.status() }
+        }
+    }
+}
