@@ -57,6 +57,19 @@ enum ProgramPhase: Sendable {
     static let burst: UInt32 = 5_000
     static let storm: UInt32 = 20_000
 
+    var name: String {
+        switch self {
+        case .setPerf: return "set_perf"
+        case .ticks: return "cur_perf ticks"
+        case .forwardedRead: return "cur_freq reads"
+        case .utilHint: return "util_hint"
+        case .spacedPublish: return "publish, spaced"
+        case .burstPublish: return "publish, burst"
+        case .invalidAccesses: return "invalid accesses"
+        case .kickStorm: return "kick storm"
+        }
+    }
+
     var title: String {
         switch self {
         case .setPerf: return "set_perf: an MMIO exit each, posted to the daemon"

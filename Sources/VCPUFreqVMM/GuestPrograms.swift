@@ -61,6 +61,12 @@ public struct GuestPrograms: Sendable {
             maxSpins: maxSpins)
     }
 
+    /// Guest work: a busy loop of about `duration` (no memory access, no
+    /// exit), with `calibration` from `VCPU.calibrateSpin()`.
+    public func work(_ duration: Duration, calibration: SpinCalibration) -> GuestOp {
+        .spin(iterations: calibration.iterations(for: duration))
+    }
+
     /// `count` writes to vCPU `vcpu`'s doorbell (a kick each, whatever the kick bit says).
     public func ring(vcpu: Int, count: UInt32 = 1) -> GuestOp {
         .write32(addresses.doorbell(vcpu: vcpu), value: UInt32(truncatingIfNeeded: vcpu), count: count)

@@ -38,6 +38,9 @@ public struct ProgramReport: Sendable {
     }
 
     public struct Phase: Sendable {
+        /// A few words ("set_perf", "publish, burst").
+        public var name: String
+        /// What the phase does and how it reaches the daemon.
         public var title: String
         public var vcpus: [VCPUPhase]
     }

@@ -112,7 +112,7 @@ public struct ProgramRunner {
             vcpus[vcpu].exits = vm.exitCounts(vcpu: vcpu) - before[vcpu].0
             vcpus[vcpu].forwarding = vm.forwarding(vcpu: vcpu) - before[vcpu].1
         }
-        return .init(title: phase.title, vcpus: vcpus)
+        return .init(name: phase.name, title: phase.title, vcpus: vcpus)
     }
 
     static func sleep(_ duration: Duration) {
@@ -150,13 +150,13 @@ public struct ProgramRunner {
             let (utilization, flags) = publishRequest(vcpu: vcpu)
             // One run per request, the guest idle in between: each run times one publish.
             return Step(script: [programs.publish(vcpu: vcpu, utilization: utilization, flags: flags)],
-                        asked: "\(describe(flags)) util \(utilization) ×\(ProgramPhase.spacedPublishes), 2 ms apart",
+                        asked: "publish util \(utilization)\(describe(flags)) ×\(ProgramPhase.spacedPublishes), 2 ms apart",
                         operations: 1, runs: ProgramPhase.spacedPublishes, pause: ProgramPhase.spacing, publishes: true)
         case .burstPublish:
             guard vm.shared != nil else { return Step(script: [], asked: "no shared page mapped", operations: 0) }
             let (utilization, flags) = publishRequest(vcpu: vcpu)
             return Step(script: [programs.publish(vcpu: vcpu, utilization: utilization, flags: flags, count: ProgramPhase.burst)],
-                        asked: "\(describe(flags)) util \(utilization)/\(utilization - 1) ×\(ProgramPhase.burst)",
+                        asked: "publish util \(utilization)/\(utilization - 1)\(describe(flags)) ×\(ProgramPhase.burst)",
                         operations: UInt64(ProgramPhase.burst), publishes: true)
         case .invalidAccesses:
             let a = vm.addresses
@@ -188,7 +188,7 @@ public struct ProgramRunner {
     }
 
     private func describe(_ flags: SharedPageABI.GuestFlags) -> String {
-        flags.contains(.latencySensitive) ? "publish latency-sensitive" : "publish"
+        flags.contains(.latencySensitive) ? " +latency" : ""
     }
 }
 

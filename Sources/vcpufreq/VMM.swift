@@ -49,6 +49,9 @@ struct VMM: ParsableCommand {
     @Flag(name: .customLong("no-shared-page"), help: "Forward every access; no shared memory at all.")
     var noSharedPage = false
 
+    @Flag(name: .customLong("per-vcpu"), help: "Every phase row by row for each vCPU, and exits by reason.")
+    var perVCPU = false
+
     @Option(name: .customLong("kvm-device"), help: "The KVM device.")
     var kvmDevice = KVMSystem.defaultDevicePath.string
 
@@ -115,7 +118,8 @@ struct VMM: ParsableCommand {
             }
             let vm = try ConnectedVM(system: system, client: client, options: options)
             let report = try ProgramRunner(vm: vm).run(script)
-            print(VMMReport.render(report, socketPath: daemon == nil ? socketPath : "our own daemon (pid \(daemon!.pid))"), terminator: "")
+            let origin = daemon.map { "our own daemon (pid \($0.pid))" } ?? socketPath
+            print(VMMReport.render(report, socketPath: origin, perVCPU: perVCPU), terminator: "")
             let restored = try vm.detach()
             print("detached: the daemon restored \(restored) vCPU threads")
         } catch let error as VMMError {

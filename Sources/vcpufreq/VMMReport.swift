@@ -4,7 +4,10 @@ import VCPUFreqVMM
 
 /// The text `vcpufreq vmm` prints for a `ProgramReport`.
 enum VMMReport {
-    static func render(_ report: ProgramReport, socketPath: String) -> String {
+    /// `perVCPU`: every phase row by row for each vCPU, and the exits of the
+    /// whole run by reason; otherwise one row per phase (vCPU 0's request as
+    /// the example, totals, the median time per op over the vCPUs).
+    static func render(_ report: ProgramReport, socketPath: String, perVCPU: Bool) -> String {
         let a = report.attachment
         var out = "vcpufreq vmm: VM \"\(report.vmName)\" (profile \(a.profile), \(report.vcpuCount) vCPUs, id \(a.vmID)) "
             + "on \(socketPath)\n"
@@ -19,8 +22,12 @@ enum VMMReport {
         out += "  time per op: host-side, (run time − an empty run's) / operations, every vCPU running at once\n"
 
         if let probe = report.probe { out += "\n" + render(probe) }
-        for phase in report.phases { out += "\n" + render(phase) }
-        out += "\n" + renderOutcomes(report)
+        if perVCPU {
+            for phase in report.phases { out += "\n" + render(phase) }
+        } else if !report.phases.isEmpty {
+            out += "\n" + renderCompact(report.phases)
+        }
+        out += "\n" + renderOutcomes(report, perVCPU: perVCPU)
         if let status = report.status, !status.invalidAccesses.isEmpty {
             out += "invalid accesses the daemon counted: "
                 + status.invalidAccesses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
@@ -59,7 +66,38 @@ enum VMMReport {
         return out
     }
 
-    static func renderOutcomes(_ report: ProgramReport) -> String {
+    static func renderCompact(_ phases: [ProgramReport.Phase]) -> String {
+        var out = "phases, every vCPU at once (vCPU 0's request shown; kicks = doorbell writes; time per op = median over vCPUs):\n"
+        out += "  " + pad("phase", 18) + pad("vCPU 0 asked", 50) + pad("exits/op", 10) + pad("forwarded", 20) + pad("kicks", 14)
+            + "time per op\n"
+        for phase in phases {
+            let operations = phase.vcpus.reduce(UInt64(0)) { $0 + $1.operations }
+            let exits = phase.vcpus.reduce(UInt64(0)) { $0 + $1.exits.total }
+            let f = phase.vcpus.reduce(ForwardingCounts()) { total, v in
+                var sum = total
+                sum.reads += v.forwarding.reads
+                sum.postedWrites += v.forwarding.postedWrites
+                sum.syncWrites += v.forwarding.syncWrites
+                return sum
+            }
+            var forwarded = [(f.reads, "read"), (f.postedWrites, "posted"), (f.syncWrites, "sync")]
+                .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+            if forwarded.isEmpty { forwarded = "-" }
+            var kicks = "-"
+            if phase.vcpus.contains(where: { $0.doorbellWrites != nil }) {
+                kicks = "\(phase.vcpus.reduce(UInt64(0)) { $0 + ($1.doorbellWrites ?? 0) }) of \(operations)"
+            }
+            let costs = phase.vcpus.compactMap(\.nanosecondsPerOperation).sorted()
+            let failures = phase.vcpus.compactMap(\.failure)
+            let cost = failures.first.map { "failed: \($0)" } ?? (costs.isEmpty ? "-" : formatNanoseconds(costs[costs.count / 2]))
+            let perOp = operations == 0 ? "-" : String(format1: Double(exits) / Double(operations)).replacingZero
+            out += "  " + pad(phase.name, 18) + pad(phase.vcpus.first?.asked ?? "-", 50) + pad(perOp, 10) + pad(forwarded, 20)
+                + pad(kicks, 14) + cost + "\n"
+        }
+        return out
+    }
+
+    static func renderOutcomes(_ report: ProgramReport, perVCPU: Bool) -> String {
         var out = "what the daemon applied (shared page host area, STATUS):\n"
         out += "  " + pad("vcpu", 6) + pad("tid", 8) + pad("requests", 10) + pad("kicks", 7) + pad("last request", 40)
             + pad("cur_perf kHz", 14) + pad("util_min", 10) + pad("util_max", 10) + pad("latency", 14) + "flags\n"
@@ -80,6 +118,14 @@ enum VMMReport {
                 + pad(s.map { "\($0.kicks)" } ?? "-", 7) + pad(s?.lastRequest ?? "-", 40) + pad(perf, 14)
                 + pad(utilMin, 10) + pad(utilMax, 10) + pad(s?.latency ?? "-", 14)
                 + (flags.isEmpty ? "-" : flags.joined(separator: ", ")) + "\n"
+        }
+        guard perVCPU else {
+            let exits = report.outcomes.map(\.exits.total)
+            let forwarded = report.outcomes.reduce(UInt64(0)) { $0 + $1.forwarding.forwarded }
+            let waited = report.outcomes.reduce(UInt64(0)) { $0 + $1.forwarding.nanoseconds }
+            out += "exits per vCPU: \(exits.map(String.init).joined(separator: ", ")); \(forwarded) forwarded to the daemon"
+            if forwarded > 0 { out += ", \(formatNanoseconds(Double(waited) / Double(forwarded))) waiting for it each" }
+            return out + "\n"
         }
         out += "exits of the whole run, per vCPU (by reason), and the host time spent forwarding them:\n"
         for o in report.outcomes {
@@ -109,6 +155,9 @@ enum VMMReport {
 }
 
 extension String {
+    /// "0.0" → "0" (an exit count per op that is exactly zero reads better so).
+    var replacingZero: String { self == "0.0" ? "0" : self }
+
     /// One decimal, without Foundation.
     init(format1 value: Double) {
         let tenths = (value * 10).rounded()

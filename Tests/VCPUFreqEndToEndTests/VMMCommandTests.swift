@@ -79,18 +79,24 @@ extension EndToEnd {
         }
 
         /// The demo program end to end on the kicks-always profile: every
-        /// phase reported, the latency-sensitive vCPU 0 ends with a slice.
-        @Test func theDemoReportsEveryPhaseAndTheAppliedHints() throws {
+        /// phase reported (compact and per vCPU), the latency-sensitive vCPU 0
+        /// ends with a slice.
+        @Test(arguments: [false, true])
+        func theDemoReportsEveryPhaseAndTheAppliedHints(perVCPU: Bool) throws {
             let topology = try VMMCommand.topologyFile()
             defer { try? FileManager.default.removeItem(atPath: topology) }
-            let outcome = try VMMCommand.run(["vmm", "--topology", topology, "--profile", "duo", "--vm-name", "demo-vm"])
+            let outcome = try VMMCommand.run(
+                ["vmm", "--topology", topology, "--profile", "duo", "--vm-name", "demo-vm"] + (perVCPU ? ["--per-vcpu"] : []))
             #expect(outcome.status == 0, "\(outcome.stderr)")
-            for title in ["set_perf: an MMIO exit each", "cur_perf on every tick", "cur_freq (util-hint window",
-                          "util_hint: an MMIO exit each", "shared page: one request every 2 ms", "shared page: a burst"] {
-                #expect(outcome.stdout.contains(title), "missing phase \(title)")
-            }
+            let phases = perVCPU
+                ? ["set_perf: an MMIO exit each", "cur_perf on every tick", "cur_freq (util-hint window",
+                   "util_hint: an MMIO exit each", "shared page: one request every 2 ms", "shared page: a burst"]
+                : ["\n  set_perf ", "\n  cur_perf ticks ", "\n  cur_freq reads ", "\n  util_hint ", "\n  publish, spaced ",
+                   "\n  publish, burst "]
+            for phase in phases { #expect(outcome.stdout.contains(phase), "missing phase \(phase)") }
             #expect(outcome.stdout.contains("VM \"demo-vm\" (profile duo, 2 vCPUs"))
             #expect(outcome.stdout.contains("cur_perf ×100000 (mirror)"))
+            #expect(outcome.stdout.contains(perVCPU ? "exits of the whole run, per vCPU (by reason)" : "exits per vCPU: "))
             let vcpu0 = outcome.stdout.split(separator: "\n").first { $0.contains("shared_page util 299 latency") }
             #expect(vcpu0?.contains("slice=300us") == true, "\(outcome.stdout)")
             #expect(!outcome.stdout.contains("failed"))
