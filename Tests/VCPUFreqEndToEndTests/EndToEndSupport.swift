@@ -176,6 +176,13 @@ final class TestDaemon {
     }
 }
 
+/// A guest waiting for the daemon to acknowledge a request spins without a
+/// count limit of its own (pause costs 3...50 ns by CPU model); the run's
+/// watchdog ends it after `acknowledgementTimeout` (KVMError.timedOut), so a
+/// daemon that never consumes fails the test in seconds.
+let acknowledgementSpins: UInt64 = 1 << 40
+let acknowledgementTimeout: Duration = .seconds(5)
+
 /// Polls `condition` every millisecond until it holds or `timeout` passes;
 /// returns whether it held.
 func eventually(timeout: Duration = .seconds(3), _ condition: () throws -> Bool) rethrows -> Bool {

@@ -96,8 +96,8 @@ extension EndToEnd {
 
             let run = try vm.run(vcpu: vcpu, [
                 programs.publish(vcpu: vcpu, utilization: 300, flags: [.latencySensitive, .utilValid]),
-                programs.awaitAcknowledgement(vcpu: vcpu, sequence: 2, maxSpins: 500_000_000),
-            ])
+                programs.awaitAcknowledgement(vcpu: vcpu, sequence: 2, maxSpins: acknowledgementSpins),
+            ], timeout: acknowledgementTimeout)
             #expect(run.results[0].doorbellWrites == 1, "kick_mode always: the guest must ring")
             #expect(!run.results[1].timedOut)
             #expect(run.exits.total == 0, "the doorbell is an ioeventfd and the slot is RAM: no exit")

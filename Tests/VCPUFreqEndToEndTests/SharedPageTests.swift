@@ -32,10 +32,10 @@ extension EndToEnd {
             let scripts: [GuestScript] = (0..<2).map { vcpu in
                 [
                     programs.publish(vcpu: vcpu, utilization: utilization[vcpu], flags: [.utilValid], count: count),
-                    programs.awaitAcknowledgement(vcpu: vcpu, sequence: Self.sequence(afterPublishes: count), maxSpins: 1_000_000_000),
+                    programs.awaitAcknowledgement(vcpu: vcpu, sequence: Self.sequence(afterPublishes: count), maxSpins: acknowledgementSpins),
                 ]
             }
-            let runs = try vm.run(scripts).map { try $0.unwrap() }
+            let runs = try vm.run(scripts, timeout: acknowledgementTimeout).map { try $0.unwrap() }
             for (vcpu, run) in runs.enumerated() {
                 #expect(run.results[0].doorbellWrites == UInt64(count))
                 #expect(run.results[0].sequence == Self.sequence(afterPublishes: count))
@@ -77,8 +77,8 @@ extension EndToEnd {
                 usleep(UInt32(round * 7_300 % pollMicroseconds))
                 let run = try vm.run(vcpu: round % 2, [
                     programs.publish(vcpu: round % 2, utilization: UInt32(100 + round), flags: [.utilValid]),
-                    programs.awaitAcknowledgement(vcpu: round % 2, sequence: shared.guestSequence(vcpu: round % 2) + 2, maxSpins: 1_000_000_000),
-                ])
+                    programs.awaitAcknowledgement(vcpu: round % 2, sequence: shared.guestSequence(vcpu: round % 2) + 2, maxSpins: acknowledgementSpins),
+                ], timeout: acknowledgementTimeout)
                 #expect(run.results[0].doorbellWrites == 0, "kicks are suppressed: the guest must not ring")
                 #expect(!run.results[1].timedOut)
                 #expect(run.exits.total == 0)
@@ -123,8 +123,8 @@ extension EndToEnd {
                 .write32(field(Slot.utilization), value: 321),
                 .write32(field(Slot.sequence), value: 2),
                 .write(address: vm.addresses.doorbell(vcpu: 0), width: .byte, value: 0, count: 1),
-                programs.awaitAcknowledgement(vcpu: 0, sequence: 2, maxSpins: 1_000_000_000),
-            ])
+                programs.awaitAcknowledgement(vcpu: 0, sequence: 2, maxSpins: acknowledgementSpins),
+            ], timeout: acknowledgementTimeout)
             #expect(!run.results[5].timedOut)
             #expect(run.exits.total == 1 && run.exits.mmioWrites == 1)
             #expect(vm.forwarding(vcpu: 0).postedWrites == 1)
