@@ -99,9 +99,10 @@ public struct ProgramRunner {
                 case .success(let run):
                     vcpus[vcpu].duration += run.duration
                     if steps[vcpu].publishes {
-                        vcpus[vcpu].doorbellWrites! += zip(steps[vcpu].script.ops, run.results).reduce(0) {
+                        let writes = zip(steps[vcpu].script.ops, run.results).reduce(UInt64(0)) {
                             $0 + ($1.0.isPublish ? $1.1.doorbellWrites : 0)
                         }
+                        vcpus[vcpu].doorbellWrites = (vcpus[vcpu].doorbellWrites ?? 0) + writes
                     }
                 case .failure(let error):
                     if vcpus[vcpu].failure == nil { vcpus[vcpu].failure = "\(error)" }

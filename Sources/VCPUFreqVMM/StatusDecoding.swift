@@ -11,13 +11,21 @@ enum StatusDecoding {
     /// Words written in capitals in `StatusDocument`'s property names.
     static let acronyms: Set<String> = ["pid", "uid"]
 
+    /// Tries the acronym-aware mapping first, then the plain strategies (so
+    /// a daemon that spells its keys differently one day still decodes);
+    /// throws the first attempt's error when none fits.
     static func decode(_ json: [UInt8]) throws -> StatusDocument {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .custom { path in
-            let key = path.last?.stringValue ?? ""
-            return AnyKey(camelCase(key))
+        let data = Data(json)
+        let acronymAware = JSONDecoder()
+        acronymAware.keyDecodingStrategy = .custom { path in AnyKey(camelCase(path.last?.stringValue ?? "")) }
+        let snakeCase = JSONDecoder()
+        snakeCase.keyDecodingStrategy = .convertFromSnakeCase
+        let firstError: Error
+        do { return try acronymAware.decode(StatusDocument.self, from: data) } catch { firstError = error }
+        for decoder in [snakeCase, JSONDecoder()] {
+            if let document = try? decoder.decode(StatusDocument.self, from: data) { return document }
         }
-        return try decoder.decode(StatusDocument.self, from: Data(json))
+        throw firstError
     }
 
     /// `peer_pid` → `peerPID`, `current_performance_k_hz` → `currentPerformanceKHz`.

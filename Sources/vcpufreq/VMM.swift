@@ -93,12 +93,14 @@ struct VMM: ParsableCommand {
             var arguments = ["--log-level", "warning"]
             if dryRun { arguments.append("--dry-run") }
             if noPin { arguments.append("--no-pin") }
+            let started: DaemonProcess
             do {
-                daemon = try DaemonProcess(executable: Self.ownExecutable(), topology: topology ?? "", arguments: arguments)
+                started = try DaemonProcess(executable: Self.ownExecutable(), topology: topology ?? "", arguments: arguments)
             } catch {
                 throw CLIError("\(error)")
             }
-            socketPath = daemon!.socketPath
+            daemon = started
+            socketPath = started.socketPath
         }
         defer {
             if let daemon {
