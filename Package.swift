@@ -9,6 +9,7 @@
 //   VCPUFreqLinux   sysfs probing and the other thin I/O around the core.
 //   CVCPUFreqKVM    KVM ioctl wrappers and the guest script interpreter (.S) of the reference VMM.
 //   VCPUFreqKVM     the reference VMM: a minimal real KVM VMM (memslots, ioeventfd, vCPU threads).
+//   VCPUFreqVMM     the reference VMM as a daemon client: attach, shared page, mirror, doorbells, guest programs.
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   vcpufreq        the command-line tool, one file per subcommand.
@@ -71,12 +72,22 @@ let package = Package(
             name: "VCPUFreqClient",
             dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        .target(
+            name: "VCPUFreqVMM",
+            dependencies: [
+                "VCPUFreqKVM", "CVCPUFreqKVM", "VCPUFreqClient", "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
+                "VCPUFreqVMM", "VCPUFreqKVM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
@@ -104,6 +115,14 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqKVMTests",
             dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // Real KVM guests against a real daemon process (.build/<config>/vcpufreq, built as a dependency).
+        .testTarget(
+            name: "VCPUFreqEndToEndTests",
+            dependencies: [
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqConfig",
+                "vcpufreq", .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .testTarget(
             name: "VCPUFreqLinuxTests",

@@ -47,8 +47,9 @@
 //                value = last value read, aux = checksum as READ.
 //   5 PUBLISH    the shared-page guest protocol, count times, on the 64-byte
 //                slot at addr (SharedPageABI v1):
-//                  seq = slot.seq; slot.seq = seq+1 (odd: writing);
-//                  slot.flags, slot.util, slot.perf = ...; slot.seq = seq+2;
+//                  seq = slot.seq & ~1; slot.seq = seq+1 (odd: writing);
+//                  slot.flags, slot.util, slot.perf = ...;
+//                  slot.seq = seq+2, or 2 if that wrapped to 0 (even: complete);
 //                  mfence (the stores must be visible before the kick flag is read);
 //                  if (slot.host_flags & KICK) 32-bit write of r8 to the doorbell.
 //                value low 32 = util, high 32 = perf (kHz); aux low 32 = guest
@@ -60,6 +61,16 @@
 //                value = failed checks, aux = 1 if it gave up (timeout), else 0.
 //   7 PORT_READ  as READ but with `in` from port addr (aux = 1, 2 or 4).
 //   8 PORT_WRITE as WRITE but with `out` to port addr (aux = 1, 2 or 4).
+//   9 PERFTABLE  the upstream virtual-cpufreq driver building one CPU's
+//                table (virt_cpufreq_build_freq_table): addr = that CPU's
+//                register window, value = a RAM buffer, aux = most entries.
+//                  len = load32(window.perftbl_len)
+//                  if len == 0 or len > aux: stop (the driver refuses to probe)
+//                  for i in 0..<len: store32(window.perftbl_sel, i);
+//                                    buffer[i] = load32(window.perftbl_rd)
+//                The length comes from the device, not from the script, as in
+//                the driver. value = len, aux = wrapping sum of the entries
+//                (0 when refused).
 // An unknown opcode or width stops the interpreter with a status saying so.
 
         .set OP_CODE, 0
@@ -85,6 +96,7 @@
         .set OPC_WAIT32, 6
         .set OPC_PORT_READ, 7
         .set OPC_PORT_WRITE, 8
+        .set OPC_PERFTABLE, 9
 
         .set STATUS_END, 1
         .set STATUS_BAD_OPCODE, 2
@@ -98,6 +110,11 @@
         .set SLOT_PERF, 0x0c
         .set SLOT_HOST_FLAGS, 0x2c
         .set HOST_FLAG_KICK, 1
+
+        // UpstreamABI.Register offsets within a CPU's window.
+        .set REG_PERFTBL_LEN, 0x08
+        .set REG_PERFTBL_SEL, 0x0c
+        .set REG_PERFTBL_RD, 0x10
 
 #if defined(__x86_64__)
 
@@ -142,6 +159,8 @@ next_op:
         je      op_port_read
         cmpl    $OPC_PORT_WRITE, %eax
         je      op_port_write
+        cmpl    $OPC_PERFTABLE, %eax
+        je      op_perftable
         movl    $STATUS_BAD_OPCODE, %eax
         jmp     finish
 
@@ -314,6 +333,7 @@ op_publish:
         testl   %ecx, %ecx
         jz      op_done
 1:      movl    SLOT_SEQ(%rdi), %eax
+        andl    $~1, %eax                    // a guest that died mid-update left it odd
         leal    1(%rax), %edx
         movl    %edx, SLOT_SEQ(%rdi)         // odd: the slot is being written
         movl    OP_AUX(%r12), %edx
@@ -323,7 +343,9 @@ op_publish:
         shrq    $32, %rdx
         movl    %edx, SLOT_PERF(%rdi)
         addl    $2, %eax
-        movl    %eax, SLOT_SEQ(%rdi)         // even again: the request is complete
+        jnz     3f
+        movl    $2, %eax                     // 0 means "never published": skipped on wrap-around
+3:      movl    %eax, SLOT_SEQ(%rdi)         // even again: the request is complete
         movl    %eax, %r10d
         // x86 orders stores with stores, but a later load may pass an earlier
         // store: without the fence the host could clear KICK, miss our update
@@ -427,6 +449,28 @@ op_port_write:
 41:     outl    %eax, %dx
         decq    %rcx
         jnz     41b
+        jmp     op_done
+
+// ---- PERFTABLE: rdi = window, rsi = buffer, rdx = most entries,
+//      r9 = len, ecx = index, r10 = sum ----
+op_perftable:
+        movq    OP_ADDR(%r12), %rdi
+        movq    OP_VALUE(%r12), %rsi
+        movq    OP_AUX(%r12), %rdx
+        xorl    %r10d, %r10d
+        movl    REG_PERFTBL_LEN(%rdi), %r9d
+        testl   %r9d, %r9d
+        jz      op_done                      // 0 entries: the driver gives up
+        cmpq    %rdx, %r9
+        ja      op_done                      // too many: the driver gives up
+        xorl    %ecx, %ecx
+1:      movl    %ecx, REG_PERFTBL_SEL(%rdi)  // select entry i ...
+        movl    REG_PERFTBL_RD(%rdi), %eax   // ... and read it back
+        movl    %eax, (%rsi,%rcx,4)
+        addq    %rax, %r10
+        incl    %ecx
+        cmpl    %r9d, %ecx
+        jb      1b
         jmp     op_done
 
 vcpufreq_guest_code_end:

@@ -45,7 +45,7 @@ public struct GuestOpResult: Sendable, Equatable {
 
     /// read, tick, portRead: the last value read.
     public var lastValue: UInt64 { value }
-    /// read, tick, portRead: wrapping sum of every value read.
+    /// read, tick, portRead, perfTable: wrapping sum of every value read.
     public var checksum: UInt64 { aux }
     /// write, portWrite: stores made. spin: iterations.
     public var count: UInt64 { value }
@@ -57,6 +57,9 @@ public struct GuestOpResult: Sendable, Equatable {
     public var spins: UInt64 { value }
     /// wait32: the word never matched within the limit.
     public var timedOut: Bool { aux != 0 }
+    /// perfTable: the `perftbl_len` the guest read (entries copied unless
+    /// 0 or above the op's maximum).
+    public var tableLength: UInt32 { UInt32(truncatingIfNeeded: value) }
 }
 
 /// The outcome of one script run on one vCPU.

@@ -39,6 +39,15 @@ public enum GuestOp: Sendable, Equatable {
     case portRead(port: UInt16, width: AccessWidth, count: UInt32)
     /// `count` port writes (`out`) of `width` bytes (1, 2 or 4) to `port`.
     case portWrite(port: UInt16, width: AccessWidth, value: UInt64, count: UInt32)
+    /// The upstream driver building one CPU's frequency table: reads
+    /// `perftbl_len` of the register window at `window`, and unless it is 0
+    /// or above `maximumEntries` (the driver's PERFTBL_MAX_ENTRIES, 64),
+    /// writes `perftbl_sel = i` and reads `perftbl_rd` for each entry, storing
+    /// entry i as a 32-bit word at `buffer + 4 * i` (guest RAM). The length
+    /// comes from the device at run time, as in the driver. Result: the
+    /// length read (`GuestOpResult.tableLength`) and the wrapping sum of the
+    /// entries (0 when refused).
+    case perfTable(window: UInt64, buffer: UInt64, maximumEntries: UInt32)
     /// Ends the run. Appended by the encoder when a script lacks it.
     case end
 

@@ -30,6 +30,7 @@ public enum GuestScriptABI {
         case wait32 = 6
         case portRead = 7
         case portWrite = 8
+        case perfTable = 9
     }
 
     /// Encodes `script` (with a final `end` if it lacks one) at `destination`,
@@ -86,6 +87,8 @@ public enum GuestScriptABI {
         case .portWrite(let port, let width, let value, let count):
             guard width != .word64 else { throw .invalidArgument("port writes are 1, 2 or 4 bytes wide") }
             return (.portWrite, count, UInt64(port), value, UInt64(width.rawValue))
+        case .perfTable(let window, let buffer, let maximumEntries):
+            return (.perfTable, 0, window, buffer, UInt64(maximumEntries))
         }
     }
 

@@ -55,6 +55,15 @@ public final class VCPU: @unchecked Sendable {
         }
     }
 
+    /// True once the run started with `start(script:)` has ended and waits
+    /// for `wait` to collect it; false while it runs (or when none was started).
+    public var hasFinishedRun: Bool {
+        worker.lock.withLock {
+            if case .finished = worker.phase { return true }
+            return false
+        }
+    }
+
     /// Waits for the run started with `start(script:)` to end and collects it.
     /// When `timeout` passes first, the watchdog stops the vCPU (immediate_exit
     /// and a signal to its thread) and this throws `KVMError.timedOut`.

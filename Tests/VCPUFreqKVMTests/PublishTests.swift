@@ -98,6 +98,27 @@ import VCPUFreqKVM
         try Self.expectSlot(memfd, after: c)
     }
 
+    /// The normative sequence rule (docs/abi.md, `SharedPageGuest.publish`):
+    /// start from the even value at or below the word (a guest that died
+    /// mid-update left it odd), and skip 0 on wrap-around ("never published").
+    /// The expected words are written out by hand: (seed, publishes) → sequence.
+    @Test(arguments: [
+        (UInt32(41), UInt32(1), UInt32(42)), (41, 3, 46), (0xFFFF_FFFE, 1, 2), (0xFFFF_FFFF, 1, 2),
+        (0xFFFF_FFFC, 2, 2), (0, 1, 2),
+    ])
+    func theSequenceStartsEvenAndSkipsZero(seed: UInt32, publishes: UInt32, sequence: UInt32) throws {
+        let handler = RecordingHandler()
+        let (vm, memfd, slot, _) = try Self.makeVM(handler: handler, hostFlags: [])
+        defer { try? memfd.close() }
+        try pwrite32(memfd, offset: Int64(SharedPageABI.slotOffset(Self.vcpu) + Slot.sequence), seed)
+        let run = try vm.vcpus[Self.vcpu].run(script: [
+            .publish(slot: slot, utilization: 9, performanceKHz: 9, flags: [], doorbell: doorbellAddress(Self.vcpu), count: publishes)
+        ])
+        #expect(run.results[0].sequence == sequence)
+        let stored = try pread(memfd, offset: Int64(SharedPageABI.slotOffset(Self.vcpu) + Slot.sequence), count: 4)
+        #expect(littleEndian32(stored) == sequence)
+    }
+
     @Test func anUnregisteredDoorbellExitsWithTheVCPUIndexAsValue() throws {
         let handler = RecordingHandler()
         let (vm, memfd, slot, _) = try Self.makeVM(handler: handler, hostFlags: [.kick])
