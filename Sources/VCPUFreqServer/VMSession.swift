@@ -30,6 +30,11 @@ final class VMSession {
     private(set) var counters: VMCounters
     /// Per vCPU: the host cluster whose frequency `cur_perf` follows.
     let frequencyCluster: [Int]
+    /// vCPUs whose host area to publish after a drain (the first
+    /// `publishCount` entries; capacity = vCPU count, never grows). Publishing
+    /// reads the policy, which must not happen inside its own drain.
+    private var publishList: [Int]
+    private var publishCount = 0
 
     init(
         id: UInt32, name: String, profile: String, model: VMModel, host: HostTopology, peer: PeerCredentials,
@@ -52,6 +57,7 @@ final class VMSession {
             mode: model.policy.kickMode, pollIntervalMicroseconds: UInt32(clamping: model.policy.pollIntervalMicroseconds))
         counters = VMCounters(vcpuCount: model.vcpuCount)
         frequencyCluster = model.vcpus.map { CurrentPerformance.hostCluster(of: $0, in: host) }
+        publishList = Array(repeating: 0, count: model.vcpuCount)
     }
 
     var vcpuCount: Int { model.vcpuCount }
@@ -186,8 +192,11 @@ final class VMSession {
             applied[vcpu] = hint
             counters.hintsApplied[vcpu] &+= 1
             device.setAppliedUtilization(vcpu: vcpu, hint.utilMin)
-            publishHostArea(vcpu: vcpu)
+            publishList[publishCount] = vcpu
+            publishCount += 1
         }
+        for index in 0..<publishCount { publishHostArea(vcpu: publishList[index]) }
+        publishCount = 0
     }
 
     private func publishHostArea(vcpu: Int) {
