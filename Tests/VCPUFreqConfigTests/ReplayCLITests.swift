@@ -102,4 +102,25 @@ import VCPUFreqCore
         let readLines = traceText.split(separator: "\n").filter { $0.split(separator: " ").dropFirst().first == "r" }
         #expect((object["reads"] as? [Any])?.count == readLines.count)
     }
+
+    @Test func demoRunsARealGuestWhenKVMIsUsable() throws {
+        guard FileManager.default.isReadableFile(atPath: "/dev/kvm") else {
+            print("skipped: /dev/kvm is not usable here")
+            return
+        }
+        let demo = try CLI.run(["demo"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("driver probe on vCPU 0"))
+        #expect(demo.stdout.contains("policy of cpu 6: cpus 6,7, perf_domain 2, 17 entries"))
+        #expect(demo.stdout.contains("detached: the daemon restored 8 vCPU threads"))
+        #expect(!demo.stdout.contains("falling back"))
+    }
+
+    @Test func demoWithoutKVMSaysWhyAndReplays() throws {
+        let demo = try CLI.run(["demo", "--kvm-device", "/nonexistent/kvm", "--skip-host"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(demo.stderr.contains("KVM is not usable here"))
+        #expect(demo.stdout.contains("falling back to the replay demo"))
+        #expect(demo.stdout.contains("[misbehaving guest]"))
+    }
 }
