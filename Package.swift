@@ -85,8 +85,9 @@ let package = Package(
         .target(
             name: "VCPUFreqBPF",
             dependencies: [
-                "VCPUFreqCore", "CLibBPF", "CVCPUFreqSys",
+                "VCPUFreqCore", "CLibBPF", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             plugins: ["BPFObjectPlugin"]
         ),
@@ -96,7 +97,10 @@ let package = Package(
         ),
         .testTarget(
             name: "VCPUFreqBPFTests",
-            dependencies: ["VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "vcpufreq-bpf-probe"]
+            dependencies: [
+                "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
+                "VCPUFreqKVM", "vcpufreq-bpf-probe", "vcpufreq",
+            ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),

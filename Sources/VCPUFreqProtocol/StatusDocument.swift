@@ -126,6 +126,9 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var hintsApplied: UInt64
         public var invalidAccesses: UInt64
         public var actuationErrors: UInt64
+        /// What the host scheduler did with the thread (BPF); nil when the
+        /// daemon has no BPF programs loaded (`daemon.bpf` says why).
+        public var hostTruth: HostTruth? = nil
 
         public init(
             index: Int, tid: Int32, domain: UInt32, lastRequest: String?, utilMin: UInt16?, utilMax: UInt16?,
