@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "VCPUFreqServer",
             dependencies: [
-                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux",
+                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqBPF",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -75,6 +75,7 @@ let package = Package(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
+                "VCPUFreqBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
