@@ -29,6 +29,14 @@ extension StatusDocument {
         public var runDelayBuckets: [UInt64]
         public var exits: Exits
 
+        /// `on_cpu` and `last_cpu` in JSON, decodable with convertFromSnakeCase.
+        enum CodingKeys: String, CodingKey {
+            case sampledAtNanoseconds, runtimeNanoseconds, wakeups, voluntarySwitches, involuntarySwitches
+            case migrations, runDelaySumNanoseconds, runDelayCount, runDelayBuckets, exits
+            case onCPU = "onCpu"
+            case lastCPU = "lastCpu"
+        }
+
         public init(
             sampledAtNanoseconds: UInt64, runtimeNanoseconds: UInt64, onCPU: Bool, wakeups: UInt64,
             voluntarySwitches: UInt64, involuntarySwitches: UInt64, migrations: UInt64, lastCPU: Int?,
