@@ -10,7 +10,7 @@ public struct BPFOverheadReport: Codable, Equatable, Sendable {
     public var cpu: Int
     /// Where it ran: `uname -r`, online CPUs, build configuration, date.
     public var kernel: String
-    public var onlineCPUs: Int
+    public var onlineProcessors: Int
     public var build: String
     public var date: String
     /// Round trips per second of every run, per mode.
@@ -22,13 +22,13 @@ public struct BPFOverheadReport: Codable, Equatable, Sendable {
 
     public init(
         comparison: ContextSwitchBenchmark.Comparison, roundTrips: Int, repetitions: Int, cpu: Int, kernel: String,
-        onlineCPUs: Int, build: String, date: String
+        onlineProcessors: Int, build: String, date: String
     ) {
         self.roundTrips = roundTrips
         self.repetitions = repetitions
         self.cpu = cpu
         self.kernel = kernel
-        self.onlineCPUs = onlineCPUs
+        self.onlineProcessors = onlineProcessors
         self.build = build
         self.date = date
         detached = comparison.detached
@@ -74,7 +74,7 @@ public struct BPFOverheadReport: Codable, Equatable, Sendable {
             # BPF scheduler programs: overhead on a context-switch-heavy workload
 
             `vcpufreq bench bpf --round-trips \(roundTrips) --repetitions \(repetitions) --cpu \(cpu)` (\(build) build), \
-            \(date), Linux \(kernel), \(onlineCPUs) online CPUs.
+            \(date), Linux \(kernel), \(onlineProcessors) online CPUs.
 
             Two threads pinned to CPU \(cpu) pass a byte over two pipes; each round trip is two context switches and \
             two wake-ups. The modes run interleaved, the order rotating every repetition.

@@ -52,7 +52,7 @@ struct BenchBPF: ParsableCommand {
         let kernel = withUnsafeBytes(of: system.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let report = BPFOverheadReport(
             comparison: comparison, roundTrips: roundTrips, repetitions: repetitions, cpu: cpu, kernel: kernel,
-            onlineCPUs: ProcessInfo.processInfo.activeProcessorCount, build: build,
+            onlineProcessors: ProcessInfo.processInfo.activeProcessorCount, build: build,
             date: ISO8601DateFormatter().string(from: Date()))
         let markdown = report.markdown()
         let encoder = JSONEncoder()
