@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VCPUFreqClient
 import VCPUFreqCore
+import VCPUFreqKVM
 import VCPUFreqProtocol
 
 @testable import VCPUFreqBPF
@@ -188,6 +189,61 @@ extension KernelTests {
             #expect(text.output.hasPrefix("bpf: loaded: "))
             #expect(text.output.contains("vm \"stats-test\""))
             #expect(text.output.contains("  1     \(spinner.tid)"))
+        }
+
+        @Test(
+            "a reference-VMM vCPU attached to the daemon: its exits in STATUS and in vcpufreq stats",
+            .enabled(if: FileSystems.exists("/dev/kvm"), "no /dev/kvm on this machine"))
+        func kvmExitsThroughTheDaemon() throws {
+            let daemon = try DaemonProcess("kvm", arguments: ["--bpf-pin-path", "none"])
+            defer { daemon.stop() }
+            let client = try daemon.connect()
+            let vm = try VirtualMachine(vcpuCount: 2)
+            let tids = vm.vcpus.map(\.threadID)
+            _ = try client.attach(vmName: "kvm-test", threadIDs: tids)
+            let address = KernelTests.KVMExits.mmioAddress
+            func mmioExits(_ status: StatusDocument, vcpu: Int) -> UInt64? {
+                status.vms.first?.vcpus[vcpu].hostTruth?.exits.userspace(reason: 6)
+            }
+
+            // One run of N stores: N + 1 MMIO returns to the VMM (the DONE mark), as the KVM test shows without a daemon.
+            let before = try client.status()
+            let run = try vm.vcpus[0].run(script: [.write32(address, value: 1, count: 300)])
+            #expect(run.exits.mmioWrites == 300)
+            let after = try client.status()
+            let counted = try #require(mmioExits(after, vcpu: 0), "\(after.daemon.bpf)")
+            #expect(counted - (mmioExits(before, vcpu: 0) ?? 0) == 301)
+            #expect(mmioExits(after, vcpu: 1) == 0)
+
+            // vcpufreq stats while the guest keeps exiting: a rate, never more
+            // than the exits the VMM itself saw over the whole time.
+            let stop = StopFlag()
+            let runs = Box<UInt64>()
+            let guest = try #require(
+                NativeThread {
+                    var completed: UInt64 = 0
+                    while !stop.isRaised {
+                        guard (try? vm.vcpus[0].run(script: [.write32(address, value: 1, count: 200)])) != nil else { break }
+                        completed += 1
+                    }
+                    runs.set(completed)
+                })
+            guest.release()
+            let result = try DaemonProcess.runTool(["stats", "--socket", daemon.socketPath, "--json", "--interval-ms", "400"])
+            stop.raise()
+            guest.join()
+            #expect(result.status == 0, "\(result.error)")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let report = try decoder.decode(StatsReport.self, from: Data(result.output.utf8))
+            let host = try #require(report.vms.first?.vcpus.first?.host, "\(result.output)")
+            let mmio = try #require(host.exitsPerSecond.byReason.first { $0.name == "MMIO" }, "\(host.exitsPerSecond)")
+            let seen = Double(try #require(runs.value) * 201)  // 200 stores and the DONE mark per run
+            #expect(mmio.perSecond > 0)
+            #expect(mmio.perSecond * host.intervalSeconds <= seen)
+            // Every one a write (kvm_mmio fires just before kvm_userspace_exit: a sample may fall between).
+            #expect(abs(host.exitsPerSecond.mmioWrites - mmio.perSecond) * host.intervalSeconds <= 2)
+            #expect(report.vms.first?.vcpus[1].host?.exitsPerSecond.userspace == 0)
         }
 
         @Test(
