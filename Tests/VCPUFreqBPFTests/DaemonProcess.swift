@@ -61,7 +61,7 @@ final class DaemonProcess {
         let command = prefix + [
             Self.executable, "serve", "--topology", topologyPath, "--socket", socketPath, "--state-dir",
             directory + "/state",
-        ] + arguments
+        ] + arguments  // a later --state-dir in `arguments` wins
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -97,13 +97,24 @@ final class DaemonProcess {
             process.terminate()
             let deadline = Date().addingTimeInterval(20)
             while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
         let text = log
         try? FileManager.default.removeItem(atPath: directory)
         return text
     }
+
+    /// SIGKILL: the daemon leaves its hints and its restore journal (in
+    /// `stateDirectory`) behind; the directory stays until `stop()`.
+    func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// The restore journal's directory.
+    var stateDirectory: String { directory + "/state" }
 
     /// Runs the vcpufreq executable with `arguments`; exit status and output.
     static func runTool(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {

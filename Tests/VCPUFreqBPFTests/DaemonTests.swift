@@ -122,6 +122,41 @@ extension KernelTests {
             #expect(log.contains("BPF programs loaded"), "\(log)")
         }
 
+        @Test("a killed daemon's hints are removed from the map by the next one (restore journal)")
+        func journalRecovery() throws {
+            let (directory, pinPath) = Support.testPinPath("journal")
+            defer {
+                unlink(pinPath)
+                rmdir(directory)
+            }
+            let stop = StopFlag()
+            let threads = [try Self.idleThread(stop), try Self.idleThread(stop)]
+            defer {
+                stop.raise()
+                for thread in threads { thread.join() }
+            }
+            let tids = threads.map(\.tid)
+            let killed = try DaemonProcess("killed", arguments: ["--bpf-pin-path", pinPath, "--clamp", "bpf-map,none"])
+            defer { killed.stop() }
+            do {
+                let client = try killed.connect()
+                _ = try client.attach(vmName: "journal-test", threadIDs: tids)
+                try client.write(vcpu: 0, offset: Self.utilHintOffset(vcpu: 0), value: 500, sync: true)
+                try client.write(vcpu: 1, offset: Self.utilHintOffset(vcpu: 1), value: 700, sync: true)
+                _ = try Self.status(client) { $0.vms.first?.vcpus.map(\.utilMin) == [500, 700] }
+                killed.kill()
+            }
+            let map = try BPFMap.openPinned(path: pinPath)
+            let left = try tids.map { try map.lookup(key: KernelTests.UtilHintMap.key($0)).map(KernelTests.UtilHintMap.decode)?.min }
+            #expect(left == [500, 700])  // the pin outlives the daemon, and so do its hints
+
+            let next = try DaemonProcess(
+                "next", arguments: ["--bpf-pin-path", pinPath, "--clamp", "bpf-map,none", "--state-dir", killed.stateDirectory])
+            defer { next.stop() }
+            #expect(try next.connect().status().daemon.recoveredThreads == 2)
+            for tid in tids { #expect(try map.lookup(key: KernelTests.UtilHintMap.key(tid)) == nil, "TID \(tid)") }
+        }
+
         @Test("host truth in STATUS matches the kernel's accounting, and vcpufreq stats reports it")
         func hostTruthAndStats() throws {
             // No pin: this test must not touch the system's util-hint map; clamps are then off.
