@@ -48,6 +48,15 @@ public struct BPFOverheadReport: Codable, Equatable, Sendable {
     /// other thread on the host pays.
     public var untrackedRatio: Double? { Self.ratio(attachedUntracked, detached) }
 
+    /// Median over repetitions of (mode / detached) of the same repetition:
+    /// the three runs of a repetition are adjacent in time, so slow drift and
+    /// a neighbour's burst cancel in each ratio. nil unless every repetition
+    /// has both runs.
+    public func pairedRatio(_ values: [Double]) -> Double? {
+        guard !values.isEmpty, values.count == detached.count else { return nil }
+        return Self.median(zip(values, detached).compactMap { $1 > 0 ? $0 / $1 : nil })
+    }
+
     /// Extra time per round trip of a mode over detached, ns (from the medians).
     public func extraNanosecondsPerRoundTrip(_ values: [Double]) -> Double? {
         guard let mode = Self.median(values), let base = Self.median(detached), mode > 0, base > 0 else { return nil }
@@ -68,7 +77,7 @@ public struct BPFOverheadReport: Codable, Equatable, Sendable {
             let ratio = Self.ratio(values, detached)
             let extra = values == detached ? 0 : extraNanosecondsPerRoundTrip(values)
             return "| \(name) | \(number(Self.median(values), 0)) | \(number(values.min(), 0)) | \(number(values.max(), 0)) "
-                + "| \(values.count) | \(number(ratio, 3)) | \(number(extra, 0)) |"
+                + "| \(values.count) | \(number(ratio, 3)) | \(number(pairedRatio(values), 3)) | \(number(extra, 0)) |"
         }
         return """
             # BPF scheduler programs: overhead on a context-switch-heavy workload
@@ -77,16 +86,19 @@ public struct BPFOverheadReport: Codable, Equatable, Sendable {
             \(date), Linux \(kernel), \(onlineProcessors) online CPUs.
 
             Two threads pinned to CPU \(cpu) pass a byte over two pipes; each round trip is two context switches and \
-            two wake-ups. The modes run interleaved, the order rotating every repetition.
+            two wake-ups. The modes run interleaved, the order rotating every repetition; a paired ratio \
+            divides a mode's run by the detached run of the same repetition.
 
-            | mode | median round trips/s | min | max | runs | ratio to detached | extra ns per round trip |
-            |---|---|---|---|---|---|---|
+            | mode | median round trips/s | min | max | runs | ratio of medians | median paired ratio | extra ns per round trip |
+            |---|---|---|---|---|---|---|---|
             \(row("detached", detached))
             \(row("attached, threads untracked", attachedUntracked))
             \(row("attached, threads tracked", attachedTracked))
 
-            Ratio with / without the programs (tracked threads): **\(number(trackedRatio, 3))**; \
-            threads the programs do not track: \(number(untrackedRatio, 3)).
+            Ratio with / without the programs (tracked threads, median of the per-repetition ratios): \
+            **\(number(pairedRatio(attachedTracked), 3))**; threads the programs do not track: \
+            \(number(pairedRatio(attachedUntracked), 3)). Ratio of the medians: \(number(trackedRatio, 3)) and \
+            \(number(untrackedRatio, 3)).
 
             Monitor: \(monitor)
 
