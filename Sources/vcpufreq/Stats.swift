@@ -45,7 +45,9 @@ struct Stats: ParsableCommand {
             repeat {
                 Thread.sleep(forTimeInterval: Double(intervalMilliseconds) / 1000)
                 let later = try client.status()
-                try print(Self.format(StatsReport(earlier: earlier, later: later), json: json))
+                let text = try Self.format(StatsReport(earlier: earlier, later: later), json: json)
+                // Unbuffered: with --watch into a pipe, each report as it is made.
+                FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
                 earlier = later
             } while watch
         } catch let error as ClientError {
