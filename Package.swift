@@ -13,7 +13,8 @@
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
-//   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader.
+//   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
+//                   util-hint map actuator, host truth for STATUS and `vcpufreq stats`; used by the daemon.
 import PackageDescription
 
 let package = Package(
