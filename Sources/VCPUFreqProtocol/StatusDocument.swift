@@ -65,7 +65,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// Spelled so that the JSON key (`peer_pid`, what convertToSnakeCase
         /// makes of `peerPID`) decodes again with convertFromSnakeCase, which
         /// makes `peerPid` of it: without these, `VCPUFreqClient.status()`
-        /// failed on every document with a VM.
+        /// failed on every document with a VM. Decoding also accepts
+        /// `peerPID` (StatusDocument+Decoding.swift).
         enum CodingKeys: String, CodingKey {
             case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, counters
             case invalidAccesses, vcpus

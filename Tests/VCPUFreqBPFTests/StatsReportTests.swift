@@ -243,6 +243,17 @@ import VCPUFreqProtocol
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         #expect(try decoder.decode(StatusDocument.self, from: data) == document)
+        // A reader that restores acronyms itself (peer_pid → peerPID, as the
+        // reference VMM's status decoding does) still decodes it.
+        let acronymDecoder = JSONDecoder()
+        acronymDecoder.keyDecodingStrategy = .custom { path in
+            let words = (path.last?.stringValue ?? "").split(separator: "_").map(String.init)
+            let camel = (words.first ?? "") + words.dropFirst().map { word in
+                ["pid", "uid"].contains(word) ? word.uppercased() : word.prefix(1).uppercased() + word.dropFirst()
+            }.joined()
+            return AnyKey(stringValue: camel)
+        }
+        #expect(try acronymDecoder.decode(StatusDocument.self, from: data).vms[0].peerPID == document.vms[0].peerPID)
         // A daemon without BPF (or an older one) sends no host_truth.
         var bare = document
         bare.vms[0].vcpus[0].hostTruth = nil
@@ -250,4 +261,12 @@ import VCPUFreqProtocol
         #expect(!bareText.contains("host_truth"))
         #expect(try decoder.decode(StatusDocument.self, from: Data(bareText.utf8)).vms[0].vcpus[0].hostTruth == nil)
     }
+}
+
+/// Any JSON key, for a custom key decoding strategy.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
