@@ -14,7 +14,8 @@
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
-//   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader.
+//   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
+//                   util-hint map actuator, host truth for STATUS and `vcpufreq stats`; used by the daemon.
 import PackageDescription
 
 let package = Package(
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "VCPUFreqServer",
             dependencies: [
-                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux",
+                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqBPF",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -84,7 +85,7 @@ let package = Package(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqVMM", "VCPUFreqKVM",
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -96,8 +97,9 @@ let package = Package(
         .target(
             name: "VCPUFreqBPF",
             dependencies: [
-                "VCPUFreqCore", "CLibBPF", "CVCPUFreqSys",
+                "VCPUFreqCore", "CLibBPF", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             plugins: ["BPFObjectPlugin"]
         ),
@@ -107,7 +109,10 @@ let package = Package(
         ),
         .testTarget(
             name: "VCPUFreqBPFTests",
-            dependencies: ["VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "vcpufreq-bpf-probe"]
+            dependencies: [
+                "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
+                "VCPUFreqKVM", "vcpufreq-bpf-probe", "vcpufreq",
+            ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),

@@ -28,6 +28,32 @@ public struct KVMExitReason: RawRepresentable, Hashable, Sendable {
     public static let internalError = KVMExitReason(rawValue: 17)
     /// The corresponding C constant is `KVM_EXIT_SYSTEM_EVENT`.
     public static let systemEvent = KVMExitReason(rawValue: 24)
+
+    /// The C constant without its `KVM_EXIT_` prefix ("MMIO"), as VCPUFreqKVM
+    /// names them; "exit N" for codes without a name here.
+    public var name: String {
+        switch rawValue {
+        case 0: return "UNKNOWN"
+        case 1: return "EXCEPTION"
+        case 2: return "IO"
+        case 3: return "HYPERCALL"
+        case 4: return "DEBUG"
+        case 5: return "HLT"
+        case 6: return "MMIO"
+        case 7: return "IRQ_WINDOW_OPEN"
+        case 8: return "SHUTDOWN"
+        case 9: return "FAIL_ENTRY"
+        case 10: return "INTR"
+        case 17: return "INTERNAL_ERROR"
+        case 24: return "SYSTEM_EVENT"
+        case 29: return "X86_RDMSR"
+        case 30: return "X86_WRMSR"
+        case 33: return "X86_BUS_LOCK"
+        case 37: return "NOTIFY"
+        case 39: return "MEMORY_FAULT"
+        default: return "exit \(rawValue)"
+        }
+    }
 }
 
 /// KVM exits of one tracked thread (the thread that ran KVM_RUN), by kind.

@@ -50,6 +50,23 @@ public struct MonitorStatus: Equatable, Sendable, CustomStringConvertible {
     /// The reason `program` is missing, if it is.
     public func missingReason(_ program: String) -> String? { missing.first { $0.program == program }?.reason }
 
+    /// One line for the daemon's status (`daemon.bpf`) and log: "loaded: …"
+    /// with what is attached, pinned and missing, or why nothing is loaded.
+    public var summary: String {
+        switch state {
+        case .notStarted: return "not loaded: not started"
+        case .stopped: return "not loaded: stopped"
+        case .failed(let error): return "not loaded: \(error)"
+        case .running:
+            var text = "loaded: \(attached.count) programs attached ("
+                + attached.map { $0.target.split(separator: "/").last.map(String.init) ?? $0.target }
+                .joined(separator: ", ") + ")"
+            text += utilHintPinPath.map { "; util-hint map pinned at \($0)" } ?? "; util-hint map not pinned"
+            for entry in missing { text += "; \(entry.target) missing: \(entry.reason)" }
+            return text
+        }
+    }
+
     public var description: String {
         var lines: [String] = []
         switch state {

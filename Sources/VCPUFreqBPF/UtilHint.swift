@@ -46,9 +46,11 @@ public struct UtilHint: Equatable, Sendable {
         self.sequence = sequence
     }
 
-    /// The map form of a policy decision. A slice latency hint is carried as
-    /// `sliceMicroseconds` and, like a negative nice, marks the thread
-    /// latency-sensitive: both mean the policy wants it to run sooner.
+    /// The map form of a policy decision. The policy gives a vCPU a latency
+    /// hint only while its guest says its work is latency-sensitive (and the
+    /// operator allows a hint), so any latency hint — a slice or a nice, of
+    /// whatever strength the operator chose — sets the latency flag; a slice
+    /// is also carried as `sliceMicroseconds`.
     public init(_ hint: HostHint, boost: Bool = false) {
         var flags: Flags = boost ? [.boost] : []
         var slice: UInt32 = 0
@@ -58,8 +60,8 @@ public struct UtilHint: Equatable, Sendable {
         case .slice(let microseconds):
             slice = microseconds
             flags.insert(.latencySensitive)
-        case .nice(let nice):
-            if nice < 0 { flags.insert(.latencySensitive) }
+        case .nice:
+            flags.insert(.latencySensitive)
         }
         self.init(utilMin: hint.utilMin, utilMax: hint.utilMax, flags: flags, sliceMicroseconds: slice)
     }

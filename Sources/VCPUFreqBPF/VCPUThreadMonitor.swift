@@ -281,7 +281,8 @@ public final class VCPUThreadMonitor: Sendable {
         try record(tid)?.exits
     }
 
-    private func record(_ tid: Int32) throws -> (stats: ThreadStats, exits: ExitCounts)? {
+    /// Both, from one lookup.
+    func record(_ tid: Int32) throws -> (stats: ThreadStats, exits: ExitCounts)? {
         let key = try Self.key(tid)
         return try withMap(.threads, "stats(tid: \(tid))") { fd in
             guard let result = LibBPF.readThread(fd: fd, tid: key) else {
@@ -299,14 +300,49 @@ public final class VCPUThreadMonitor: Sendable {
     public func setHint(tid: Int32, _ hint: UtilHint) throws -> UInt32 {
         let key = try Self.key(tid)
         return try withMap(.hints, "setHint(tid: \(tid))") { fd in
-            guard let previous = LibBPF.readHint(fd: fd, tid: key) else {
-                throw Self.fail(LibBPF.utilHintMapName, "lookup \(tid)", errno)
+            let result = Self.writeNext(fd: fd, key: key, hint)
+            guard result.code == 0 else {
+                throw Self.fail(LibBPF.utilHintMapName, "\(result.failedStep) \(tid)", result.code)
             }
-            var next = hint
-            next.sequence = (previous?.sequence ?? 0) &+ 1
-            let code = LibBPF.writeHint(fd: fd, tid: key, next)
-            guard code == 0 else { throw Self.fail(LibBPF.utilHintMapName, "update \(tid)", code) }
-            return next.sequence
+            return result.sequence
+        }
+    }
+
+    /// Reads the entry's sequence and writes `hint` with the next one: two
+    /// syscalls, nothing allocated. The daemon is the only writer, so the
+    /// read-then-write needs no atomicity beyond the monitor's lock.
+    private static func writeNext(
+        fd: Int32, key: UInt32, _ hint: UtilHint
+    ) -> (code: Int32, sequence: UInt32, failedStep: StaticString) {
+        guard let previous = LibBPF.readHint(fd: fd, tid: key) else { return (errno, 0, "lookup") }
+        var next = hint
+        next.sequence = (previous?.sequence ?? 0) &+ 1
+        let code = LibBPF.writeHint(fd: fd, tid: key, next)
+        return (code, code == 0 ? next.sequence : 0, "update")
+    }
+
+    /// `setHint` for an actuator's hot path: an errno instead of a thrown
+    /// `BPFError` (0 = written), nothing allocated. EINVAL for a TID that is
+    /// not a thread, ENODEV while the monitor is not running (stopped, or it
+    /// never loaded: its status says why).
+    public func writeHint(tid: Int32, _ hint: UtilHint) -> (errno: Int32, sequence: UInt32) {
+        guard tid > 0 else { return (EINVAL, 0) }
+        return state.withLock { state in
+            guard state.hintFD >= 0 else { return (ENODEV, 0) }
+            let result = Self.writeNext(fd: state.hintFD, key: UInt32(tid), hint)
+            return (result.code, result.sequence)
+        }
+    }
+
+    /// `removeHint` for an actuator: 0 when the entry is gone (or never
+    /// was), else the errno; EINVAL and ENODEV as for `writeHint`.
+    public func deleteHint(tid: Int32) -> Int32 {
+        guard tid > 0 else { return EINVAL }
+        return state.withLock { state in
+            guard state.hintFD >= 0 else { return ENODEV }
+            var key = UInt32(tid)
+            let code = LibBPF.delete(fd: state.hintFD, key: &key)
+            return code == ENOENT ? 0 : code
         }
     }
 

@@ -62,6 +62,18 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var invalidAccesses: [String: UInt64]
         public var vcpus: [VCPU]
 
+        /// Spelled so that the JSON key (`peer_pid`, what convertToSnakeCase
+        /// makes of `peerPID`) decodes again with convertFromSnakeCase, which
+        /// makes `peerPid` of it: without these, `VCPUFreqClient.status()`
+        /// failed on every document with a VM. Decoding also accepts
+        /// `peerPID` (StatusDocument+Decoding.swift).
+        enum CodingKeys: String, CodingKey {
+            case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, counters
+            case invalidAccesses, vcpus
+            case peerPID = "peerPid"
+            case peerUID = "peerUid"
+        }
+
         public init(
             id: UInt32, name: String, profile: String, peerPID: Int32, peerUID: UInt32, actuators: String, kickMode: String,
             polling: Bool, sharedMapped: Bool, mirrorMapped: Bool, counters: Counters, invalidAccesses: [String: UInt64],
@@ -126,6 +138,9 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var hintsApplied: UInt64
         public var invalidAccesses: UInt64
         public var actuationErrors: UInt64
+        /// What the host scheduler did with the thread (BPF); nil when the
+        /// daemon has no BPF programs loaded (`daemon.bpf` says why).
+        public var hostTruth: HostTruth? = nil
 
         public init(
             index: Int, tid: Int32, domain: UInt32, lastRequest: String?, utilMin: UInt16?, utilMax: UInt16?,

@@ -129,6 +129,7 @@ extension Server {
             logger: logger)
         sessions[id] = session
         attachedTIDs.formUnion(attach.threadIDs)
+        bpf.track(threads)
         attachedVCPUs += attach.threadIDs.count
         session.hostFrequenciesChanged(frequency.clusterKHz, host: topology.host)
         session.applyChanges(now: now)  // pins threads, initial hints

@@ -14,9 +14,9 @@ extension Server {
                 "eevdf_slice": capabilities.eevdfSlice.description, "nice": capabilities.nice.description,
                 "affinity": capabilities.affinity.description, "bpf_map": capabilities.bpfMap.description,
             ],
-            bpf: "not loaded", dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
+            bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
-        return StatusDocument(daemon: daemon, vms: selected.map(vmStatus))
+        return bpf.withHostTruth(StatusDocument(daemon: daemon, vms: selected.map(vmStatus)))
     }
 
     private func vmStatus(_ session: VMSession) -> StatusDocument.VM {

@@ -26,6 +26,7 @@ public final class Server {
     let journal: RestoreJournal?
     let procfs = ProcFS()
     let frequency: FrequencyMonitor
+    let bpf: DaemonBPF
     /// Resolved VM model per profile name, with the latency hint the host supports.
     let models: [String: VMModel]
     let startTime = MonotonicClock.nowNanoseconds()
@@ -62,7 +63,8 @@ public final class Server {
         self.logger = logger
         generation = UInt32(truncatingIfNeeded: MonotonicClock.nowNanoseconds() >> 10) | 1
 
-        capabilities = HostCapabilities.detect()
+        bpf = DaemonBPF(settings: configuration.bpf, logger: logger)
+        capabilities = HostCapabilities.detect().with(bpfMap: bpf.capability)
         plan = capabilities.plan(
             clamp: configuration.clampPreference, latency: configuration.latencyPreference,
             affinity: configuration.pinThreads)
@@ -89,7 +91,7 @@ public final class Server {
             recorder = nil
         }
         controller = plan.makeController(
-            cgroupParent: configuration.cgroupParent, recorder: recorder, applies: !configuration.dryRun, journal: journal)
+            cgroupParent: configuration.cgroupParent, clampOverride: bpf.clampActuator(for: plan), recorder: recorder, applies: !configuration.dryRun, journal: journal)
 
         var models: [String: VMModel] = [:]
         for profile in configuration.topology.vms {
@@ -400,6 +402,7 @@ public final class Server {
         let restored = session.restoreAll()
         sessions.removeValue(forKey: session.id)
         for thread in session.threads { attachedTIDs.remove(thread.target.tid) }
+        bpf.untrack(session.threads)
         attachedVCPUs -= session.vcpuCount
         logger.info("vm detached", metadata: ["vm": "\(session.name)", "restored": "\(restored)"])
         return restored

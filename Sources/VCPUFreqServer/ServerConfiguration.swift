@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumVMs: Int
     /// Parent of the per-VM cgroups the cgroup uclamp actuator creates.
     public var cgroupParent: String
+    /// Loading the BPF programs, pinning the util-hint map (Server+BPF.swift).
+    public var bpf = BPFSettings()
 
     public init(
         topology: Topology, socketPath: String, socketGroupID: UInt32? = nil, allowedUIDs: Set<UInt32> = [],

@@ -58,6 +58,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @OptionGroup(title: "BPF") var bpf: ServeBPFOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -101,12 +103,13 @@ struct Serve: ParsableCommand {
             return handler
         }
         let loaded = try TopologyFileOptions(file: topology, vm: nil).load()
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             topology: loaded, socketPath: socket, socketGroupID: try socketGroup.map(Self.groupID),
             allowedUIDs: Set(allowUIDs), dryRun: dryRun, recordPath: record, metricsPath: metricsFile,
             metricsIntervalMilliseconds: metricsIntervalMilliseconds, stateDirectory: stateDirectory,
             frequencyRefreshMilliseconds: frequencyRefreshMilliseconds, clampPreference: try clampPreference(),
             latencyPreference: try latencyPreference(), pinThreads: !noPin)
+        configuration.bpf = bpf.settings
         let logger = Logger(label: "vcpufreq")
         do {
             let server = try Server(configuration: configuration, logger: logger)

@@ -33,6 +33,7 @@ struct Status: ParsableCommand {
         var out = "vcpufreq \(d.version) pid \(d.pid), up \(Int(d.uptimeSeconds)) s, \(status.vms.count) VMs, \(d.vcpus) vCPUs, "
             + "\(d.connections) connections\nactuators: \(d.actuators)\(d.dryRun ? " (dry run)" : "")\n"
         for note in d.actuatorNotes { out += "  \(note)\n" }
+        out += "bpf: \(d.bpf)\n"
         if d.recoveredThreads > 0 { out += "restored \(d.recoveredThreads) threads of a killed daemon at start\n" }
         for vm in status.vms {
             let c = vm.counters

@@ -50,7 +50,8 @@ import VCPUFreqCore
             (HostHint(utilMin: 200, utilMax: 700), false, UtilHint.Flags(), UInt32(0)),
             (HostHint(utilMin: 200, latency: .slice(microseconds: 300)), false, [.latencySensitive], 300),
             (HostHint(utilMin: 200, latency: .nice(-5)), true, [.latencySensitive, .boost], 0),
-            (HostHint(utilMin: 200, latency: .nice(5)), false, [], 0),
+            // A positive nice is still the operator's answer to a latency-sensitive guest.
+            (HostHint(utilMin: 200, latency: .nice(5)), false, [.latencySensitive], 0),
         ] as [(HostHint, Bool, UtilHint.Flags, UInt32)])
     func fromHostHint(host: HostHint, boost: Bool, flags: UtilHint.Flags, slice: UInt32) {
         let hint = UtilHint(host, boost: boost)

@@ -56,6 +56,11 @@ public protocol ThreadActuator: AnyObject {
     var name: String { get }
     /// Reads this facet's original attributes into `snapshot`.
     func capture(_ target: ThreadTarget, into snapshot: inout ThreadSnapshot) throws(Errno)
+    /// Whether `apply` must run for the change from `previous` to `new`.
+    /// Default: this facet's part of the hint changed. An actuator whose
+    /// output carries more than its facet (the BPF-map actuator writes the
+    /// latency flag beside the clamps) widens it.
+    func needsApply(_ new: HostHint, previous: HostHint?) -> Bool
     /// Anything to set up once per thread after capture (the cgroup
     /// actuator moves the thread into its domain group). Default: nothing.
     func prepare(_ target: ThreadTarget, snapshot: ThreadSnapshot) throws(Errno)
@@ -67,5 +72,7 @@ public protocol ThreadActuator: AnyObject {
 }
 
 extension ThreadActuator {
+    public func needsApply(_ new: HostHint, previous: HostHint?) -> Bool { facet.changed(from: previous, to: new) }
+
     public func prepare(_ target: ThreadTarget, snapshot: ThreadSnapshot) throws(Errno) {}
 }

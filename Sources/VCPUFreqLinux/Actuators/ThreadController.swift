@@ -37,7 +37,7 @@ public struct CapturedFacet: Codable, Equatable, Sendable {
 /// apply calls only the facets whose part of the hint changed, restore puts
 /// everything back. Use from one thread (the daemon's actuation loop).
 public final class ThreadController {
-    /// Clamp facet: uclamp, cgroup uclamp, a BPF map later — or none.
+    /// Clamp facet: uclamp, cgroup uclamp, the BPF util-hint map — or none.
     public let clamp: (any ThreadActuator)?
     public let latency: (any ThreadActuator)?
     public let affinity: (any ThreadActuator)?
@@ -159,7 +159,7 @@ public final class ThreadController {
         var changedAny = false
         for facet in Self.facetOrder {
             guard let actuator = actuator(for: facet) else { continue }
-            guard facet.changed(from: previous, to: new) else {
+            guard actuator.needsApply(new, previous: previous) else {
                 count(facet) { $0.unchanged += 1 }
                 continue
             }

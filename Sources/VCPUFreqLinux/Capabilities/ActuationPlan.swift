@@ -36,8 +36,8 @@ public struct ActuationPlan: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A controller with the planned actuators. `bpfMap` has no actuator
-    /// yet: pass one as `clampOverride` (the seam for it).
+    /// A controller with the planned actuators. The `bpfMap` actuator lives
+    /// in VCPUFreqBPF (it needs the loaded programs): pass it as `clampOverride`.
     public func makeController(
         cgroupParent: String = "vcpufreq", clampOverride: (any ThreadActuator)? = nil,
         recorder: RecordingActuator? = nil, applies: Bool = true, journal: RestoreJournal? = nil

@@ -8,7 +8,9 @@ public enum ClampMechanism: String, CaseIterable, Codable, Sendable {
     case uclamp
     /// Per-domain cgroup v2 cpu.uclamp.*.
     case cgroup
-    /// A BPF map read by a sched_ext/struct_ops scheduler (not built yet).
+    /// The pinned BPF util-hint map a sched_ext/struct_ops scheduler reads
+    /// (VCPUFreqBPF's `BPFMapActuator`; docs/bpf.md). Only a hint: without
+    /// such a scheduler nothing enforces it, hence last before `none`.
     case bpfMap = "bpf-map"
     case none
 }
@@ -49,12 +51,15 @@ public struct HostCapabilities: Sendable {
     public var defaultSliceNanoseconds: UInt64?
     public var nice: Status
     public var affinity: Status
+    /// The BPF util-hint map: detection cannot try it on a scratch thread,
+    /// so whoever loads the BPF programs (the daemon) sets it from their
+    /// status (`with(bpfMap:)`); until then it is unavailable.
     public var bpfMap: Status
 
     public init(
         uclamp: Status, cgroupUclamp: Status, cgroup2Mount: String?, eevdfSlice: Status,
         defaultSliceNanoseconds: UInt64?, nice: Status, affinity: Status,
-        bpfMap: Status = .unavailable("no BPF-map actuator in this build")
+        bpfMap: Status = .unavailable("the BPF programs are not loaded")
     ) {
         self.uclamp = uclamp
         self.cgroupUclamp = cgroupUclamp
@@ -64,6 +69,13 @@ public struct HostCapabilities: Sendable {
         self.nice = nice
         self.affinity = affinity
         self.bpfMap = bpfMap
+    }
+
+    /// These capabilities with `bpfMap` replaced.
+    public func with(bpfMap status: Status) -> HostCapabilities {
+        var copy = self
+        copy.bpfMap = status
+        return copy
     }
 
     /// The slice set on the scratch thread to see whether the kernel honours it, µs.

@@ -1,0 +1,124 @@
+extension StatusDocument {
+    /// What the host scheduler really did with one vCPU thread since the
+    /// daemon started tracking it, as the BPF programs counted it
+    /// (docs/bpf.md): cumulative counters, so a reader takes two samples and
+    /// divides the differences by the difference of `sampledAtNanoseconds`
+    /// (`vcpufreq stats` does).
+    public struct HostTruth: Codable, Equatable, Sendable {
+        /// CLOCK_MONOTONIC when the daemon read the counters, ns.
+        public var sampledAtNanoseconds: UInt64
+        /// Time on CPU since tracked, ns (the slice it is in included).
+        public var runtimeNanoseconds: UInt64
+        /// Whether it was on a CPU when sampled.
+        public var onCPU: Bool
+        public var wakeups: UInt64
+        /// Switched out blocked (the kernel's nvcsw).
+        public var voluntarySwitches: UInt64
+        /// Switched out still runnable: preempted (the kernel's nivcsw).
+        public var involuntarySwitches: UInt64
+        /// Moves to another CPU.
+        public var migrations: UInt64
+        /// The CPU it last ran on; nil before it was seen running.
+        public var lastCPU: Int?
+        /// Sum of its runnable → running delays, ns.
+        public var runDelaySumNanoseconds: UInt64
+        /// Number of delays measured (one per run).
+        public var runDelayCount: UInt64
+        /// The delays by log2(µs): bucket 0 = 0–1 µs, bucket i = [2^i, 2^(i+1)) µs,
+        /// bucket 31 = from 2^31 µs on. Trailing empty buckets are left out.
+        public var runDelayBuckets: [UInt64]
+        public var exits: Exits
+
+        /// `on_cpu` and `last_cpu` in JSON, decodable with convertFromSnakeCase.
+        enum CodingKeys: String, CodingKey {
+            case sampledAtNanoseconds, runtimeNanoseconds, wakeups, voluntarySwitches, involuntarySwitches
+            case migrations, runDelaySumNanoseconds, runDelayCount, runDelayBuckets, exits
+            case onCPU = "onCpu"
+            case lastCPU = "lastCpu"
+        }
+
+        public init(
+            sampledAtNanoseconds: UInt64, runtimeNanoseconds: UInt64, onCPU: Bool, wakeups: UInt64,
+            voluntarySwitches: UInt64, involuntarySwitches: UInt64, migrations: UInt64, lastCPU: Int?,
+            runDelaySumNanoseconds: UInt64, runDelayCount: UInt64, runDelayBuckets: [UInt64], exits: Exits
+        ) {
+            self.sampledAtNanoseconds = sampledAtNanoseconds
+            self.runtimeNanoseconds = runtimeNanoseconds
+            self.onCPU = onCPU
+            self.wakeups = wakeups
+            self.voluntarySwitches = voluntarySwitches
+            self.involuntarySwitches = involuntarySwitches
+            self.migrations = migrations
+            self.lastCPU = lastCPU
+            self.runDelaySumNanoseconds = runDelaySumNanoseconds
+            self.runDelayCount = runDelayCount
+            self.runDelayBuckets = runDelayBuckets
+            self.exits = exits
+        }
+    }
+
+    /// KVM exits of one vCPU thread (the thread that runs KVM_RUN) since tracked.
+    public struct Exits: Codable, Equatable, Sendable {
+        /// tracepoint kvm/kvm_exit: every exit from the guest (VMX, SVM,
+        /// arm64; never fires under PVM).
+        public var kvmExits: UInt64
+        /// Returns from KVM_RUN to the VMM by `KVM_EXIT_*` reason; only
+        /// reasons that occurred, in reason order.
+        public var userspace: [ReasonCount]
+        /// KVM_RUN returned -EINTR (a signal).
+        public var userspaceInterrupted: UInt64
+        /// KVM_RUN returned another error.
+        public var userspaceErrors: UInt64
+        /// MMIO reads KVM completed in the kernel.
+        public var mmioReads: UInt64
+        /// MMIO writes (in-kernel devices, ioeventfds, and those the VMM handled).
+        public var mmioWrites: UInt64
+        /// MMIO reads no in-kernel device served (they went to the VMM).
+        public var mmioUnsatisfiedReads: UInt64
+        public var pioIn: UInt64
+        public var pioOut: UInt64
+
+        public init(
+            kvmExits: UInt64 = 0, userspace: [ReasonCount] = [], userspaceInterrupted: UInt64 = 0,
+            userspaceErrors: UInt64 = 0, mmioReads: UInt64 = 0, mmioWrites: UInt64 = 0,
+            mmioUnsatisfiedReads: UInt64 = 0, pioIn: UInt64 = 0, pioOut: UInt64 = 0
+        ) {
+            self.kvmExits = kvmExits
+            self.userspace = userspace
+            self.userspaceInterrupted = userspaceInterrupted
+            self.userspaceErrors = userspaceErrors
+            self.mmioReads = mmioReads
+            self.mmioWrites = mmioWrites
+            self.mmioUnsatisfiedReads = mmioUnsatisfiedReads
+            self.pioIn = pioIn
+            self.pioOut = pioOut
+        }
+
+        /// Returns to the VMM with this `KVM_EXIT_*` code.
+        public func userspace(reason: UInt32) -> UInt64 {
+            userspace.first { $0.reason == reason }?.count ?? 0
+        }
+
+        /// Every return from KVM_RUN to the VMM, interruptions and errors included.
+        public var totalUserspace: UInt64 {
+            userspace.reduce(userspaceInterrupted &+ userspaceErrors) { $0 &+ $1.count }
+        }
+    }
+
+    /// A count of one `KVM_EXIT_*` reason. An array of these rather than a
+    /// dictionary: JSON key conversion would rewrite names like system_event.
+    public struct ReasonCount: Codable, Equatable, Sendable {
+        /// The `KVM_EXIT_*` code (KVM_EXIT_MMIO = 6); reasons the programs do not
+        /// count one by one are reported together under 4294967295.
+        public var reason: UInt32
+        /// "mmio", "io", …; "reason N" for codes without a name here.
+        public var name: String
+        public var count: UInt64
+
+        public init(reason: UInt32, name: String, count: UInt64) {
+            self.reason = reason
+            self.name = name
+            self.count = count
+        }
+    }
+}
