@@ -14,6 +14,8 @@
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
 //   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader.
+//   VCPUFreqBench   `vcpufreq bench daemon`: the real daemon driven by a load generator (emulated VMMs).
+//   CVCPUFreqMallocCounter  LD_PRELOAD allocation counter the daemon benchmark loads into the daemon.
 import PackageDescription
 
 let package = Package(
@@ -21,6 +23,8 @@ let package = Package(
     products: [
         .executable(name: "vcpufreq", targets: ["vcpufreq"]),
         .library(name: "VCPUFreqCore", targets: ["VCPUFreqCore"]),
+        // Never linked into anything: `vcpufreq bench daemon` LD_PRELOADs it into the daemon it starts.
+        .library(name: "VCPUFreqMallocCounter", type: .dynamic, targets: ["CVCPUFreqMallocCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -71,10 +75,20 @@ let package = Package(
             name: "VCPUFreqClient",
             dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        .target(name: "CVCPUFreqMallocCounter"),
+        .target(
+            name: "VCPUFreqBench",
+            dependencies: [
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
+                "VCPUFreqBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -105,6 +119,10 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqKVMTests",
             dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .testTarget(
+            name: "VCPUFreqBenchTests",
+            dependencies: ["VCPUFreqBench", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
         ),
         .testTarget(
             name: "VCPUFreqLinuxTests",

@@ -1,0 +1,308 @@
+import Foundation
+import VCPUFreqClient
+import VCPUFreqCore
+import VCPUFreqLinux
+
+/// `vcpufreq bench daemon`: starts the real daemon as a child process and,
+/// acting as 1, 8 or 64 VMMs in this process, loads it over the real socket
+/// and shared pages on the three request paths side by side, measuring
+/// requests/s, kick → hint applied latency, the daemon's CPU and wake-ups
+/// and (with the LD_PRELOAD counter) its allocations per request.
+public final class DaemonBenchmark {
+    public let options: DaemonBenchOptions
+    let progress: (String) -> Void
+
+    public init(options: DaemonBenchOptions, progress: @escaping (String) -> Void) {
+        self.options = options
+        self.progress = progress
+    }
+
+    // Per run, set up by `run`.
+    var daemon: DaemonProcess!
+    var counters: MallocCounterFile?
+    var threads: IdleThreads!
+    var socketPath = ""
+    var actuators = ""
+    private var allocationsBeforeMeasuring: UInt64?
+    private var observedSlice: UInt64?
+
+    /// Runs everything and returns the report. The daemon is stopped whatever
+    /// happens; the work directory is removed, unless the run failed.
+    public func run(command: String) throws -> DaemonBenchReport {
+        if let problem = options.problem() { throw BenchError(problem) }
+        let work = try makeWorkDirectory()
+        do {
+            let report = try run(command: command, work: work)
+            try? FileManager.default.removeItem(atPath: work)
+            return report
+        } catch let error as BenchError {
+            // Kept for a post-mortem: the daemon's log, topology and socket.
+            throw BenchError("\(error.description)\n(daemon log and topology kept in \(work))")
+        }
+    }
+
+    private func run(command: String, work: String) throws -> DaemonBenchReport {
+        let machine = MachineDescription.current()
+
+        var profileSizes = options.shapes.map(\.vcpusPerVM)
+        if options.placementStudy { profileSizes.append(1) }
+        let topology = BenchTopology(
+            hostCPUs: machine.onlineCPUList, vcpuCounts: profileSizes,
+            pollIntervalMicroseconds: options.pollIntervalMicroseconds,
+            latencySliceMicroseconds: options.latencySliceMicroseconds)
+        let topologyPath = work + "/topology.toml"
+        try topology.text.write(toFile: topologyPath, atomically: true, encoding: .utf8)
+
+        var allocationCounting: String
+        var preload: (library: String, counterFile: String)?
+        if let library = options.mallocCounterLibrary {
+            let file = try MallocCounterFile(path: work + "/malloc-counters")
+            counters = file
+            preload = (library, file.path)
+            allocationCounting = "LD_PRELOAD \(library)"
+        } else {
+            allocationCounting = "not counted: \(MallocCounterFile.libraryFileName) not found (build it with `swift build`, or pass --malloc-counter)"
+        }
+
+        socketPath = work + "/daemon.sock"
+        progress("starting the daemon: \(options.daemonExecutable) serve (work directory \(work))")
+        daemon = try DaemonProcess(
+            executable: options.daemonExecutable, topologyPath: topologyPath, socketPath: socketPath,
+            stateDirectory: work + "/state", logPath: work + "/daemon.log", preload: preload)
+        defer { daemon.stop() }
+        if let counters {
+            if counters.countingProcessID != daemon.pid {
+                allocationCounting = "not counted: the preloaded counter did not start in the daemon (pid \(daemon.pid))"
+                self.counters = nil
+            }
+        }
+
+        let threadCount = max(options.shapes.map(\.totalVCPUs).max() ?? 1, 1)
+        progress("starting \(threadCount) idle vCPU threads")
+        threads = IdleThreads(count: threadCount)
+        defer { threads.stop() }
+
+        var shapes: [DaemonBenchReport.ShapeResult] = []
+        var rows: [DaemonBenchReport.Row] = []
+        for (index, shape) in options.shapes.enumerated() {
+            let (shapeResult, shapeRows) = try runShape(shape, index: index)
+            shapes.append(shapeResult)
+            rows += shapeRows
+        }
+        var placement: [DaemonBenchReport.PlacementRow] = []
+        if options.placementStudy { placement = try runPlacementStudy(cpus: machine) }
+        Self.fillRatios(&rows)
+
+        let warnings = daemon.warnings()
+        let status = daemon.stop()
+        var notes: [String] = []
+        if status != 0 { notes.append("the daemon exited with status \(status.map(String.init) ?? "SIGKILL") at SIGTERM") }
+        #if DEBUG
+            notes.append("DEBUG BUILD: the daemon allocates in unspecialized generics; measure with `swift build -c release`.")
+        #endif
+        return DaemonBenchReport(
+            command: command, date: ISO8601DateFormatter().string(from: Date()), quick: options.quick,
+            build: Self.buildConfiguration, machine: machine,
+            daemon: .init(
+                actuators: actuators, allocationCounting: allocationCounting,
+                allocationsBeforeMeasuring: allocationsBeforeMeasuring, observedSliceNanoseconds: observedSlice,
+                warnings: warnings),
+            settings: .init(
+                latencySamples: options.latencySamples, latencyGapMicroseconds: options.latencyGapMicroseconds,
+                throughputSeconds: options.throughputSeconds, warmupSeconds: options.warmupSeconds,
+                pollIntervalMicroseconds: options.pollIntervalMicroseconds,
+                latencySliceMicroseconds: options.latencySliceMicroseconds,
+                lowUtilization: LoadGenerator.lowUtilization, highUtilization: LoadGenerator.highUtilization),
+            shapes: shapes, rows: rows, placement: placement, notes: notes)
+    }
+
+    static var buildConfiguration: String {
+        #if DEBUG
+            return "debug"
+        #else
+            return "release"
+        #endif
+    }
+
+    private func makeWorkDirectory() throws -> String {
+        let parent: String
+        if let chosen = options.workDirectory {
+            parent = chosen
+        } else if FileManager.default.isWritableFile(atPath: "/dev/shm") {
+            parent = "/dev/shm"
+        } else {
+            parent = FileManager.default.temporaryDirectory.path
+        }
+        let path = parent + "/vcpufreq-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    // MARK: One VM shape
+
+    func attach(_ shape: VMShape, profile: String, tag: String) throws -> [EmulatedVM] {
+        var vms: [EmulatedVM] = []
+        for vm in 0..<shape.vms {
+            let first = vm * shape.vcpusPerVM
+            let tids = Array(threads.threadIDs[first..<(first + shape.vcpusPerVM)])
+            vms.append(try EmulatedVM(socketPath: socketPath, name: "bench-\(tag)-\(vm)", profile: profile, threadIDs: tids))
+        }
+        if actuators.isEmpty, let first = vms.first { actuators = first.attached.actuators }
+        return vms
+    }
+
+    private func runShape(_ shape: VMShape, index: Int) throws -> (DaemonBenchReport.ShapeResult, [DaemonBenchReport.Row]) {
+        let label = "[\(index + 1)/\(options.shapes.count)] \(shape.vms) VM(s) x \(shape.vcpusPerVM) vCPUs"
+        progress("\(label): attaching (kick_mode always)")
+        let started = Date()
+        var vms = try attach(shape, profile: BenchTopology.kickProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-kick")
+        let attachSeconds = Date().timeIntervalSince(started)
+        let idleKicked = measureIdleCPU()
+        var generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
+        if allocationsBeforeMeasuring == nil { allocationsBeforeMeasuring = counters?.read().allocations }
+        var rows: [DaemonBenchReport.Row] = []
+        rows.append(try runRow(shape, .registerForwarding, .clamp, generator, label: label))
+        rows.append(try runRow(shape, .sharedPageKick, .clamp, generator, label: label))
+        rows.append(try runRow(shape, .sharedPageKick, .clampAndSlice, generator, label: label))
+        if observedSlice == nil {
+            try generator.leaveLatencySensitive(target: 0, path: .sharedPageKick)
+            observedSlice = ProcFS().eevdfSliceNanoseconds(ofThread: threads.threadIDs[0])
+        }
+        for vm in vms { vm.detach() }
+
+        progress("\(label): attaching (kick_mode never, poll_interval_us \(options.pollIntervalMicroseconds))")
+        vms = try attach(shape, profile: BenchTopology.pollProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-poll")
+        let idlePolled = measureIdleCPU()
+        generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
+        rows.append(try runRow(shape, .sharedPagePolled, .clamp, generator, label: label))
+        rows.append(try runRow(shape, .sharedPagePolled, .clampAndSlice, generator, label: label))
+        for vm in vms { vm.detach() }
+        let result = DaemonBenchReport.ShapeResult(
+            vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, attachSeconds: attachSeconds,
+            idleDaemonCPUPercentKicked: idleKicked, idleDaemonCPUPercentPolled: idlePolled)
+        return (result, rows)
+    }
+
+    /// The daemon's CPU use over `idleSeconds` with nothing asked of it.
+    private func measureIdleCPU() -> Double? {
+        guard options.idleSeconds > 0, let before = daemon.usage() else { return nil }
+        let start = MonotonicClock.nowNanoseconds()
+        usleep(UInt32(options.idleSeconds * 1_000_000))
+        guard let after = daemon.usage() else { return nil }
+        let elapsed = MonotonicClock.nowNanoseconds() - start
+        return Double(after.since(before).cpuNanoseconds) / Double(elapsed) * 100
+    }
+
+    private func runRow(
+        _ shape: VMShape, _ path: BenchPath, _ variant: BenchVariant, _ generator: LoadGenerator, label: String
+    ) throws -> DaemonBenchReport.Row {
+        let statusBefore = try daemonCounts()
+        let issuedBefore = generator.issuedRequests
+        _ = try generator.measureLatency(
+            path: path, variant: variant, samples: options.warmupRequests, gapMicroseconds: 0, yieldWhileWaiting: true)
+
+        let latencyAllocationsBefore = counters?.read()
+        let latencyUsageBefore = daemon.usage()
+        let latency = try generator.measureLatency(
+            path: path, variant: variant, samples: options.latencySamples,
+            gapMicroseconds: options.latencyGapMicroseconds, yieldWhileWaiting: true)
+        let latencyAllocations = counters.flatMap { file in latencyAllocationsBefore.map { file.read().since($0) } }
+        let latencyUsage = daemon.usage().flatMap { after in latencyUsageBefore.map { after.since($0) } }
+
+        var windowStart: (MallocCounts?, ThreadUsage?) = (nil, nil)
+        var windowEnd: (MallocCounts?, ThreadUsage?) = (nil, nil)
+        let throughput = try generator.measureThroughput(
+            path: path, variant: variant, warmupNanoseconds: UInt64(options.warmupSeconds * 1e9),
+            windowNanoseconds: UInt64(options.throughputSeconds * 1e9), yieldWhileWaiting: true,
+            windowStarts: { windowStart = (self.counters?.read(), self.daemon.usage()) },
+            windowEnds: { windowEnd = (self.counters?.read(), self.daemon.usage()) })
+        let statusAfter = try daemonCounts()
+
+        let completed = Double(max(throughput.completed, 1))
+        let seconds = Double(throughput.windowNanoseconds) / 1e9
+        let allocations = windowEnd.0.flatMap { end in windowStart.0.map { end.since($0) } }
+        let usage = windowEnd.1.flatMap { end in windowStart.1.map { end.since($0) } }
+        let samples = Double(options.latencySamples)
+        guard let latencySummary = latency.summary else { throw BenchError("\(label): no latency samples") }
+        let row = DaemonBenchReport.Row(
+            vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, path: path, variant: variant, latency: latencySummary,
+            latencyAllocationsPerRequest: latencyAllocations.map { Double($0.allocations) / samples },
+            latencyDaemonCPUMicrosecondsPerRequest: latencyUsage.map { Double($0.cpuNanoseconds) / 1000 / samples },
+            requestsPerSecond: Double(throughput.completed) / seconds, loadedLatency: throughput.latency.summary,
+            allocationsPerRequest: allocations.map { Double($0.allocations) / completed }, allocations: allocations,
+            daemonCPUMicrosecondsPerRequest: usage.map { Double($0.cpuNanoseconds) / 1000 / completed },
+            daemonWakeupsPerRequest: usage.map { Double($0.voluntarySwitches) / completed },
+            daemonCPUPercent: usage.map { Double($0.cpuNanoseconds) / Double(throughput.windowNanoseconds) * 100 },
+            generatorCPUPercent: throughput.generatorCPUNanoseconds.map { Double($0) / Double(throughput.windowNanoseconds) * 100 },
+            doorbellWritesPerRequest: Double(throughput.doorbellWrites) / completed,
+            daemonCounted: statusBefore.flatMap { before in statusAfter.map { $0.since(before) } },
+            generatorIssued: generator.issuedRequests - issuedBefore, ratios: nil)
+        progress(
+            "\(label) \(path.title), \(variant.title): p50 \(Self.format(row.latency.p50Microseconds)) µs, "
+                + "p99 \(Self.format(row.latency.p99Microseconds)) µs; \(Self.format(row.requestsPerSecond, digits: 0)) req/s"
+                + (row.allocationsPerRequest.map { ", \(Self.format($0, digits: 3)) allocs/req" } ?? ""))
+        return row
+    }
+
+    /// The daemon's request counters over every attached VM (STATUS; it
+    /// allocates in the daemon, so never inside a measurement window). Read
+    /// from the raw JSON: `VCPUFreqClient.status` cannot decode a document
+    /// with VMs in it (its snake_case key `peer_pid` converts back to
+    /// `peerPid`, not `peerPID`).
+    private func daemonCounts() throws -> DaemonBenchReport.DaemonCounts? {
+        let json: [UInt8]
+        do {
+            let client = try VCPUFreqClient(socketPath: socketPath, clientName: "vcpufreq-bench-status")
+            json = try client.statusJSON(allVMs: true)
+        } catch {
+            throw BenchError("STATUS failed: \(error)")
+        }
+        guard let document = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any],
+            let vms = document["vms"] as? [[String: Any]]
+        else { return nil }
+        var counts = DaemonBenchReport.DaemonCounts(requests: 0, kicks: 0, polls: 0, actuationErrors: 0)
+        for vm in vms {
+            guard let counters = vm["counters"] as? [String: Any] else { return nil }
+            func value(_ key: String) -> UInt64 { (counters[key] as? NSNumber)?.uint64Value ?? 0 }
+            counts.requests &+= value("requests")
+            counts.kicks &+= value("kicks")
+            counts.polls &+= value("polls")
+            counts.actuationErrors &+= value("actuation_errors")
+        }
+        return counts
+    }
+
+    static func format(_ value: Double, digits: Int = 1) -> String {
+        String(format: "%.\(digits)f", value)
+    }
+
+    // MARK: Ratios
+
+    /// Each row against path 1 (utilization only) of its shape.
+    static func fillRatios(_ rows: inout [DaemonBenchReport.Row]) {
+        for index in rows.indices {
+            guard let base = rows.first(where: {
+                $0.vms == rows[index].vms && $0.vcpusPerVM == rows[index].vcpusPerVM
+                    && $0.path == .registerForwarding && $0.variant == .clamp
+            }) else { continue }
+            let row = rows[index]
+            func ratio(_ a: Double?, _ b: Double?) -> Double? {
+                guard let a, let b, b > 0 else { return nil }
+                return a / b
+            }
+            rows[index].ratios = DaemonBenchReport.Ratios(
+                requestsPerSecond: ratio(row.requestsPerSecond, base.requestsPerSecond),
+                p50: ratio(row.latency.p50Microseconds, base.latency.p50Microseconds),
+                p99: ratio(row.latency.p99Microseconds, base.latency.p99Microseconds),
+                daemonCPUPerRequest: ratio(row.daemonCPUMicrosecondsPerRequest, base.daemonCPUMicrosecondsPerRequest))
+        }
+    }
+}
+
+extension DaemonBenchReport.DaemonCounts {
+    func since(_ earlier: Self) -> Self {
+        Self(
+            requests: requests &- earlier.requests, kicks: kicks &- earlier.kicks, polls: polls &- earlier.polls,
+            actuationErrors: actuationErrors &- earlier.actuationErrors)
+    }
+}
