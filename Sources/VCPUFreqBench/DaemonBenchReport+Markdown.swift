@@ -24,7 +24,7 @@ extension DaemonBenchReport {
                 + "`util+latency` also toggles the latency flag (EEVDF slice \(settings.latencySliceMicroseconds) µs: a sched_setattr per request).")
         out.append("")
         out.append(
-            "| VMs | vCPUs | path | request | req/s | p50 µs | p99 µs | loaded p50 µs | loaded p99 µs | allocs/req | daemon CPU µs/req | daemon wake-ups/req | req/s ÷ path 1 | p50 ÷ path 1 | p99 ÷ path 1 | CPU/req ÷ path 1 |")
+            "| VMs | vCPUs (total) | path | request | req/s | p50 µs | p99 µs | loaded p50 µs | loaded p99 µs | allocs/req | daemon CPU µs/req | daemon wake-ups/req | req/s ÷ path 1 | p50 ÷ path 1 | p99 ÷ path 1 | CPU/req ÷ path 1 |")
         out.append("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows {
             let cells = [
@@ -41,12 +41,15 @@ extension DaemonBenchReport {
         out.append("")
         out.append("Idle daemon (every VM attached, no requests):")
         out.append("")
-        out.append("| VMs | vCPUs | attach s | daemon CPU % with kicks | daemon CPU % polling |")
-        out.append("|---:|---:|---:|---:|---:|")
+        out.append("| VMs | vCPUs | attach s | daemon CPU % with kicks | wake-ups/s with kicks | daemon CPU % polling | wake-ups/s polling |")
+        out.append("|---:|---:|---:|---:|---:|---:|---:|")
         for shape in shapes {
-            out.append(
-                "| \(shape.vms) | \(shape.vms * shape.vcpusPerVM) | \(Self.number(shape.attachSeconds, 3)) | "
-                    + "\(Self.optional(shape.idleDaemonCPUPercentKicked, 2)) | \(Self.optional(shape.idleDaemonCPUPercentPolled, 2)) |")
+            let cells = [
+                "\(shape.vms)", "\(shape.vms * shape.vcpusPerVM)", Self.number(shape.attachSeconds, 3),
+                Self.optional(shape.idleDaemonCPUPercentKicked, 2), Self.optional(shape.idleDaemonWakeupsPerSecondKicked, 0),
+                Self.optional(shape.idleDaemonCPUPercentPolled, 2), Self.optional(shape.idleDaemonWakeupsPerSecondPolled, 0),
+            ]
+            out.append("| " + cells.joined(separator: " | ") + " |")
         }
         if !placement.isEmpty {
             out.append("")

@@ -52,6 +52,9 @@ public struct DaemonBenchReport: Codable, Sendable {
         /// (should be ~0) and with polling (the price of suppressed kicks).
         public var idleDaemonCPUPercentKicked: Double?
         public var idleDaemonCPUPercentPolled: Double?
+        /// Times per second the idle daemon's loop woke up (epoll_wait returned).
+        public var idleDaemonWakeupsPerSecondKicked: Double?
+        public var idleDaemonWakeupsPerSecondPolled: Double?
     }
 
     public struct Row: Codable, Sendable {

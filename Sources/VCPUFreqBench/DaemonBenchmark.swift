@@ -157,7 +157,7 @@ public final class DaemonBenchmark {
         let started = Date()
         var vms = try attach(shape, profile: BenchTopology.kickProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-kick")
         let attachSeconds = Date().timeIntervalSince(started)
-        let idleKicked = measureIdleCPU()
+        let idleKicked = measureIdle()
         var generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
         if allocationsBeforeMeasuring == nil { allocationsBeforeMeasuring = counters?.read().allocations }
         var rows: [DaemonBenchReport.Row] = []
@@ -172,25 +172,29 @@ public final class DaemonBenchmark {
 
         progress("\(label): attaching (kick_mode never, poll_interval_us \(options.pollIntervalMicroseconds))")
         vms = try attach(shape, profile: BenchTopology.pollProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-poll")
-        let idlePolled = measureIdleCPU()
+        let idlePolled = measureIdle()
         generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
         rows.append(try runRow(shape, .sharedPagePolled, .clamp, generator, label: label))
         rows.append(try runRow(shape, .sharedPagePolled, .clampAndSlice, generator, label: label))
         for vm in vms { vm.detach() }
         let result = DaemonBenchReport.ShapeResult(
             vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, attachSeconds: attachSeconds,
-            idleDaemonCPUPercentKicked: idleKicked, idleDaemonCPUPercentPolled: idlePolled)
+            idleDaemonCPUPercentKicked: idleKicked?.cpuPercent, idleDaemonCPUPercentPolled: idlePolled?.cpuPercent,
+            idleDaemonWakeupsPerSecondKicked: idleKicked?.wakeupsPerSecond,
+            idleDaemonWakeupsPerSecondPolled: idlePolled?.wakeupsPerSecond)
         return (result, rows)
     }
 
-    /// The daemon's CPU use over `idleSeconds` with nothing asked of it.
-    private func measureIdleCPU() -> Double? {
+    /// The daemon's CPU use (%) and wake-ups per second over `idleSeconds`
+    /// with nothing asked of it.
+    private func measureIdle() -> (cpuPercent: Double, wakeupsPerSecond: Double)? {
         guard options.idleSeconds > 0, let before = daemon.usage() else { return nil }
         let start = MonotonicClock.nowNanoseconds()
         usleep(UInt32(options.idleSeconds * 1_000_000))
         guard let after = daemon.usage() else { return nil }
-        let elapsed = MonotonicClock.nowNanoseconds() - start
-        return Double(after.since(before).cpuNanoseconds) / Double(elapsed) * 100
+        let elapsed = Double(MonotonicClock.nowNanoseconds() - start)
+        let used = after.since(before)
+        return (Double(used.cpuNanoseconds) / elapsed * 100, Double(used.voluntarySwitches) / elapsed * 1e9)
     }
 
     private func runRow(
