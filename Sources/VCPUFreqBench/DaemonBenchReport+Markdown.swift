@@ -64,6 +64,22 @@ extension DaemonBenchReport {
                         + "\(Self.number(row.latency.maxMicroseconds, 1)) | \(Self.optional(row.daemonCPUMicrosecondsPerRequest, 2)) |")
             }
         }
+        if let recorded = daemon.windowAllocationsRecorded {
+            out.append("")
+            if recorded == 0 {
+                out.append("Allocations inside the measurement windows: none.")
+            } else {
+                out.append("Allocations inside the measurement windows: \(recorded); call sites (innermost first, most frequent first):")
+                out.append("")
+                out += Self.siteLines(daemon.allocationSites)
+            }
+            if !daemon.firstUseAllocationSites.isEmpty {
+                out.append("")
+                out.append("First-use allocations (during warm-ups, not per request; see `warmupAllocations` in the JSON):")
+                out.append("")
+                out += Self.siteLines(daemon.firstUseAllocationSites)
+            }
+        }
         let notes = self.notes + daemon.warnings.prefix(10).map { "daemon log: \($0)" }
         if !notes.isEmpty {
             out.append("")
@@ -86,6 +102,15 @@ extension DaemonBenchReport {
     public static func decode(_ data: Data) throws -> DaemonBenchReport {
         let decoder = JSONDecoder()
         return try decoder.decode(DaemonBenchReport.self, from: data)
+    }
+
+    /// A site per line: count, then the first frames past the allocator.
+    static func siteLines(_ sites: [AllocationSite]) -> [String] {
+        let allocator: Set<String> = ["malloc", "calloc", "realloc", "swift_slowAlloc", "swift_allocObject", "swift_allocBox"]
+        return sites.prefix(8).map { site in
+            let frames = site.frames.drop { allocator.contains($0) }.prefix(4)
+            return "- \(site.count)× " + frames.map { "`\($0)`" }.joined(separator: " ← ")
+        }
     }
 
     static func number(_ value: Double, _ digits: Int) -> String {

@@ -24,6 +24,13 @@ public struct DaemonBenchReport: Codable, Sendable {
         /// Allocations the daemon made from start until the first measurement
         /// (proof the counter was live: start-up and attach allocate).
         public var allocationsBeforeMeasuring: UInt64?
+        /// Allocations made inside the measurement windows (steady state).
+        public var windowAllocationsRecorded: UInt64?
+        /// Their call stacks grouped and named, most frequent first.
+        public var allocationSites: [AllocationSite]
+        /// Call sites of the allocations during warm-ups: first use of a
+        /// vCPU or VM on a path (not per request).
+        public var firstUseAllocationSites: [AllocationSite]
         /// /proc/<tid>/sched `se.slice` of a vCPU thread after a
         /// latency-sensitive request: the slice syscall really happened.
         public var observedSliceNanoseconds: UInt64?
@@ -62,6 +69,9 @@ public struct DaemonBenchReport: Codable, Sendable {
         public var vcpusPerVM: Int
         public var path: BenchPath
         public var variant: BenchVariant
+        /// Allocations during the warm-up (at least one request per vCPU):
+        /// first-use allocations show here, not in the steady-state columns.
+        public var warmupAllocations: UInt64?
         /// One request at a time, the daemon asleep before each: kick → hint applied.
         public var latency: LatencySummary
         /// Allocations per request over the latency samples.

@@ -23,8 +23,14 @@ public final class DaemonBenchmark {
     var threads: IdleThreads!
     var socketPath = ""
     var actuators = ""
-    private var allocationsBeforeMeasuring: UInt64?
-    private var observedSlice: UInt64?
+    var allocationsBeforeMeasuring: UInt64?
+    var observedSlice: UInt64?
+    /// Call stacks of allocations in warm-ups (first use) and in measurement
+    /// windows (steady state), at most `stacksKept` of each.
+    var warmupStacks: [[UInt64]] = []
+    var windowStacks: [[UInt64]] = []
+    var windowAllocations: UInt64 = 0
+    static let stacksKept = 512
 
     /// Runs everything and returns the report. The daemon is stopped whatever
     /// happens; the work directory is removed, unless the run failed.
@@ -93,6 +99,18 @@ public final class DaemonBenchmark {
         if options.placementStudy { placement = try runPlacementStudy(cpus: machine) }
         Self.fillRatios(&rows)
 
+        // Allocations in warm-ups and windows recorded their call stacks:
+        // name them while the daemon still runs (its mappings are needed).
+        var sites: [AllocationSite] = []
+        var firstUseSites: [AllocationSite] = []
+        if counters != nil, !(windowStacks.isEmpty && warmupStacks.isEmpty),
+            let resolver = AllocationSiteResolver(processID: daemon.pid)
+        {
+            progress("naming the call sites of \(windowStacks.count + warmupStacks.count) allocation stack(s)")
+            let library = options.mallocCounterLibrary.map { ($0 as NSString).resolvingSymlinksInPath }
+            sites = resolver.sites(from: windowStacks, skippingLibrary: library)
+            firstUseSites = resolver.sites(from: warmupStacks, skippingLibrary: library)
+        }
         let warnings = daemon.warnings()
         let status = daemon.stop()
         var notes: [String] = []
@@ -105,8 +123,10 @@ public final class DaemonBenchmark {
             build: Self.buildConfiguration, machine: machine,
             daemon: .init(
                 actuators: actuators, allocationCounting: allocationCounting,
-                allocationsBeforeMeasuring: allocationsBeforeMeasuring, observedSliceNanoseconds: observedSlice,
-                warnings: warnings),
+                allocationsBeforeMeasuring: allocationsBeforeMeasuring,
+                windowAllocationsRecorded: counters.map { _ in windowAllocations }, allocationSites: sites,
+                firstUseAllocationSites: firstUseSites,
+                observedSliceNanoseconds: observedSlice, warnings: warnings),
             settings: .init(
                 latencySamples: options.latencySamples, latencyGapMicroseconds: options.latencyGapMicroseconds,
                 throughputSeconds: options.throughputSeconds, warmupSeconds: options.warmupSeconds,
@@ -202,24 +222,42 @@ public final class DaemonBenchmark {
     ) throws -> DaemonBenchReport.Row {
         let statusBefore = try daemonCounts()
         let issuedBefore = generator.issuedRequests
-        _ = try generator.measureLatency(
-            path: path, variant: variant, samples: options.warmupRequests, gapMicroseconds: 0, yieldWhileWaiting: true)
+        // Warm-up touches every vCPU: the first request of a vCPU or VM on a
+        // path may allocate once (first use), which is not the steady state.
+        let warmupAllocationsBefore = counters?.read()
+        try recordingStacks(into: \.warmupStacks) {
+            _ = try generator.measureLatency(
+                path: path, variant: variant, samples: max(options.warmupRequests, generator.targetCount),
+                gapMicroseconds: 0, yieldWhileWaiting: true)
+        }
+        let warmupAllocations = counters.flatMap { file in warmupAllocationsBefore.map { file.read().since($0).allocations } }
 
         let latencyAllocationsBefore = counters?.read()
         let latencyUsageBefore = daemon.usage()
-        let latency = try generator.measureLatency(
-            path: path, variant: variant, samples: options.latencySamples,
-            gapMicroseconds: options.latencyGapMicroseconds, yieldWhileWaiting: true)
+        let latency = try recordingStacks(into: \.windowStacks) {
+            try generator.measureLatency(
+                path: path, variant: variant, samples: options.latencySamples,
+                gapMicroseconds: options.latencyGapMicroseconds, yieldWhileWaiting: true)
+        }
         let latencyAllocations = counters.flatMap { file in latencyAllocationsBefore.map { file.read().since($0) } }
         let latencyUsage = daemon.usage().flatMap { after in latencyUsageBefore.map { after.since($0) } }
 
         var windowStart: (MallocCounts?, ThreadUsage?) = (nil, nil)
         var windowEnd: (MallocCounts?, ThreadUsage?) = (nil, nil)
+        var stacksBefore: UInt64 = 0
         let throughput = try generator.measureThroughput(
             path: path, variant: variant, warmupNanoseconds: UInt64(options.warmupSeconds * 1e9),
             windowNanoseconds: UInt64(options.throughputSeconds * 1e9), yieldWhileWaiting: true,
-            windowStarts: { windowStart = (self.counters?.read(), self.daemon.usage()) },
-            windowEnds: { windowEnd = (self.counters?.read(), self.daemon.usage()) })
+            windowStarts: {
+                windowStart = (self.counters?.read(), self.daemon.usage())
+                stacksBefore = self.counters?.recordedStacks ?? 0
+                self.counters?.setArmed(true)
+            },
+            windowEnds: {
+                self.counters?.setArmed(false)
+                windowEnd = (self.counters?.read(), self.daemon.usage())
+                self.keepStacks(since: stacksBefore, into: \.windowStacks)
+            })
         let statusAfter = try daemonCounts()
 
         let completed = Double(max(throughput.completed, 1))
@@ -229,7 +267,8 @@ public final class DaemonBenchmark {
         let samples = Double(options.latencySamples)
         guard let latencySummary = latency.summary else { throw BenchError("\(label): no latency samples") }
         let row = DaemonBenchReport.Row(
-            vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, path: path, variant: variant, latency: latencySummary,
+            vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, path: path, variant: variant,
+            warmupAllocations: warmupAllocations, latency: latencySummary,
             latencyAllocationsPerRequest: latencyAllocations.map { Double($0.allocations) / samples },
             latencyDaemonCPUMicrosecondsPerRequest: latencyUsage.map { Double($0.cpuNanoseconds) / 1000 / samples },
             requestsPerSecond: Double(throughput.completed) / seconds, loadedLatency: throughput.latency.summary,
@@ -246,6 +285,27 @@ public final class DaemonBenchmark {
                 + "p99 \(Self.format(row.latency.p99Microseconds)) µs; \(Self.format(row.requestsPerSecond, digits: 0)) req/s"
                 + (row.allocationsPerRequest.map { ", \(Self.format($0, digits: 3)) allocs/req" } ?? ""))
         return row
+    }
+
+    /// Runs `body` with the counter library recording the call stack of
+    /// every allocation, and keeps those stacks in `list`.
+    private func recordingStacks<T>(into list: ReferenceWritableKeyPath<DaemonBenchmark, [[UInt64]]>, _ body: () throws -> T) rethrows -> T {
+        guard let counters else { return try body() }
+        let before = counters.recordedStacks
+        counters.setArmed(true)
+        defer {
+            counters.setArmed(false)
+            keepStacks(since: before, into: list)
+        }
+        return try body()
+    }
+
+    private func keepStacks(since before: UInt64, into list: ReferenceWritableKeyPath<DaemonBenchmark, [[UInt64]]>) {
+        guard let counters else { return }
+        let after = counters.recordedStacks
+        if list == \DaemonBenchmark.windowStacks { windowAllocations += after - before }
+        let room = max(0, Self.stacksKept - self[keyPath: list].count)
+        self[keyPath: list] += counters.stacks(recorded: before..<after).prefix(room)
     }
 
     /// The daemon's request counters over every attached VM (STATUS; it

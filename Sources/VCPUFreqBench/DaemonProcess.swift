@@ -120,8 +120,8 @@ struct ThreadUsage: Equatable {
     /// Reads /proc/<pid>/task/<tid>/{schedstat,status}; nil if the thread is gone.
     static func read(tid: Int32, processID: Int32) -> ThreadUsage? {
         let directory = "/proc/\(processID)/task/\(tid)"
-        guard let schedstat = try? String(contentsOfFile: directory + "/schedstat", encoding: .utf8),
-            let status = try? String(contentsOfFile: directory + "/status", encoding: .utf8),
+        guard let schedstat = ProcText.read(directory + "/schedstat"),
+            let status = ProcText.read(directory + "/status"),
             let first = schedstat.split(separator: " ").first, let cpu = UInt64(first.trimmingCharacters(in: .whitespacesAndNewlines))
         else { return nil }
         return ThreadUsage(

@@ -41,6 +41,8 @@ final class LoadGenerator {
     let sliceMicroseconds: UInt32
     /// Doorbell writes so far (kicks the guest decided to ring).
     private(set) var doorbellWrites: UInt64 = 0
+    /// Draws the gaps between latency samples; seeded, so runs repeat.
+    private var jitter = SplitMix64(seed: 0x5643_5046)
 
     init(vms: [EmulatedVM], sliceMicroseconds: UInt32) {
         self.vms = vms
@@ -143,16 +145,28 @@ final class LoadGenerator {
     // MARK: Latency, one request at a time
 
     /// `samples` requests one at a time, round-robin over every vCPU of every
-    /// VM, `gapMicroseconds` apart (so the daemon is asleep in epoll_wait
-    /// when the request comes, as with a real guest's sparse requests).
+    /// VM, about `gapMicroseconds` apart, so the daemon is asleep in
+    /// epoll_wait when the request comes, as with a real guest's sparse
+    /// requests. The generator stays busy in the gap, like the vCPU running
+    /// guest code between two requests (a sleeping generator would also let
+    /// its CPU idle, and its timer and the daemon's poll timer coalesce
+    /// within the kernel's timer slack: requests would arrive just before
+    /// each poll). Each gap is drawn from [gap/2, 3·gap/2] so nothing stays
+    /// in phase with the poll interval either.
     func measureLatency(
         path: BenchPath, variant: BenchVariant, samples: Int, gapMicroseconds: Int, yieldWhileWaiting: Bool
     ) throws -> LatencyHistogram {
         var histogram = LatencyHistogram()
         guard !targets.isEmpty else { return histogram }
+        let gap = UInt64(max(gapMicroseconds, 0)) * 1000
         for sample in 0..<samples {
             let index = sample % targets.count
-            if gapMicroseconds > 0 { usleep(UInt32(gapMicroseconds)) }
+            if gap > 0 {
+                let until = Self.now() &+ gap / 2 &+ jitter.next() % (gap + 1)
+                while Self.now() < until {
+                    if yieldWhileWaiting { sched_yield() }
+                }
+            }
             try issue(index, path: path, variant: variant)
             let start = targets[index].issuedAt
             var done = Self.now()
@@ -256,5 +270,18 @@ final class LoadGenerator {
                 if yieldWhileWaiting { sched_yield() }
             }
         }
+    }
+}
+
+/// SplitMix64: a tiny, good-enough, seedable generator for the gaps.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

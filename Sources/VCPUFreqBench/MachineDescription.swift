@@ -17,7 +17,7 @@ public struct MachineDescription: Codable, Equatable, Sendable {
 
     /// Reads /proc and /sys of this machine.
     public static func current() -> MachineDescription {
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let cpuinfo = ProcText.read("/proc/cpuinfo") ?? ""
         var model = "unknown"
         var flags: Set<Substring> = []
         for line in cpuinfo.split(separator: "\n") {
@@ -30,9 +30,9 @@ public struct MachineDescription: Codable, Equatable, Sendable {
                 flags = Set(line[line.index(after: colon)...].split(separator: " "))
             }
         }
-        let online = (try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8))?
+        let online = ProcText.read("/sys/devices/system/cpu/online")?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
-        let kernel = (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?
+        let kernel = ProcText.read("/proc/sys/kernel/osrelease")?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
         let kvm: String
         if !FileManager.default.fileExists(atPath: "/dev/kvm") {

@@ -14,8 +14,11 @@ public final class MallocCounterFile: @unchecked Sendable {
     /// File name of the library next to the `vcpufreq` binary.
     public static let libraryFileName = "libVCPUFreqMallocCounter.so"
     static let magic: UInt64 = 0x434C_414D_4650_4356
-    static let version: UInt64 = 1
-    static let size = 4096
+    static let version: UInt64 = 2
+    static let size = 65536
+    /// Call stacks the library keeps while armed, and frames per stack.
+    static let stackSlots = 256
+    static let stackDepth = 24
 
     /// Byte offsets of the u64 fields.
     enum Offset {
@@ -28,6 +31,9 @@ public final class MallocCounterFile: @unchecked Sendable {
         static let realloc = 0x30
         static let memalign = 0x38
         static let free = 0x40
+        static let armed = 0x48
+        static let recorded = 0x50
+        static let stacks = 0x80
     }
 
     public let path: String
@@ -64,6 +70,32 @@ public final class MallocCounterFile: @unchecked Sendable {
     public var countingProcessID: Int32? {
         let pid = word(Offset.pid).load(ordering: .relaxed)
         return pid == 0 ? nil : Int32(truncatingIfNeeded: pid)
+    }
+
+    /// While armed, every allocation in the daemon records its call stack.
+    public func setArmed(_ armed: Bool) {
+        word(Offset.armed).store(armed ? 1 : 0, ordering: .relaxed)
+    }
+
+    /// Stacks recorded while armed so far (more than `stackSlots`: only the
+    /// latest are kept).
+    public var recordedStacks: UInt64 { word(Offset.recorded).load(ordering: .relaxed) }
+
+    /// The stacks recorded as numbers `range` (from `recordedStacks` before
+    /// and after a phase), as far as the ring still holds them: return
+    /// addresses, innermost first.
+    public func stacks(recorded range: Range<UInt64>) -> [[UInt64]] {
+        let kept = range.clamped(to: max(range.upperBound, UInt64(Self.stackSlots)) - UInt64(Self.stackSlots)..<range.upperBound)
+        return kept.map { number in
+            let slot = Int(number % UInt64(Self.stackSlots))
+            var frames: [UInt64] = []
+            for depth in 0..<Self.stackDepth {
+                let address = word(Offset.stacks + (slot * Self.stackDepth + depth) * 8).load(ordering: .relaxed)
+                if address == 0 { break }
+                frames.append(address)
+            }
+            return frames
+        }
     }
 
     /// Where the library is expected: beside the running executable (SwiftPM
