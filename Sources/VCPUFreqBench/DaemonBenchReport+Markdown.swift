@@ -10,7 +10,9 @@ extension DaemonBenchReport {
         out.append("")
         out.append("`\(command)` — \(date), \(build) build\(quick ? ", **quick run** (smoke test sizes)" : "").")
         out.append("")
-        out.append("- Machine: \(machine.summary)")
+        out.append(
+            "- Machine: \(machine.summary); load average \(loadAverageBefore.map { Self.number($0, 2) }.joined(separator: " ")) before, "
+                + "\(loadAverageAfter.map { Self.number($0, 2) }.joined(separator: " ")) after")
         out.append("- Daemon actuators: `\(daemon.actuators)`; allocations: \(daemon.allocationCounting)")
         if let slice = daemon.observedSliceNanoseconds {
             out.append("- A latency-sensitive request left `se.slice = \(slice)` ns on its vCPU thread (/proc/<tid>/sched): the slice syscall is real.")

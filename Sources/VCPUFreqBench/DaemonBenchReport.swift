@@ -9,6 +9,10 @@ public struct DaemonBenchReport: Codable, Sendable {
     /// only release numbers mean anything).
     public var build: String
     public var machine: MachineDescription
+    /// /proc/loadavg (1, 5, 15 min) before and after the run: other work on
+    /// the machine shows up in the tails.
+    public var loadAverageBefore: [Double]
+    public var loadAverageAfter: [Double]
     public var daemon: DaemonDescription
     public var settings: Settings
     public var shapes: [ShapeResult]

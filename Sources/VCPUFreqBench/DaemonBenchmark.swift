@@ -49,6 +49,7 @@ public final class DaemonBenchmark {
 
     private func run(command: String, work: String) throws -> DaemonBenchReport {
         let machine = MachineDescription.current()
+        let loadBefore = MachineDescription.loadAverage()
 
         var profileSizes = options.shapes.map(\.vcpusPerVM)
         if options.placementStudy { profileSizes.append(1) }
@@ -120,7 +121,8 @@ public final class DaemonBenchmark {
         #endif
         return DaemonBenchReport(
             command: command, date: ISO8601DateFormatter().string(from: Date()), quick: options.quick,
-            build: Self.buildConfiguration, machine: machine,
+            build: Self.buildConfiguration, machine: machine, loadAverageBefore: loadBefore,
+            loadAverageAfter: MachineDescription.loadAverage(),
             daemon: .init(
                 actuators: actuators, allocationCounting: allocationCounting,
                 allocationsBeforeMeasuring: allocationsBeforeMeasuring,
@@ -240,6 +242,7 @@ public final class DaemonBenchmark {
                 gapMicroseconds: options.latencyGapMicroseconds, yieldWhileWaiting: true)
         }
         let latencyAllocations = counters.flatMap { file in latencyAllocationsBefore.map { file.read().since($0) } }
+        windowAllocations &+= latencyAllocations?.allocations ?? 0
         let latencyUsage = daemon.usage().flatMap { after in latencyUsageBefore.map { after.since($0) } }
 
         var windowStart: (MallocCounts?, ThreadUsage?) = (nil, nil)
@@ -251,7 +254,7 @@ public final class DaemonBenchmark {
             windowStarts: {
                 windowStart = (self.counters?.read(), self.daemon.usage())
                 stacksBefore = self.counters?.recordedStacks ?? 0
-                self.counters?.setArmed(true)
+                if self.windowStacks.count < Self.stacksKept { self.counters?.setArmed(true) }
             },
             windowEnds: {
                 self.counters?.setArmed(false)
@@ -263,6 +266,7 @@ public final class DaemonBenchmark {
         let completed = Double(max(throughput.completed, 1))
         let seconds = Double(throughput.windowNanoseconds) / 1e9
         let allocations = windowEnd.0.flatMap { end in windowStart.0.map { end.since($0) } }
+        windowAllocations &+= allocations?.allocations ?? 0
         let usage = windowEnd.1.flatMap { end in windowStart.1.map { end.since($0) } }
         let samples = Double(options.latencySamples)
         guard let latencySummary = latency.summary else { throw BenchError("\(label): no latency samples") }
@@ -289,8 +293,10 @@ public final class DaemonBenchmark {
 
     /// Runs `body` with the counter library recording the call stack of
     /// every allocation, and keeps those stacks in `list`.
+    /// Recording stops once `stacksKept` stacks are kept (each costs the
+    /// daemon a few syscalls per frame; a debug build allocates per request).
     private func recordingStacks<T>(into list: ReferenceWritableKeyPath<DaemonBenchmark, [[UInt64]]>, _ body: () throws -> T) rethrows -> T {
-        guard let counters else { return try body() }
+        guard let counters, self[keyPath: list].count < Self.stacksKept else { return try body() }
         let before = counters.recordedStacks
         counters.setArmed(true)
         defer {
@@ -303,7 +309,6 @@ public final class DaemonBenchmark {
     private func keepStacks(since before: UInt64, into list: ReferenceWritableKeyPath<DaemonBenchmark, [[UInt64]]>) {
         guard let counters else { return }
         let after = counters.recordedStacks
-        if list == \DaemonBenchmark.windowStacks { windowAllocations += after - before }
         let room = max(0, Self.stacksKept - self[keyPath: list].count)
         self[keyPath: list] += counters.stacks(recorded: before..<after).prefix(room)
     }

@@ -51,6 +51,11 @@ public struct MachineDescription: Codable, Equatable, Sendable {
             kernel: kernel, virtualized: flags.contains("hypervisor"), kvm: kvm)
     }
 
+    /// The 1, 5 and 15 minute load averages now.
+    public static func loadAverage() -> [Double] {
+        (ProcText.read("/proc/loadavg") ?? "").split(separator: " ").prefix(3).compactMap { Double($0) }
+    }
+
     /// One line for the report header.
     public var summary: String {
         "\(cpuModel), \(onlineCPUs) CPUs (\(onlineCPUList)), Linux \(kernel)"
