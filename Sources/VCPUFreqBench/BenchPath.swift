@@ -55,6 +55,37 @@ public enum BenchPlacement: String, Codable, CaseIterable, Sendable {
     /// Both on the first CPU and the generator spins without yielding: a
     /// busy vCPU on the daemon's CPU.
     case sameCPUBusy = "same-cpu-busy"
+    /// The daemon on the second CPU, where another thread (a busy vCPU of
+    /// another VM) spins at the same priority; the generator alone on the
+    /// first CPU, spinning: the wake-up has to preempt the busy thread.
+    case busyCPU = "daemon-cpu-busy"
+    /// The same, with the daemon's loop given a short EEVDF slice
+    /// (`daemonSliceMicroseconds`): a shorter slice lets a waking thread
+    /// preempt sooner (Linux 6.12+).
+    case busyCPUShortSlice = "daemon-cpu-busy-slice"
+    /// The same, with the daemon's loop SCHED_FIFO (priority 1): it
+    /// preempts any normal thread the moment it wakes.
+    case busyCPURealtime = "daemon-cpu-busy-fifo"
+
+    /// The slice the `busyCPUShortSlice` row gives the daemon (the kernel's
+    /// smallest, 0.1 ms).
+    public static let daemonSliceMicroseconds: UInt32 = 100
+
+    /// Rows that need a second CPU.
+    public var needsTwoCPUs: Bool {
+        switch self {
+        case .free, .sameCPU, .sameCPUBusy: return false
+        case .crossCPU, .busyCPU, .busyCPUShortSlice, .busyCPURealtime: return true
+        }
+    }
+
+    /// The generator spins without sched_yield while it waits.
+    public var generatorSpins: Bool {
+        switch self {
+        case .sameCPUBusy, .busyCPU, .busyCPUShortSlice, .busyCPURealtime: return true
+        case .free, .crossCPU, .sameCPU: return false
+        }
+    }
 
     public var title: String {
         switch self {
@@ -62,6 +93,9 @@ public enum BenchPlacement: String, Codable, CaseIterable, Sendable {
         case .crossCPU: return "cross-CPU (generator CPU a, daemon CPU b)"
         case .sameCPU: return "same CPU, generator yields while waiting"
         case .sameCPUBusy: return "same CPU, generator spins (busy vCPU)"
+        case .busyCPU: return "daemon's CPU busy (a spinning thread there)"
+        case .busyCPUShortSlice: return "daemon's CPU busy, daemon slice \(Self.daemonSliceMicroseconds) µs"
+        case .busyCPURealtime: return "daemon's CPU busy, daemon SCHED_FIFO 1"
         }
     }
 }

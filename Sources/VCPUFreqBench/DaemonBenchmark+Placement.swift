@@ -5,7 +5,9 @@ extension DaemonBenchmark {
     /// Kick → hint applied for one vCPU with the generator (the guest's
     /// side) and the daemon's loop placed on different CPUs, on the same CPU,
     /// and on the same CPU with a generator that never yields (a busy vCPU
-    /// sharing the daemon's CPU). Paths 1 and 2, utilization only.
+    /// sharing the daemon's CPU); then with the daemon alone with a busy
+    /// thread on its CPU: as is, with a short EEVDF slice, and SCHED_FIFO.
+    /// Paths 1 and 2, utilization only.
     func runPlacementStudy(cpus machine: MachineDescription) throws -> [DaemonBenchReport.PlacementRow] {
         let all: CPUList
         do { all = try CPUList(parsing: machine.onlineCPUList) } catch {
@@ -27,16 +29,36 @@ extension DaemonBenchmark {
         defer { for vm in vms { vm.detach() } }
         let generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
         var rows: [DaemonBenchReport.PlacementRow] = []
+        var busy: BusyThreads?
+        defer {
+            busy?.stop()
+            try? setDaemonSlice(microseconds: 0)
+        }
         for placement in BenchPlacement.allCases {
+            guard !placement.needsTwoCPUs || second != nil else { continue }
+            let a = CPUList([first])
+            let b = CPUList([second ?? first])
             switch placement {
             case .free: try place(generator: all, daemon: all)
-            case .crossCPU:
-                guard let second else { continue }
-                try place(generator: CPUList([first]), daemon: CPUList([second]))
-            case .sameCPU, .sameCPUBusy: try place(generator: CPUList([first]), daemon: CPUList([first]))
+            case .crossCPU: try place(generator: a, daemon: b)
+            case .sameCPU, .sameCPUBusy: try place(generator: a, daemon: a)
+            case .busyCPU:
+                try place(generator: a, daemon: b)
+                busy = try BusyThreads(cpus: b.ids)
+            case .busyCPUShortSlice:
+                try setDaemonSlice(microseconds: BenchPlacement.daemonSliceMicroseconds)
+                daemonSliceObserved = ProcFS().eevdfSliceNanoseconds(ofThread: daemon.pid)
+            case .busyCPURealtime:
+                do {
+                    try ThreadScheduling.setAttributes(
+                        SchedAttr(size: UInt32(SchedAttr.sizeWithoutUtilClamp), policy: .fifo, priority: 1), of: daemon.pid)
+                } catch {
+                    progress("placement \(placement.rawValue) skipped: SCHED_FIFO refused (\(error))")
+                    continue
+                }
             }
             for path in [BenchPath.registerForwarding, .sharedPageKick] {
-                let yield = placement != .sameCPUBusy
+                let yield = !placement.generatorSpins
                 _ = try generator.measureLatency(
                     path: path, variant: .clamp, samples: options.warmupRequests, gapMicroseconds: 0, yieldWhileWaiting: yield)
                 let before = daemon.usage()
@@ -55,5 +77,17 @@ extension DaemonBenchmark {
             }
         }
         return rows
+    }
+
+    /// Gives the daemon's event-loop thread an EEVDF slice (0 = the default
+    /// again), as the daemon's own latency actuator does for vCPU threads.
+    /// Back to SCHED_NORMAL with the default slice.
+    func setDaemonSlice(microseconds: UInt32) throws {
+        let attributes = microseconds == 0
+            ? SchedAttr(size: UInt32(SchedAttr.sizeWithoutUtilClamp), policy: .normal)
+            : LatencyActuator.sliceAttributes(microseconds: microseconds, original: nil)
+        do { try ThreadScheduling.setAttributes(attributes, of: daemon.pid) } catch {
+            throw BenchError("cannot set the daemon's slice to \(microseconds) µs: \(error)")
+        }
     }
 }

@@ -25,6 +25,8 @@ public final class DaemonBenchmark {
     var actuators = ""
     var allocationsBeforeMeasuring: UInt64?
     var observedSlice: UInt64?
+    /// `se.slice` of the daemon's loop after the placement study gave it a short slice.
+    var daemonSliceObserved: UInt64?
     /// Call stacks of allocations in warm-ups (first use) and in measurement
     /// windows (steady state), at most `stacksKept` of each.
     var warmupStacks: [[UInt64]] = []
@@ -77,6 +79,7 @@ public final class DaemonBenchmark {
             executable: options.daemonExecutable, topologyPath: topologyPath, socketPath: socketPath,
             stateDirectory: work + "/state", logPath: work + "/daemon.log", preload: preload)
         defer { daemon.stop() }
+        progress("daemon pid \(daemon.pid) listening on \(socketPath)")
         if let counters {
             if counters.countingProcessID != daemon.pid {
                 allocationCounting = "not counted: the preloaded counter did not start in the daemon (pid \(daemon.pid))"
@@ -115,6 +118,9 @@ public final class DaemonBenchmark {
         let warnings = daemon.warnings()
         let status = daemon.stop()
         var notes: [String] = []
+        if let daemonSliceObserved {
+            notes.append("daemon-CPU-busy rows: the daemon's loop showed se.slice = \(daemonSliceObserved) ns after its slice was set to \(BenchPlacement.daemonSliceMicroseconds) µs")
+        }
         if status != 0 { notes.append("the daemon exited with status \(status.map(String.init) ?? "SIGKILL") at SIGTERM") }
         #if DEBUG
             notes.append("DEBUG BUILD: the daemon allocates in unspecialized generics; measure with `swift build -c release`.")
