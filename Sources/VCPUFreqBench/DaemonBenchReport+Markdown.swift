@@ -18,7 +18,7 @@ extension DaemonBenchReport {
             out.append("- A latency-sensitive request left `se.slice = \(slice)` ns on its vCPU thread (/proc/<tid>/sched): the slice syscall is real.")
         }
         out.append(
-            "- Latency: \(settings.latencySamples) requests one at a time, \(settings.latencyGapMicroseconds) µs apart (the daemon asleep before each), "
+            "- Latency: \(settings.latencySamples) requests one at a time, the generator busy for a random \(settings.latencyGapMicroseconds / 2)–\(settings.latencyGapMicroseconds * 3 / 2) µs between them (the daemon asleep before each), "
                 + "from just before the request until the slot's host area shows the new clamp (and slice). "
                 + "Throughput: closed loop, every vCPU one request outstanding, \(Self.number(settings.throughputSeconds, 2)) s after "
                 + "\(Self.number(settings.warmupSeconds, 2)) s warm-up; its latency (\"loaded\") includes queueing. "
@@ -55,7 +55,7 @@ extension DaemonBenchReport {
         }
         if !placement.isEmpty {
             out.append("")
-            out.append("Placement (1 VM × 1 vCPU, util only; the generator plays the guest):")
+            out.append("Placement (1 VM × 1 vCPU, util only; the generator plays the guest, \(settings.latencySamples / 2) requests per row):")
             out.append("")
             out.append("| placement | path | p50 µs | p90 µs | p99 µs | max µs | daemon CPU µs/req |")
             out.append("|---|---|---:|---:|---:|---:|---:|")
