@@ -45,7 +45,11 @@ public final class DaemonBenchmark {
             return report
         } catch let error as BenchError {
             // Kept for a post-mortem: the daemon's log, topology and socket.
-            throw BenchError("\(error.description)\n(daemon log and topology kept in \(work))")
+            var message = error.description
+            if let daemon, !daemon.process.isRunning {
+                message += "\nthe daemon died (status \(daemon.process.terminationStatus)); its log says:\n\(daemon.deathNotice())"
+            }
+            throw BenchError("\(message)\n(daemon log and topology kept in \(work))")
         }
     }
 

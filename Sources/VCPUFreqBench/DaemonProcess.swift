@@ -97,6 +97,15 @@ final class DaemonProcess {
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
+    /// Why the daemon died, from its log: the Swift runtime's fatal-error
+    /// and crash lines (the backtrace after them is long), else the tail.
+    func deathNotice() -> String {
+        guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return "(no log)" }
+        let markers = ["Fatal", "fatal error", "Simultaneous accesses", "Program crashed", "Precondition failed", "crashed:"]
+        let lines = text.split(separator: "\n").filter { line in markers.contains { line.contains($0) } }
+        return lines.isEmpty ? logTail(lines: 12) : lines.prefix(6).joined(separator: "\n")
+    }
+
     /// Log lines at warning level or above (the request path logs nothing
     /// else; anything here deserves a line in the report).
     func warnings() -> [String] {
