@@ -117,4 +117,41 @@ import Testing
             #expect(report.daemon.observedSliceNanoseconds == UInt64(report.settings.latencySliceMicroseconds) * 1000)
         }
     }
+
+    /// Runs the binary with `arguments`; returns status and both outputs.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: buildDirectory + "/vcpufreq")
+        process.arguments = arguments
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func benchGroupListsTheDaemonBenchmark() throws {
+        let help = try Self.run(["bench", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("daemon"))
+        let daemonHelp = try Self.run(["bench", "daemon", "--help"])
+        #expect(daemonHelp.status == 0)
+        for option in ["--quick", "--out", "--shapes", "--latency-samples", "--seconds", "--poll-interval-us", "--no-placement"] {
+            #expect(daemonHelp.stdout.contains(option), "\(option) missing from the help")
+        }
+    }
+
+    @Test(arguments: [
+        (["--shapes", "65x1"], "at most 64 VMs"), (["--shapes", "2x1000"], "at most 1024 vCPUs"),
+        (["--shapes", "8"], "is not VMSxVCPUS"), (["--poll-interval-us", "10"], "poll interval"),
+    ])
+    func shapesBeyondTheDaemonsLimitsFailBeforeStarting(arguments: [String], message: String) throws {
+        let result = try Self.run(["bench", "daemon"] + arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!result.stderr.contains("starting the daemon"))
+    }
 }
