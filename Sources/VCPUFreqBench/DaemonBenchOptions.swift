@@ -23,11 +23,16 @@ public struct VMShape: Codable, Hashable, Sendable, CustomStringConvertible {
 public struct DaemonBenchOptions: Sendable {
     public var quick: Bool
     public var shapes: [VMShape]
-    /// Requests measured one at a time per path (kick → hint applied).
+    /// Times each shape's paths run in turn (interleaved A/B): a burst of
+    /// other work then lands on every path alike. Samples and the window
+    /// are split between the rounds.
+    public var rounds: Int
+    /// Requests measured one at a time per path (kick → hint applied), over all rounds.
     public var latencySamples: Int
     /// Pause before each of those requests, so the daemon is asleep when it comes.
     public var latencyGapMicroseconds: Int
-    /// Closed-loop throughput window per path, and the warm-up before it.
+    /// Closed-loop throughput window per path (over all rounds), and the
+    /// warm-up before it (each round).
     public var throughputSeconds: Double
     public var warmupSeconds: Double
     /// Window over which the daemon's CPU use is measured with no requests.
@@ -70,16 +75,20 @@ public struct DaemonBenchOptions: Sendable {
         self.daemonExecutable = daemonExecutable
         self.mallocCounterLibrary = mallocCounterLibrary
         shapes = quick ? Self.quickShapes : Self.fullShapes
-        latencySamples = quick ? 200 : 4000
+        rounds = quick ? 1 : 3
+        latencySamples = quick ? 200 : 4200
         latencyGapMicroseconds = quick ? 20 : 200
         throughputSeconds = quick ? 0.15 : 2
-        warmupSeconds = quick ? 0.05 : 0.5
+        warmupSeconds = quick ? 0.05 : 0.2
         idleSeconds = quick ? 0.05 : 0.5
         warmupRequests = quick ? 20 : 200
         pollIntervalMicroseconds = 100
         latencySliceMicroseconds = 300
         placementStudy = !quick
     }
+
+    /// Latency samples in each round.
+    var latencySamplesPerRound: Int { (latencySamples + rounds - 1) / rounds }
 
     /// Every shape within the daemon's limits; nil when fine.
     public func problem() -> String? {
@@ -91,7 +100,8 @@ public struct DaemonBenchOptions: Sendable {
                 return "\(shape): the daemon serves at most \(Self.maximumTotalVCPUs) vCPUs"
             }
         }
-        if latencySamples < 1 { return "latency samples must be positive" }
+        if rounds < 1 { return "rounds must be positive" }
+        if latencySamples < rounds { return "latency samples must be at least the rounds" }
         if throughputSeconds <= 0 { return "the throughput window must be positive" }
         if !(50...1_000_000).contains(pollIntervalMicroseconds) { return "poll interval must be 50...1000000 µs" }
         if !(100...100_000).contains(latencySliceMicroseconds) { return "latency slice must be 100...100000 µs" }

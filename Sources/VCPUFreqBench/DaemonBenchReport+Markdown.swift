@@ -20,7 +20,8 @@ extension DaemonBenchReport {
         out.append(
             "- Latency: \(settings.latencySamples) requests one at a time, the generator busy for a random \(settings.latencyGapMicroseconds / 2)–\(settings.latencyGapMicroseconds * 3 / 2) µs between them (the daemon asleep before each), "
                 + "from just before the request until the slot's host area shows the new clamp (and slice). "
-                + "Throughput: closed loop, every vCPU one request outstanding, \(Self.number(settings.throughputSeconds, 2)) s after "
+                + "Every shape runs its paths in turn \(settings.rounds) time(s) over (interleaved); a row adds its rounds up. "
+                + "Throughput: closed loop, every vCPU one request outstanding, \(Self.number(settings.throughputSeconds, 2)) s in all, each round after "
                 + "\(Self.number(settings.warmupSeconds, 2)) s warm-up; its latency (\"loaded\") includes queueing. "
                 + "Path 3 polls every \(settings.pollIntervalMicroseconds) µs. Requests alternate util \(settings.lowUtilization)/\(settings.highUtilization); "
                 + "`util+latency` also toggles the latency flag (EEVDF slice \(settings.latencySliceMicroseconds) µs: a sched_setattr per request).")

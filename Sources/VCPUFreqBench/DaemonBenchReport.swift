@@ -43,6 +43,8 @@ public struct DaemonBenchReport: Codable, Sendable {
     }
 
     public struct Settings: Codable, Sendable {
+        /// Each shape's paths ran this many times in turn; rows add the rounds up.
+        public var rounds: Int
         public var latencySamples: Int
         public var latencyGapMicroseconds: Int
         public var throughputSeconds: Double
@@ -66,6 +68,12 @@ public struct DaemonBenchReport: Codable, Sendable {
         /// Times per second the idle daemon's loop woke up (epoll_wait returned).
         public var idleDaemonWakeupsPerSecondKicked: Double?
         public var idleDaemonWakeupsPerSecondPolled: Double?
+
+        public init(vms: Int, vcpusPerVM: Int, attachSeconds: Double) {
+            self.vms = vms
+            self.vcpusPerVM = vcpusPerVM
+            self.attachSeconds = attachSeconds
+        }
     }
 
     public struct Row: Codable, Sendable {

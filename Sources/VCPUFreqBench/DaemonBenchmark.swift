@@ -140,7 +140,7 @@ public final class DaemonBenchmark {
                 firstUseAllocationSites: firstUseSites,
                 observedSliceNanoseconds: observedSlice, warnings: warnings),
             settings: .init(
-                latencySamples: options.latencySamples, latencyGapMicroseconds: options.latencyGapMicroseconds,
+                rounds: options.rounds, latencySamples: options.rounds * options.latencySamplesPerRound, latencyGapMicroseconds: options.latencyGapMicroseconds,
                 throughputSeconds: options.throughputSeconds, warmupSeconds: options.warmupSeconds,
                 pollIntervalMicroseconds: options.pollIntervalMicroseconds,
                 latencySliceMicroseconds: options.latencySliceMicroseconds,
@@ -183,37 +183,61 @@ public final class DaemonBenchmark {
         return vms
     }
 
+    /// Every path of `shape`, `options.rounds` times over (kick-profile VMs
+    /// for paths 1 and 2, then poll-profile VMs for path 3, each round), the
+    /// rounds' sums merged into one row per path and request kind.
     private func runShape(_ shape: VMShape, index: Int) throws -> (DaemonBenchReport.ShapeResult, [DaemonBenchReport.Row]) {
         let label = "[\(index + 1)/\(options.shapes.count)] \(shape.vms) VM(s) x \(shape.vcpusPerVM) vCPUs"
-        progress("\(label): attaching (kick_mode always)")
-        let started = Date()
-        var vms = try attach(shape, profile: BenchTopology.kickProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-kick")
-        let attachSeconds = Date().timeIntervalSince(started)
-        let idleKicked = measureIdle()
-        var generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
-        if allocationsBeforeMeasuring == nil { allocationsBeforeMeasuring = counters?.read().allocations }
-        var rows: [DaemonBenchReport.Row] = []
-        rows.append(try runRow(shape, .registerForwarding, .clamp, generator, label: label))
-        rows.append(try runRow(shape, .sharedPageKick, .clamp, generator, label: label))
-        rows.append(try runRow(shape, .sharedPageKick, .clampAndSlice, generator, label: label))
-        if observedSlice == nil {
-            try generator.leaveLatencySensitive(target: 0, path: .sharedPageKick)
-            observedSlice = ProcFS().eevdfSliceNanoseconds(ofThread: threads.threadIDs[0])
-        }
-        for vm in vms { vm.detach() }
+        let kicked: [(BenchPath, BenchVariant)] = [(.registerForwarding, .clamp), (.sharedPageKick, .clamp), (.sharedPageKick, .clampAndSlice)]
+        let polled: [(BenchPath, BenchVariant)] = [(.sharedPagePolled, .clamp), (.sharedPagePolled, .clampAndSlice)]
+        var sums = Array(repeating: RowMeasurement(), count: kicked.count + polled.count)
+        var result = DaemonBenchReport.ShapeResult(vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, attachSeconds: 0)
+        for round in 0..<options.rounds {
+            let roundLabel = options.rounds > 1 ? "\(label) round \(round + 1)/\(options.rounds)" : label
+            progress("\(roundLabel): attaching (kick_mode always)")
+            let started = Date()
+            var vms = try attach(shape, profile: BenchTopology.kickProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-\(round)-kick")
+            var generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
+            if round == 0 {
+                result.attachSeconds = Date().timeIntervalSince(started)
+                let idle = measureIdle()
+                result.idleDaemonCPUPercentKicked = idle?.cpuPercent
+                result.idleDaemonWakeupsPerSecondKicked = idle?.wakeupsPerSecond
+            }
+            if allocationsBeforeMeasuring == nil { allocationsBeforeMeasuring = counters?.read().allocations }
+            for (offset, (path, variant)) in kicked.enumerated() {
+                sums[offset].add(try measureRow(path, variant, generator, label: roundLabel))
+            }
+            if observedSlice == nil {
+                try generator.leaveLatencySensitive(target: 0, path: .sharedPageKick)
+                observedSlice = ProcFS().eevdfSliceNanoseconds(ofThread: threads.threadIDs[0])
+            }
+            for vm in vms { vm.detach() }
 
-        progress("\(label): attaching (kick_mode never, poll_interval_us \(options.pollIntervalMicroseconds))")
-        vms = try attach(shape, profile: BenchTopology.pollProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-poll")
-        let idlePolled = measureIdle()
-        generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
-        rows.append(try runRow(shape, .sharedPagePolled, .clamp, generator, label: label))
-        rows.append(try runRow(shape, .sharedPagePolled, .clampAndSlice, generator, label: label))
-        for vm in vms { vm.detach() }
-        let result = DaemonBenchReport.ShapeResult(
-            vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, attachSeconds: attachSeconds,
-            idleDaemonCPUPercentKicked: idleKicked?.cpuPercent, idleDaemonCPUPercentPolled: idlePolled?.cpuPercent,
-            idleDaemonWakeupsPerSecondKicked: idleKicked?.wakeupsPerSecond,
-            idleDaemonWakeupsPerSecondPolled: idlePolled?.wakeupsPerSecond)
+            progress("\(roundLabel): attaching (kick_mode never, poll_interval_us \(options.pollIntervalMicroseconds))")
+            vms = try attach(shape, profile: BenchTopology.pollProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-\(round)-poll")
+            generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
+            if round == 0 {
+                let idle = measureIdle()
+                result.idleDaemonCPUPercentPolled = idle?.cpuPercent
+                result.idleDaemonWakeupsPerSecondPolled = idle?.wakeupsPerSecond
+            }
+            for (offset, (path, variant)) in polled.enumerated() {
+                sums[kicked.count + offset].add(try measureRow(path, variant, generator, label: roundLabel))
+            }
+            for vm in vms { vm.detach() }
+        }
+        var rows: [DaemonBenchReport.Row] = []
+        for (sum, (path, variant)) in zip(sums, kicked + polled) {
+            guard let row = sum.row(shape: shape, path: path, variant: variant) else {
+                throw BenchError("\(label) \(path.title): no latency samples")
+            }
+            progress(
+                "\(label) \(path.title), \(variant.title): p50 \(Self.format(row.latency.p50Microseconds)) µs, "
+                    + "p99 \(Self.format(row.latency.p99Microseconds)) µs; \(Self.format(row.requestsPerSecond, digits: 0)) req/s"
+                    + (row.allocationsPerRequest.map { ", \(Self.format($0, digits: 3)) allocs/req" } ?? ""))
+            rows.append(row)
+        }
         return (result, rows)
     }
 
@@ -229,9 +253,12 @@ public final class DaemonBenchmark {
         return (Double(used.cpuNanoseconds) / elapsed * 100, Double(used.voluntarySwitches) / elapsed * 1e9)
     }
 
-    private func runRow(
-        _ shape: VMShape, _ path: BenchPath, _ variant: BenchVariant, _ generator: LoadGenerator, label: String
-    ) throws -> DaemonBenchReport.Row {
+    /// One round of one row: warm-up (every vCPU at least once), latency
+    /// samples, then the closed-loop throughput window.
+    private func measureRow(
+        _ path: BenchPath, _ variant: BenchVariant, _ generator: LoadGenerator, label: String
+    ) throws -> RowMeasurement {
+        var measured = RowMeasurement()
         let statusBefore = try daemonCounts()
         let issuedBefore = generator.issuedRequests
         // Warm-up touches every vCPU: the first request of a vCPU or VM on a
@@ -242,25 +269,25 @@ public final class DaemonBenchmark {
                 path: path, variant: variant, samples: max(options.warmupRequests, generator.targetCount),
                 gapMicroseconds: 0, yieldWhileWaiting: true)
         }
-        let warmupAllocations = counters.flatMap { file in warmupAllocationsBefore.map { file.read().since($0).allocations } }
+        measured.warmupAllocations = counters.flatMap { file in warmupAllocationsBefore.map { file.read().since($0).allocations } }
 
         let latencyAllocationsBefore = counters?.read()
         let latencyUsageBefore = daemon.usage()
-        let latency = try recordingStacks(into: \.windowStacks) {
+        measured.latency = try recordingStacks(into: \.windowStacks) {
             try generator.measureLatency(
-                path: path, variant: variant, samples: options.latencySamples,
+                path: path, variant: variant, samples: options.latencySamplesPerRound,
                 gapMicroseconds: options.latencyGapMicroseconds, yieldWhileWaiting: true)
         }
-        let latencyAllocations = counters.flatMap { file in latencyAllocationsBefore.map { file.read().since($0) } }
-        windowAllocations &+= latencyAllocations?.allocations ?? 0
-        let latencyUsage = daemon.usage().flatMap { after in latencyUsageBefore.map { after.since($0) } }
+        measured.latencyAllocations = counters.flatMap { file in latencyAllocationsBefore.map { file.read().since($0) } }
+        windowAllocations &+= measured.latencyAllocations?.allocations ?? 0
+        measured.latencyUsage = daemon.usage().flatMap { after in latencyUsageBefore.map { after.since($0) } }
 
         var windowStart: (MallocCounts?, ThreadUsage?) = (nil, nil)
         var windowEnd: (MallocCounts?, ThreadUsage?) = (nil, nil)
         var stacksBefore: UInt64 = 0
         let throughput = try generator.measureThroughput(
             path: path, variant: variant, warmupNanoseconds: UInt64(options.warmupSeconds * 1e9),
-            windowNanoseconds: UInt64(options.throughputSeconds * 1e9), yieldWhileWaiting: true,
+            windowNanoseconds: UInt64(options.throughputSeconds / Double(options.rounds) * 1e9), yieldWhileWaiting: true,
             windowStarts: {
                 windowStart = (self.counters?.read(), self.daemon.usage())
                 stacksBefore = self.counters?.recordedStacks ?? 0
@@ -272,33 +299,17 @@ public final class DaemonBenchmark {
                 self.keepStacks(since: stacksBefore, into: \.windowStacks)
             })
         let statusAfter = try daemonCounts()
-
-        let completed = Double(max(throughput.completed, 1))
-        let seconds = Double(throughput.windowNanoseconds) / 1e9
-        let allocations = windowEnd.0.flatMap { end in windowStart.0.map { end.since($0) } }
-        windowAllocations &+= allocations?.allocations ?? 0
-        let usage = windowEnd.1.flatMap { end in windowStart.1.map { end.since($0) } }
-        let samples = Double(options.latencySamples)
-        guard let latencySummary = latency.summary else { throw BenchError("\(label): no latency samples") }
-        let row = DaemonBenchReport.Row(
-            vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, path: path, variant: variant,
-            warmupAllocations: warmupAllocations, latency: latencySummary,
-            latencyAllocationsPerRequest: latencyAllocations.map { Double($0.allocations) / samples },
-            latencyDaemonCPUMicrosecondsPerRequest: latencyUsage.map { Double($0.cpuNanoseconds) / 1000 / samples },
-            requestsPerSecond: Double(throughput.completed) / seconds, loadedLatency: throughput.latency.summary,
-            allocationsPerRequest: allocations.map { Double($0.allocations) / completed }, allocations: allocations,
-            daemonCPUMicrosecondsPerRequest: usage.map { Double($0.cpuNanoseconds) / 1000 / completed },
-            daemonWakeupsPerRequest: usage.map { Double($0.voluntarySwitches) / completed },
-            daemonCPUPercent: usage.map { Double($0.cpuNanoseconds) / Double(throughput.windowNanoseconds) * 100 },
-            generatorCPUPercent: throughput.generatorCPUNanoseconds.map { Double($0) / Double(throughput.windowNanoseconds) * 100 },
-            doorbellWritesPerRequest: Double(throughput.doorbellWrites) / completed,
-            daemonCounted: statusBefore.flatMap { before in statusAfter.map { $0.since(before) } },
-            generatorIssued: generator.issuedRequests - issuedBefore, ratios: nil)
-        progress(
-            "\(label) \(path.title), \(variant.title): p50 \(Self.format(row.latency.p50Microseconds)) µs, "
-                + "p99 \(Self.format(row.latency.p99Microseconds)) µs; \(Self.format(row.requestsPerSecond, digits: 0)) req/s"
-                + (row.allocationsPerRequest.map { ", \(Self.format($0, digits: 3)) allocs/req" } ?? ""))
-        return row
+        measured.completed = throughput.completed
+        measured.windowNanoseconds = throughput.windowNanoseconds
+        measured.loaded = throughput.latency
+        measured.allocations = windowEnd.0.flatMap { end in windowStart.0.map { end.since($0) } }
+        windowAllocations &+= measured.allocations?.allocations ?? 0
+        measured.usage = windowEnd.1.flatMap { end in windowStart.1.map { end.since($0) } }
+        measured.generatorCPUNanoseconds = throughput.generatorCPUNanoseconds
+        measured.doorbellWrites = throughput.doorbellWrites
+        measured.daemonCounted = statusBefore.flatMap { before in statusAfter.map { $0.since(before) } }
+        measured.generatorIssued = generator.issuedRequests - issuedBefore
+        return measured
     }
 
     /// Runs `body` with the counter library recording the call stack of

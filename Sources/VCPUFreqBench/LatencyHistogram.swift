@@ -47,6 +47,16 @@ public struct LatencyHistogram: Sendable {
         sum += Double(nanoseconds)
     }
 
+    /// Adds every sample of `other`.
+    public mutating func merge(_ other: LatencyHistogram) {
+        guard other.count > 0 else { return }
+        for index in counts.indices where other.counts[index] > 0 { counts[index] &+= other.counts[index] }
+        count &+= other.count
+        minimum = min(minimum, other.minimum)
+        maximum = max(maximum, other.maximum)
+        sum += other.sum
+    }
+
     /// The nearest-rank percentile (`fraction` in 0...1): the value below
     /// or at which `fraction` of the samples lie, as the middle of its bucket
     /// (clamped to the recorded extremes). nil when empty.

@@ -25,11 +25,14 @@ struct BenchDaemon: ParsableCommand {
     @Option(help: "VM shapes as VMSxVCPUS, comma-separated (default: 1x8,1x1024,8x8,8x128,64x2,64x16).")
     var shapes: String?
 
-    @Option(name: .customLong("latency-samples"), help: "Requests measured one at a time per path.")
+    @Option(name: .customLong("latency-samples"), help: "Requests measured one at a time per path (split between the rounds).")
     var latencySamples: Int?
 
-    @Option(help: "Closed-loop throughput window per path, seconds.")
+    @Option(help: "Closed-loop throughput window per path, seconds (split between the rounds).")
     var seconds: Double?
+
+    @Option(help: "Times each shape's paths run in turn; a row adds its rounds up (default 3, --quick 1).")
+    var rounds: Int?
 
     @Option(name: .customLong("poll-interval-us"), help: "poll_interval_us of the polled path.")
     var pollIntervalMicroseconds: Int?
@@ -56,6 +59,7 @@ struct BenchDaemon: ParsableCommand {
         }
         if let latencySamples { options.latencySamples = latencySamples }
         if let seconds { options.throughputSeconds = seconds }
+        if let rounds { options.rounds = rounds }
         if let pollIntervalMicroseconds { options.pollIntervalMicroseconds = pollIntervalMicroseconds }
         if noPlacement { options.placementStudy = false }
         return options
