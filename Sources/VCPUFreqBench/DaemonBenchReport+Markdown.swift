@@ -78,7 +78,9 @@ extension DaemonBenchReport {
             }
             if !daemon.firstUseAllocationSites.isEmpty {
                 out.append("")
-                out.append("First-use allocations (during warm-ups, not per request; see `warmupAllocations` in the JSON):")
+                out.append(
+                    "First-use allocations (during warm-ups, not per request; `warmupAllocations` in the JSON counts them; "
+                        + "below, how often each call site appears among the \(daemon.firstUseAllocationSites.reduce(0) { $0 + $1.count }) stacks kept):")
                 out.append("")
                 out += Self.siteLines(daemon.firstUseAllocationSites)
             }
