@@ -16,6 +16,8 @@
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
 //   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
 //                   util-hint map actuator, host truth for STATUS and `vcpufreq stats`; used by the daemon.
+//   VCPUFreqBench   `vcpufreq bench daemon`: the real daemon driven by a load generator (emulated VMMs).
+//   CVCPUFreqMallocCounter  LD_PRELOAD allocation counter the daemon benchmark loads into the daemon.
 import PackageDescription
 
 let package = Package(
@@ -23,6 +25,8 @@ let package = Package(
     products: [
         .executable(name: "vcpufreq", targets: ["vcpufreq"]),
         .library(name: "VCPUFreqCore", targets: ["VCPUFreqCore"]),
+        // Never linked into anything: `vcpufreq bench daemon` LD_PRELOADs it into the daemon it starts.
+        .library(name: "VCPUFreqMallocCounter", type: .dynamic, targets: ["CVCPUFreqMallocCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -81,11 +85,20 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(name: "CVCPUFreqMallocCounter"),
+        .target(
+            name: "VCPUFreqBench",
+            dependencies: [
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF",
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -128,6 +141,10 @@ let package = Package(
                 "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqConfig",
                 "vcpufreq", .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+        .testTarget(
+            name: "VCPUFreqBenchTests",
+            dependencies: ["VCPUFreqBench", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
         ),
         .testTarget(
             name: "VCPUFreqLinuxTests",

@@ -263,10 +263,12 @@ struct VMCounters {
     var restores: UInt64 = 0
     var restoreErrors: UInt64 = 0
 
+    /// Each array gets its own storage: sharing one (kicks = requests) would
+    /// make the first write to each copy it, an allocation on the request path.
     init(vcpuCount: Int) {
         requests = Array(repeating: 0, count: vcpuCount)
-        kicks = requests
-        hintsApplied = requests
-        actuationErrors = requests
+        kicks = Array(repeating: 0, count: vcpuCount)
+        hintsApplied = Array(repeating: 0, count: vcpuCount)
+        actuationErrors = Array(repeating: 0, count: vcpuCount)
     }
 }

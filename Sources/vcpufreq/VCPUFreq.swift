@@ -6,6 +6,8 @@ struct VCPUFreq: ParsableCommand {
         commandName: "vcpufreq",
         abstract: "Virtual cpufreq / DVFS device backend for KVM guests on big.LITTLE hosts.",
         version: "0.1.0",
-        subcommands: [Demo.self, TopologyCommand.self, DeviceCommand.self, Serve.self, Status.self, Stats.self, VMM.self]
+        subcommands: [
+            Demo.self, TopologyCommand.self, DeviceCommand.self, Serve.self, Status.self, Stats.self, VMM.self, Bench.self,
+        ]
     )
 }

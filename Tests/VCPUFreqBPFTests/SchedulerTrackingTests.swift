@@ -98,11 +98,14 @@ extension KernelTests {
             #expect(c.runDelay.sumNanoseconds > 4 * i.runDelay.sumNanoseconds)
             #expect(sumFitsBuckets(c.runDelay) && sumFitsBuckets(i.runDelay))
             // The BPF sum of delays matches the kernel's own run_delay for the
-            // thread (schedstat), within what the start gate and exit add.
+            // thread (schedstat), within what the start gate and exit add: the
+            // thread samples schedstat when its work ends, and on its way out it
+            // can be preempted by the hog once more and wait one more round-robin
+            // slice that BPF (reading at the last switch-out) rightly counts.
             if Support.kernelHasSchedInfo {
                 let kernelDelay = contended.kernel.runDelayNanoseconds
                 #expect(c.runDelay.sumNanoseconds + Self.millisecond >= kernelDelay)
-                #expect(c.runDelay.sumNanoseconds <= kernelDelay + 5 * Self.millisecond)
+                #expect(c.runDelay.sumNanoseconds <= kernelDelay + Support.roundRobinSliceNanoseconds + 5 * Self.millisecond)
             }
         }
 

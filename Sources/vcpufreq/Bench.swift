@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `vcpufreq bench`: the benchmarks, one subcommand each (bench/README.md
+/// describes every one and how to rerun it).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure vcpufreq: the daemon under load, and more (see bench/README.md).",
+        subcommands: subcommands
+    )
+
+    /// One entry per benchmark; add new ones here.
+    static let subcommands: [ParsableCommand.Type] = [
+        BenchDaemon.self,
+        BenchBPF.self,
+    ]
+}

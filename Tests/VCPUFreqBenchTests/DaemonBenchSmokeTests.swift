@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+
+@testable import VCPUFreqBench
+
+/// `vcpufreq bench daemon --quick` end to end: the real binary starts the
+/// real daemon, loads it on every path and writes the report. Checks the
+/// report's structure and that the numbers are positive and consistent —
+/// never how fast anything was (no timed assertion).
+@Suite(.serialized) struct DaemonBenchSmokeTests {
+    /// The build directory of this test run (where SwiftPM put `vcpufreq`
+    /// and the counter library), else the package's debug build.
+    static var buildDirectory: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let here = URL(fileURLWithPath: exe).deletingLastPathComponent().path
+        if FileManager.default.isExecutableFile(atPath: here + "/vcpufreq") { return here }
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)  // Tests/VCPUFreqBenchTests/DaemonBenchSmokeTests.swift
+        return parts.joined(separator: "/") + "/.build/debug"
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var report: DaemonBenchReport?
+        var markdown: String?
+    }
+
+    /// One quick run shared by the tests (each takes seconds).
+    static let quickRun: Result<Run, any Error> = Result { try runQuick() }
+
+    static func runQuick() throws -> Run {
+        let binary = buildDirectory + "/vcpufreq"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "\(binary) is missing: run `swift build` first")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpufreq-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["bench", "daemon", "--quick", "--out", out]
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let outData = stdout.fileHandleForReading.readDataToEndOfFile()
+        let errData = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let json = FileManager.default.contents(atPath: out + "/daemon.json")
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self), report: try json.map(DaemonBenchReport.decode),
+            markdown: try? String(contentsOfFile: out + "/daemon.md", encoding: .utf8))
+    }
+
+    @Test func quickRunReportsEveryShapeAndPath() throws {
+        let run = try Self.quickRun.get()
+        #expect(run.status == 0, "stderr:\n\(run.stderr)")
+        let report = try #require(run.report, "no daemon.json; stderr:\n\(run.stderr)")
+        let markdown = try #require(run.markdown)
+        #expect(run.stdout == markdown, "the table printed is the one written")
+        #expect(run.stderr.contains("starting the daemon"), "progress goes to stderr")
+
+        #expect(report.quick)
+        #expect(!report.machine.cpuModel.isEmpty && report.machine.onlineCPUs >= 1 && !report.machine.kernel.isEmpty)
+        #expect(report.shapes.map { VMShape(vms: $0.vms, vcpusPerVM: $0.vcpusPerVM) } == DaemonBenchOptions.quickShapes)
+        let combinations: Set<String> = [
+            "register/clamp", "shared-kick/clamp", "shared-kick/clamp+slice", "shared-poll/clamp", "shared-poll/clamp+slice",
+        ]
+        for shape in DaemonBenchOptions.quickShapes {
+            let rows = report.rows.filter { $0.vms == shape.vms && $0.vcpusPerVM == shape.vcpusPerVM }
+            #expect(Set(rows.map { "\($0.path.rawValue)/\($0.variant.rawValue)" }) == combinations, "\(shape)")
+            #expect(rows.count == combinations.count)
+        }
+        // A table line per row, after the header and its rule.
+        let tableLines = markdown.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| VMs") }
+        #expect(tableLines.count >= report.rows.count)
+
+        for row in report.rows {
+            let name = "\(row.vms)x\(row.vcpusPerVM) \(row.path.rawValue) \(row.variant.rawValue)"
+            #expect(row.requestsPerSecond > 0, "\(name)")
+            #expect(row.latency.samples == UInt64(report.settings.latencySamples), "\(name)")
+            #expect(row.latency.p50Microseconds > 0, "\(name)")
+            #expect(row.latency.p50Microseconds <= row.latency.p99Microseconds, "\(name)")
+            #expect(row.latency.p99Microseconds <= row.latency.maxMicroseconds, "\(name)")
+            #expect((row.loadedLatency?.samples ?? 0) > 0, "\(name)")
+            #expect(row.generatorIssued > 0, "\(name)")
+            // The daemon saw every request the generator made, once.
+            #expect(row.daemonCounted?.requests == row.generatorIssued, "\(name)")
+            // Doorbells: rung once per request when the host wants kicks
+            // (kick_mode always), never when it polls or on the register path.
+            switch row.path {
+            case .sharedPageKick: #expect(abs(row.doorbellWritesPerRequest - 1) < 0.01, "\(name)")
+            case .registerForwarding, .sharedPagePolled: #expect(row.doorbellWritesPerRequest == 0, "\(name)")
+            }
+            if row.path == .registerForwarding && row.variant == .clamp {
+                #expect(row.ratios?.requestsPerSecond == 1, "\(name) is its own baseline")
+            } else {
+                #expect((row.ratios?.requestsPerSecond ?? 0) > 0, "\(name)")
+            }
+        }
+    }
+
+    /// With the counter library built beside the binary, allocations are
+    /// counted in the daemon (and the count is live: start-up allocates).
+    @Test func allocationsAreCountedInTheDaemon() throws {
+        let library = Self.buildDirectory + "/" + MallocCounterFile.libraryFileName
+        try #require(FileManager.default.fileExists(atPath: library), "\(library) not built")
+        let run = try Self.quickRun.get()
+        let report = try #require(run.report, "stderr:\n\(run.stderr)")
+        #expect(report.daemon.allocationCounting.hasPrefix("LD_PRELOAD"), "\(report.daemon.allocationCounting)")
+        #expect((report.daemon.allocationsBeforeMeasuring ?? 0) > 0)
+        for row in report.rows {
+            #expect(row.allocationsPerRequest != nil)
+            #expect(row.allocations.map { $0.allocations <= $0.malloc + $0.calloc + $0.realloc + $0.memalign } == true)
+        }
+        if report.daemon.actuators.contains("latency=slice") {
+            #expect(report.daemon.observedSliceNanoseconds == UInt64(report.settings.latencySliceMicroseconds) * 1000)
+        }
+    }
+
+    /// Runs the binary with `arguments`; returns status and both outputs.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: buildDirectory + "/vcpufreq")
+        process.arguments = arguments
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func benchGroupListsTheDaemonBenchmark() throws {
+        let help = try Self.run(["bench", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("daemon"))
+        let daemonHelp = try Self.run(["bench", "daemon", "--help"])
+        #expect(daemonHelp.status == 0)
+        for option in ["--quick", "--out", "--shapes", "--latency-samples", "--seconds", "--poll-interval-us", "--no-placement"] {
+            #expect(daemonHelp.stdout.contains(option), "\(option) missing from the help")
+        }
+    }
+
+    @Test(arguments: [
+        (["--shapes", "65x1"], "at most 64 VMs"), (["--shapes", "2x1000"], "at most 1024 vCPUs"),
+        (["--shapes", "8"], "is not VMSxVCPUS"), (["--poll-interval-us", "10"], "poll interval"),
+    ])
+    func shapesBeyondTheDaemonsLimitsFailBeforeStarting(arguments: [String], message: String) throws {
+        let result = try Self.run(["bench", "daemon"] + arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!result.stderr.contains("starting the daemon"))
+    }
+}
