@@ -62,6 +62,15 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var invalidAccesses: [String: UInt64]
         public var vcpus: [VCPU]
 
+        // The encoder writes snake_case ("peerPID" → "peer_pid") and the
+        // decoder reads it back as "peerPid": the acronyms need these keys
+        // to survive the round trip.
+        private enum CodingKeys: String, CodingKey {
+            case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, counters, invalidAccesses, vcpus
+            case peerPID = "peerPid"
+            case peerUID = "peerUid"
+        }
+
         public init(
             id: UInt32, name: String, profile: String, peerPID: Int32, peerUID: UInt32, actuators: String, kickMode: String,
             polling: Bool, sharedMapped: Bool, mirrorMapped: Bool, counters: Counters, invalidAccesses: [String: UInt64],
