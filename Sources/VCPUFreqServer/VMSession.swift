@@ -30,6 +30,13 @@ final class VMSession {
     private(set) var counters: VMCounters
     /// Per vCPU: the host cluster whose frequency `cur_perf` follows.
     let frequencyCluster: [Int]
+    /// What `drainChanges` reported, applied after it returns: applying
+    /// inside its closure would read `policy` (the host area's capped flag)
+    /// while `drainChanges` still holds it for modification, which Swift's
+    /// exclusivity check stops with a crash. Allocated once; the policy
+    /// reports each vCPU at most once per drain.
+    private var drainedVCPUs: [Int]
+    private var drainedHints: [HostHint]
 
     init(
         id: UInt32, name: String, profile: String, model: VMModel, host: HostTopology, peer: PeerCredentials,
@@ -52,6 +59,8 @@ final class VMSession {
             mode: model.policy.kickMode, pollIntervalMicroseconds: UInt32(clamping: model.policy.pollIntervalMicroseconds))
         counters = VMCounters(vcpuCount: model.vcpuCount)
         frequencyCluster = model.vcpus.map { CurrentPerformance.hostCluster(of: $0, in: host) }
+        drainedVCPUs = Array(repeating: 0, count: model.vcpuCount)
+        drainedHints = Array(repeating: .neutral, count: model.vcpuCount)
     }
 
     var vcpuCount: Int { model.vcpuCount }
@@ -168,26 +177,38 @@ final class VMSession {
     /// then the shared page host area and the util-hint `applied_util`.
     func applyChanges(now: UInt64) {
         guard policy.hasChanges else { return }
+        var drained = 0
         policy.drainChanges { vcpu, hint in
-            do throws(ThreadControlError) {
-                try controller.apply(hint, previous: applied[vcpu], to: threads[vcpu])
-                actuationFailed[vcpu] = false
-            } catch {
-                actuationFailed[vcpu] = true
-                if error.threadGone {
-                    counters.threadsGone &+= 1
-                } else {
-                    counters.actuationErrors[vcpu] &+= 1
-                    if counters.actuationErrors[vcpu] == 1 {
-                        logger.warning("cannot apply hint", metadata: ["vm": "\(name)", "vcpu": "\(vcpu)", "error": "\(error)"])
-                    }
+            guard drained < drainedVCPUs.count else { return }
+            drainedVCPUs[drained] = vcpu
+            drainedHints[drained] = hint
+            drained += 1
+        }
+        for index in 0..<drained {
+            apply(drainedHints[index], vcpu: drainedVCPUs[index])
+        }
+    }
+
+    private func apply(_ hint: HostHint, vcpu: Int) {
+        guard vcpu >= 0, vcpu < vcpuCount else { return }
+        do throws(ThreadControlError) {
+            try controller.apply(hint, previous: applied[vcpu], to: threads[vcpu])
+            actuationFailed[vcpu] = false
+        } catch {
+            actuationFailed[vcpu] = true
+            if error.threadGone {
+                counters.threadsGone &+= 1
+            } else {
+                counters.actuationErrors[vcpu] &+= 1
+                if counters.actuationErrors[vcpu] == 1 {
+                    logger.warning("cannot apply hint", metadata: ["vm": "\(name)", "vcpu": "\(vcpu)", "error": "\(error)"])
                 }
             }
-            applied[vcpu] = hint
-            counters.hintsApplied[vcpu] &+= 1
-            device.setAppliedUtilization(vcpu: vcpu, hint.utilMin)
-            publishHostArea(vcpu: vcpu)
         }
+        applied[vcpu] = hint
+        counters.hintsApplied[vcpu] &+= 1
+        device.setAppliedUtilization(vcpu: vcpu, hint.utilMin)
+        publishHostArea(vcpu: vcpu)
     }
 
     private func publishHostArea(vcpu: Int) {
@@ -220,13 +241,18 @@ final class VMSession {
     // MARK: Detach
 
     /// Restores every thread (errors counted, ESRCH quiet); returns how many
-    /// were restored. After this the session must not apply anything.
+    /// were restored: a thread that has exited had nothing to restore and is
+    /// counted as gone instead. After this the session must not apply anything.
     func restoreAll() -> Int {
         var restored = 0
         for thread in threads {
             do {
                 try controller.restore(thread)
-                restored += 1
+                if controller.procfs.isThread(thread.target.tid, ofProcess: thread.target.pid) {
+                    restored += 1
+                } else {
+                    counters.threadsGone &+= 1
+                }
             } catch {
                 if !error.threadGone {
                     counters.restoreErrors &+= 1
