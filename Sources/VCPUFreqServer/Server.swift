@@ -41,9 +41,14 @@ public final class Server {
     var nextConnectionID: UInt32 = 1
     var nextVMID: UInt32 = 1
     private(set) var recoveredThreads = 0
+    /// The deadline the timerfd is armed for; nil once it fired (or never armed).
     private var armedDeadline: UInt64?
     private var nextFrequencyRefresh: UInt64?
     private var nextMetrics: UInt64?
+    /// accept() failed for lack of a resource (EMFILE, ENFILE, ENOBUFS):
+    /// the listener is out of the epoll set until then, so a level-triggered
+    /// listener with a pending connection does not spin the loop.
+    private var acceptPausedUntil: UInt64?
     private var stopping = false
     private let ready = EpollReadyBuffer(capacity: 64)
 
@@ -54,6 +59,13 @@ public final class Server {
     static let connectionKind: UInt64 = 4 << 56
     static let doorbellKind: UInt64 = 5 << 56
 
+    /// Messages read from one connection per wake-up: a VMM that keeps its
+    /// socket full cannot starve the other VMs' connections and doorbells
+    /// (the socket is level-triggered, so the rest is read on the next turn).
+    static let messagesPerWakeup = 64
+    /// How long accepting pauses after accept() ran out of a resource.
+    static let acceptPauseNanoseconds: UInt64 = 100_000_000
+
     /// Everything the daemon needs before its first connection: capability
     /// detection and the actuator plan, crash recovery from the journal, the
     /// socket. Fails with a message for the operator.
@@ -62,10 +74,22 @@ public final class Server {
         self.logger = logger
         generation = UInt32(truncatingIfNeeded: MonotonicClock.nowNanoseconds() >> 10) | 1
 
+        // Block SIGTERM/SIGINT/SIGHUP before anything can start a thread:
+        // a thread created with them unblocked could take a SIGTERM and
+        // kill the daemon without restoring a single thread.
+        signals = try Self.make("signalfd") { () throws(Errno) in try SignalFD() }
+
         capabilities = HostCapabilities.detect()
         plan = capabilities.plan(
             clamp: configuration.clampPreference, latency: configuration.latencyPreference,
             affinity: configuration.pinThreads)
+        for (facet, capability) in [
+            ("uclamp", capabilities.uclamp), ("cgroup_uclamp", capabilities.cgroupUclamp),
+            ("eevdf_slice", capabilities.eevdfSlice), ("nice", capabilities.nice), ("affinity", capabilities.affinity),
+            ("bpf_map", capabilities.bpfMap),
+        ] {
+            logger.info("capability", metadata: ["facet": "\(facet)", "detected": "\(capability)"])
+        }
         logger.info("actuators", metadata: ["plan": "\(plan)", "dry_run": "\(configuration.dryRun)"])
         for note in plan.notes { logger.notice("\(note)") }
 
@@ -101,7 +125,6 @@ public final class Server {
         frequency = FrequencyMonitor(host: configuration.topology.host, sysfsRoot: configuration.sysfsRoot)
 
         epoll = try Self.make("epoll") { () throws(Errno) in try Epoll() }
-        signals = try Self.make("signalfd") { () throws(Errno) in try SignalFD() }
         timer = try Self.make("timerfd") { () throws(Errno) in try TimerFD() }
 
         // A daemon killed with SIGKILL left hints on threads: put them back
@@ -191,9 +214,12 @@ public final class Server {
             }
         default:
             switch token {
-            case Self.listenerToken: acceptConnections()
+            case Self.listenerToken: acceptConnections(now: now)
             case Self.signalToken: handleSignals()
-            case Self.timerToken: _ = try? timer.expirations()
+            case Self.timerToken:
+                // One-shot: it is disarmed now, whatever deadline it was for.
+                _ = try? timer.expirations()
+                armedDeadline = nil
             default: break
             }
         }
@@ -229,6 +255,15 @@ public final class Server {
             writeMetrics()
             nextMetrics = now + UInt64(configuration.metricsIntervalMilliseconds) * 1_000_000
         }
+        if let due = acceptPausedUntil, due <= now, let listener {
+            acceptPausedUntil = nil
+            do {
+                try epoll.add(listener.descriptor, events: .readable, token: Self.listenerToken)
+            } catch {
+                logger.error("cannot watch the listening socket again", metadata: ["error": "\(error)"])
+                acceptPausedUntil = now + Self.acceptPauseNanoseconds
+            }
+        }
     }
 
     /// Arms the timerfd for the earliest deadline (only when it moved).
@@ -239,6 +274,7 @@ public final class Server {
             earliest = earliest.map { min($0, deadline) } ?? deadline
         }
         consider(nextMetrics)
+        consider(acceptPausedUntil)
         for session in sessions.values { consider(session.nextDeadline) }
         guard earliest != armedDeadline else { return }
         armedDeadline = earliest
@@ -251,15 +287,23 @@ public final class Server {
 
     // MARK: Connections
 
-    private func acceptConnections() {
+    private func acceptConnections(now: UInt64) {
         guard let listener else { return }
         while true {
             let socket: SeqPacketConnection
             do {
                 guard let accepted = try listener.accept() else { return }
                 socket = accepted
+            } catch .connectionAbort, .interrupted {
+                continue  // the peer gave up while queued; take the next one
             } catch {
-                logger.warning("accept failed", metadata: ["error": "\(error)"])
+                // EMFILE and friends: the pending connection stays queued and
+                // the listener readable; stop watching it for a while.
+                logger.warning("accept failed; pausing", metadata: [
+                    "error": "\(error)", "pause_ms": "\(Self.acceptPauseNanoseconds / 1_000_000)",
+                ])
+                try? epoll.remove(listener.descriptor)
+                acceptPausedUntil = now + Self.acceptPauseNanoseconds
                 return
             }
             let peer: PeerCredentials
@@ -275,10 +319,15 @@ public final class Server {
                 "id": "\(id)", "pid": "\(peer.pid)", "uid": "\(peer.uid)", "gid": "\(peer.gid)", "allowed": "\(allowed)",
             ])
             guard allowed else {
-                logger.warning("peer refused: uid not allowed", metadata: ["id": "\(id)", "uid": "\(peer.uid)"])
-                DaemonMessage.error(code: .permissionDenied, failedType: 0, message: "uid \(peer.uid) may not use this daemon")
-                    .encode(id: 0, into: &connection.writer)
-                _ = connection.sendWriter()
+                logger.warning("peer refused: uid not allowed", metadata: ["id": "\(id)", "pid": "\(peer.pid)", "uid": "\(peer.uid)"])
+                refuse(connection, .permissionDenied, "uid \(peer.uid) may not use this daemon")
+                continue
+            }
+            guard connections.count < configuration.maximumConnections else {
+                logger.warning("peer refused: too many connections", metadata: [
+                    "id": "\(id)", "pid": "\(peer.pid)", "limit": "\(configuration.maximumConnections)",
+                ])
+                refuse(connection, .resources, "the daemon serves at most \(configuration.maximumConnections) connections")
                 continue
             }
             do {
@@ -291,14 +340,20 @@ public final class Server {
         }
     }
 
-    /// Reads every queued message of a connection.
+    /// Answers a connection that is never served with ERROR (best effort:
+    /// its socket is fresh and empty) and drops it.
+    private func refuse(_ connection: Connection, _ code: ErrorCode, _ message: String) {
+        DaemonMessage.error(code: code, failedType: 0, message: message).encode(id: 0, into: &connection.writer)
+        _ = connection.sendWriter()
+        connection.discardPendingInput()
+    }
+
+    /// Reads the connection's queued messages (at most `messagesPerWakeup`).
     private func receive(_ connection: Connection, now: UInt64) {
-        while connections[connection.id] != nil {
-            let outcome = connection.receiveBuffer.withUnsafeMutableBytes { buffer in
-                Result { () throws(Errno) in try connection.socket.receive(into: buffer, maximumDescriptors: 1) }
-            }
+        for _ in 0..<Self.messagesPerWakeup {
+            guard connections[connection.id] != nil else { return }
             let received: ReceivedMessage
-            switch outcome {
+            switch receiveOne(connection) {
             case .success(let message): received = message
             case .failure(let error):
                 close(connection, reason: "receive failed: \(error)")
@@ -308,18 +363,39 @@ public final class Server {
             case .wouldBlock:
                 return
             case .endOfStream:
-                close(connection, reason: "peer closed the connection")
+                // recvmsg returns 0 both at the end of the stream and for an
+                // empty packet. Receiving again tells them apart: after the
+                // end it returns 0 again; after an empty packet the
+                // connection is still open (EAGAIN, or the next message).
+                switch receiveOne(connection) {
+                case .success(.endOfStream), .failure:
+                    close(connection, reason: "peer closed the connection")
+                default:
+                    fail(connection, id: 0, type: 0, ProtocolViolation(.malformed, "empty packet"))
+                }
                 return
             case .dataTruncated(let count, _):
-                fail(connection, id: 0, type: 0, ProtocolViolation(.malformed, "message longer than \(Wire.maximumClientMessage) bytes (got at least \(count))"))
+                let (id, type) = connection.headerEcho(byteCount: count)
+                fail(connection, id: id, type: type, ProtocolViolation(
+                    .malformed, "message longer than \(Wire.maximumClientMessage) bytes"))
                 return
-            case .descriptorsTruncated:
-                fail(connection, id: 0, type: 0, ProtocolViolation(.unexpectedDescriptors, "file descriptors sent to the daemon"))
+            case .descriptorsTruncated(let count, _):
+                let (id, type) = connection.headerEcho(byteCount: count)
+                fail(connection, id: id, type: type, ProtocolViolation(.unexpectedDescriptors, "file descriptors sent to the daemon"))
                 return
             case .message(let count, let descriptors):
                 // Received descriptors are closed when `received` goes away.
                 guard descriptors.isEmpty else {
-                    fail(connection, id: 0, type: 0, ProtocolViolation(.unexpectedDescriptors, "file descriptors sent to the daemon"))
+                    let (id, type) = connection.headerEcho(byteCount: count)
+                    fail(connection, id: id, type: type, ProtocolViolation(.unexpectedDescriptors, "file descriptors sent to the daemon"))
+                    return
+                }
+                // The buffer is one byte larger than any client message, so
+                // a packet of exactly that size is too long, not truncated.
+                guard count <= Wire.maximumClientMessage else {
+                    let (id, type) = connection.headerEcho(byteCount: count)
+                    fail(connection, id: id, type: type, ProtocolViolation(
+                        .malformed, "message longer than \(Wire.maximumClientMessage) bytes"))
                     return
                 }
                 let decoded = connection.receiveBuffer.withUnsafeBytes { raw in
@@ -329,13 +405,19 @@ public final class Server {
                 case .success(let (header, message)):
                     handle(message, header: header, on: connection, now: now)
                 case .failure(let violation):
-                    let (id, type) = connection.receiveBuffer.withUnsafeBytes { raw -> (UInt32, UInt16) in
-                        count >= 12 ? (raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self), raw.loadUnaligned(as: UInt16.self)) : (0, 0)
-                    }
-                    fail(connection, id: UInt32(littleEndian: id), type: UInt16(littleEndian: type), violation)
+                    let (id, type) = connection.headerEcho(byteCount: count)
+                    fail(connection, id: id, type: type, violation)
                     return
                 }
             }
+        }
+    }
+
+    /// One nonblocking receive into the connection's buffer (one descriptor
+    /// of room, so a client that sends any is seen doing it).
+    private func receiveOne(_ connection: Connection) -> Result<ReceivedMessage, Errno> {
+        connection.receiveBuffer.withUnsafeMutableBytes { buffer in
+            Result { () throws(Errno) in try connection.socket.receive(into: buffer, maximumDescriptors: 1) }
         }
     }
 
@@ -345,11 +427,10 @@ public final class Server {
             return
         }
         updateWritable(connection)
-        if connection.outbox.isEmpty && connection.closeAfterFlush { close(connection, reason: "closed after error") }
     }
 
     private func updateWritable(_ connection: Connection) {
-        let want = !connection.outbox.isEmpty
+        let want = !connection.outboxIsEmpty
         guard want != connection.wantsWritable else { return }
         connection.wantsWritable = want
         let events: EpollEvents = want ? [.readable, .writable] : .readable
@@ -377,17 +458,25 @@ public final class Server {
         logger.warning("protocol error; closing connection", metadata: [
             "id": "\(connection.id)", "pid": "\(connection.peer.pid)", "code": "\(violation.code)", "error": "\(violation.message)",
         ])
+        // Best effort: replies still queued go first, then the error; what
+        // the socket cannot take now is dropped with the connection.
+        _ = connection.flush()
         DaemonMessage.error(code: violation.code, failedType: type, message: violation.message).encode(id: id, into: &connection.writer)
         _ = connection.sendWriter()
+        connection.discardPendingInput()
         close(connection, reason: "protocol error")
     }
 
     /// Closes a connection: detaches its VM (restoring every thread) first.
+    /// The socket's descriptor is closed when the connection object goes
+    /// away (right after the handler on the stack returns): closing it here
+    /// as well would close it twice, the second time possibly a descriptor
+    /// that reused its number (a new connection, a doorbell).
     func close(_ connection: Connection, reason: String) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
         if let session = connection.session { detach(session) }
+        connection.state = .closed
         try? epoll.remove(connection.socket.descriptor)
-        try? connection.socket.descriptor.close()
         logger.info("connection closed", metadata: ["id": "\(connection.id)", "reason": "\(reason)"])
     }
 

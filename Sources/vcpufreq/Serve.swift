@@ -55,6 +55,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("frequency-refresh-ms"), help: "How often to re-read scaling_cur_freq (hosts with cpufreq).")
     var frequencyRefreshMilliseconds = 20
 
+    @Option(name: .customLong("max-vcpus"), help: "vCPUs the daemon serves in all (1...1024).")
+    var maximumVCPUs = 1024
+
+    @Option(name: .customLong("max-vms"), help: "VMs the daemon serves at once.")
+    var maximumVMs = 64
+
+    @Option(name: .customLong("max-connections"), help: "Open connections at once (VMMs and status clients).")
+    var maximumConnections = 256
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -66,6 +75,9 @@ struct Serve: ParsableCommand {
         _ = try latencyPreference()
         guard metricsIntervalMilliseconds > 0 else { throw ValidationError("--metrics-interval-ms must be positive") }
         guard frequencyRefreshMilliseconds > 0 else { throw ValidationError("--frequency-refresh-ms must be positive") }
+        guard (1...1024).contains(maximumVCPUs) else { throw ValidationError("--max-vcpus must be in 1...1024") }
+        guard maximumVMs > 0 else { throw ValidationError("--max-vms must be positive") }
+        guard maximumConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         if let socketGroup { _ = try Self.groupID(socketGroup) }
     }
 
@@ -84,6 +96,19 @@ struct Serve: ParsableCommand {
                 throw ValidationError("--latency: \"\($0)\" is not one of slice, nice, none")
             }
             return value
+        }
+    }
+
+    /// Each vCPU costs the daemon a doorbell eventfd, and a typical soft
+    /// RLIMIT_NOFILE is 1024: raise it to the hard limit, which the
+    /// daemon's vCPU and connection budgets stay well below.
+    static func raiseDescriptorLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let wanted = limit.rlim_max
+        limit.rlim_cur = wanted
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("cannot raise the open file limit", metadata: ["errno": "\(errno)"])
         }
     }
 
@@ -106,8 +131,10 @@ struct Serve: ParsableCommand {
             allowedUIDs: Set(allowUIDs), dryRun: dryRun, recordPath: record, metricsPath: metricsFile,
             metricsIntervalMilliseconds: metricsIntervalMilliseconds, stateDirectory: stateDirectory,
             frequencyRefreshMilliseconds: frequencyRefreshMilliseconds, clampPreference: try clampPreference(),
-            latencyPreference: try latencyPreference(), pinThreads: !noPin)
+            latencyPreference: try latencyPreference(), pinThreads: !noPin, maximumVCPUs: maximumVCPUs,
+            maximumVMs: maximumVMs, maximumConnections: maximumConnections)
         let logger = Logger(label: "vcpufreq")
+        Self.raiseDescriptorLimit(logger: logger)
         do {
             let server = try Server(configuration: configuration, logger: logger)
             try server.run()
