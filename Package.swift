@@ -106,6 +106,17 @@ let package = Package(
             name: "VCPUFreqKVMTests",
             dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // Integration tests against a real `vcpufreq serve` process (built
+        // with the package: `swift build --build-tests`); the test process
+        // plays the VMM with real threads and a mapped shared page.
+        .testTarget(
+            name: "VCPUFreqServerTests",
+            dependencies: [
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
         .testTarget(
             name: "VCPUFreqLinuxTests",
             dependencies: [
