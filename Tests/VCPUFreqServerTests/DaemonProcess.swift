@@ -29,6 +29,19 @@ func makeTemporaryDirectory(_ label: String) -> String {
     return path
 }
 
+/// Starts `process` with no signal blocked. Foundation spawns from the
+/// calling thread and the child inherits its signal mask; the test runner's
+/// worker threads block SIGTERM and SIGINT, which would make a child (a
+/// `sleep`, strace) deaf to them.
+func runWithDefaultSignalMask(_ process: Process) throws {
+    var none = sigset_t()
+    var saved = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &saved)
+    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    try process.run()
+}
+
 /// Why a daemon could not be used.
 struct DaemonError: Error, CustomStringConvertible {
     var description: String
@@ -55,8 +68,8 @@ final class Daemon {
     /// accepts connections. `reusing` runs it in another daemon's directory
     /// (same socket, same state directory: a restart).
     init(
-        topology: String, arguments: [String] = [], record: Bool = true, metricsIntervalMilliseconds: Int = 100,
-        reusing previous: Daemon? = nil, label: String = "daemon"
+        topology: String, arguments: [String] = [], record: Bool = true, metrics: Bool = true,
+        metricsIntervalMilliseconds: Int = 100, reusing previous: Daemon? = nil, label: String = "daemon"
     ) throws {
         directory = previous?.directory ?? makeTemporaryDirectory(label)
         ownsDirectory = previous == nil
@@ -71,10 +84,9 @@ final class Daemon {
         try topology.write(toFile: topologyPath, atomically: true, encoding: .utf8)
 
         var all = [
-            "serve", "--topology", topologyPath, "--socket", socketPath, "--state-dir", stateDirectory,
-            "--metrics-file", metricsPath, "--metrics-interval-ms", "\(metricsIntervalMilliseconds)",
-            "--log-level", "debug",
+            "serve", "--topology", topologyPath, "--socket", socketPath, "--state-dir", stateDirectory, "--log-level", "debug",
         ]
+        if metrics { all += ["--metrics-file", metricsPath, "--metrics-interval-ms", "\(metricsIntervalMilliseconds)"] }
         if record { all += ["--record", recordPath] }
         all += arguments
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -85,7 +97,7 @@ final class Daemon {
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try runWithDefaultSignalMask(process)
         try waitUntilReady()
     }
 
@@ -209,7 +221,7 @@ func runProgram(_ arguments: [String]) throws -> (status: Int32, output: String,
     process.standardOutput = output
     process.standardError = error
     process.standardInput = FileHandle.nullDevice
-    try process.run()
+    try runWithDefaultSignalMask(process)
     let outData = output.fileHandleForReading.readDataToEndOfFile()
     let errData = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -187,9 +187,9 @@ extension DaemonTests {
             let sleeper = Process()
             sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
             sleeper.arguments = ["30"]
-            try sleeper.run()
+            try runWithDefaultSignalMask(sleeper)
             defer {
-                kill(sleeper.processIdentifier, SIGKILL)
+                sleeper.terminate()
                 sleeper.waitUntilExit()
             }
 

@@ -188,3 +188,70 @@ extension DaemonTests {
         }
     }
 }
+
+extension DaemonTests {
+    @Suite struct Limits {
+        /// The VMM dies: its threads are gone and its socket closes. The
+        /// daemon detaches quietly (ESRCH is not a failure) and forgets the
+        /// journal records.
+        @Test func vmmCrash() throws {
+            let daemon = try Daemon(topology: TestTopology.toml())
+            let threads = try VCPUThreads()
+            var client: VCPUFreqClient? = try daemon.client()
+            let shared = try hintEverything(client!, threads, name: "crasher")
+            _ = shared
+            threads.stop(0)
+            threads.stop(1)
+            client = nil
+            #expect(eventually { daemon.journalEntries().isEmpty })
+            #expect(try daemon.client().status().vms.isEmpty)
+            #expect(!daemon.log.contains("cannot restore thread"))
+            #expect(daemon.log.contains("restored=0"), "nothing left to restore")
+        }
+
+        /// --max-connections: one more connection gets ERROR resources and
+        /// is closed; the others carry on.
+        @Test func connectionLimit() throws {
+            let daemon = try Daemon(topology: TestTopology.toml(), arguments: ["--max-connections", "3"])
+            let firstClient = try daemon.client()
+            // The readiness probe's connection is gone before the count matters.
+            #expect(eventually { (try? firstClient.status().daemon.connections) == 1 })
+            let held = [firstClient, try daemon.client(), try daemon.client()]
+            let extra = try RawPeer(daemon.socketPath)
+            guard case .message(let header, .error(.resources, 0, let text), _) = try extra.receive() else {
+                Issue.record("expected ERROR resources")
+                return
+            }
+            #expect(header.id == 0)
+            #expect(text.contains("3 connections"))
+            #expect(try extra.receive() == .closed)
+            #expect(throws: ClientError.self) { try VCPUFreqClient(socketPath: daemon.socketPath, clientName: "fourth", timeoutMilliseconds: 2000) }
+            for client in held { #expect(try client.status().daemon.connections == 3) }
+        }
+
+        /// A VM of 300 vCPUs: its doorbells come in two DOORBELLS messages
+        /// (240 per message) and the status document in several STATUS_OK
+        /// chunks. A dry run: no journal to write for 300 threads.
+        @Test func largeVMChunks() throws {
+            let daemon = try Daemon(
+                topology: TestTopology.toml([TestTopology.Profile(name: "big", kickMode: "always", vcpus: 300)]),
+                arguments: ["--dry-run"], record: false, metrics: false)
+            let vm = try AttachedVM(daemon: daemon, profile: "big", vcpus: 300)
+            let shared = try vm.mapShared()
+            #expect(shared.shared.layout.doorbellMessages == 2)
+            #expect(shared.shared.doorbells.count == 300)
+            #expect(Set(shared.shared.doorbells.map(\.rawValue)).count == 300)
+            // Doorbell 299 (in the second message) wakes slot 299 only.
+            let last = try shared.publish(slot: 299, utilization: 299, flags: [.utilValid])
+            #expect(last.kicked)
+            #expect(eventually { shared.guest.acknowledgedSequence(slot: 299) == last.sequence })
+            #expect(shared.guest.acknowledgedSequence(slot: 298) == 0)
+
+            let json = try vm.client.statusJSON()
+            #expect(json.count > 65536 - 24, "the document needs more than one chunk (\(json.count) bytes)")
+            let status = try vm.client.status()
+            #expect(status.vms.first?.vcpus.count == 300)
+            #expect(status.vms.first?.vcpus[299].utilMin == 299)
+        }
+    }
+}
