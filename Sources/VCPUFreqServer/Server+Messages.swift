@@ -138,6 +138,8 @@ extension Server {
                 return .failure(ProtocolViolation(code, "cannot take thread \(tid): \(error)"))
             }
         }
+        // VM ids name doorbell epoll tokens: skip live ones after a wrap.
+        while nextVMID == 0 || sessions[nextVMID] != nil { nextVMID &+= 1 }
         let id = nextVMID
         nextVMID &+= 1
         let session = VMSession(

@@ -311,8 +311,7 @@ public final class Server {
                 logger.warning("no peer credentials; refused", metadata: ["error": "\(error)"])
                 continue
             }
-            let id = nextConnectionID
-            nextConnectionID &+= 1
+            let id = takeConnectionID()
             let connection = Connection(id: id, socket: socket, peer: peer)
             let allowed = peer.uid == 0 || peer.uid == daemonUID || configuration.allowedUIDs.contains(peer.uid)
             logger.info("connection", metadata: [
@@ -338,6 +337,14 @@ public final class Server {
             }
             connections[id] = connection
         }
+    }
+
+    /// A connection id no open connection has (ids name epoll tokens; after
+    /// 2^32 connections the counter wraps and must skip live ones).
+    private func takeConnectionID() -> UInt32 {
+        while nextConnectionID == 0 || connections[nextConnectionID] != nil { nextConnectionID &+= 1 }
+        defer { nextConnectionID &+= 1 }
+        return nextConnectionID
     }
 
     /// Answers a connection that is never served with ERROR (best effort:

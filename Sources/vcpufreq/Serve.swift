@@ -55,6 +55,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("frequency-refresh-ms"), help: "How often to re-read scaling_cur_freq (hosts with cpufreq).")
     var frequencyRefreshMilliseconds = 20
 
+    @Option(name: .customLong("sysfs-root"), help: "Where sysfs is (scaling_cur_freq is read below it; tests use a fixture).")
+    var sysfsRoot = "/sys"
+
     @Option(name: .customLong("max-vcpus"), help: "vCPUs the daemon serves in all (1...1024).")
     var maximumVCPUs = 1024
 
@@ -130,7 +133,8 @@ struct Serve: ParsableCommand {
             topology: loaded, socketPath: socket, socketGroupID: try socketGroup.map(Self.groupID),
             allowedUIDs: Set(allowUIDs), dryRun: dryRun, recordPath: record, metricsPath: metricsFile,
             metricsIntervalMilliseconds: metricsIntervalMilliseconds, stateDirectory: stateDirectory,
-            frequencyRefreshMilliseconds: frequencyRefreshMilliseconds, clampPreference: try clampPreference(),
+            frequencyRefreshMilliseconds: frequencyRefreshMilliseconds, sysfsRoot: sysfsRoot,
+            clampPreference: try clampPreference(),
             latencyPreference: try latencyPreference(), pinThreads: !noPin, maximumVCPUs: maximumVCPUs,
             maximumVMs: maximumVMs, maximumConnections: maximumConnections)
         let logger = Logger(label: "vcpufreq")

@@ -127,6 +127,11 @@ extension DaemonTests {
             #expect(vcpus.compactMap { $0["util_min"] as? Int } == [TestTopology.utilization(forKHz: 1_500_000), 42])
             let counters = try #require(entry["counters"] as? [String: Any])
             #expect(counters["requests"] as? Int == 2)
+            #expect(entry["peer_pid"] as? Int == Int(getpid()))
+
+            // Capability detection is in the log, one line per facet.
+            for facet in capabilities.keys { #expect(daemon.log.contains("facet=\(facet)"), "\(facet)") }
+            #expect(daemon.log.contains("plan=clamp="))
         }
 
         /// The metrics file parses as Prometheus text, is rewritten at its

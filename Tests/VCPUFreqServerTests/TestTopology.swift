@@ -43,7 +43,10 @@ enum TestTopology {
         Profile(name: "adaptive", kickMode: "adaptive", pollIntervalMicroseconds: 20000),
     ]
 
-    static func toml(_ profiles: [Profile] = standardProfiles) -> String {
+    /// `nominal`: the table is not the host's real one (this machine has no
+    /// cpufreq); false makes the daemon read scaling_cur_freq of CPU
+    /// `onlineCPUs[0]` under its --sysfs-root.
+    static func toml(_ profiles: [Profile] = standardProfiles, nominal: Bool = true) -> String {
         let cpus = onlineCPUs.map(String.init).joined(separator: ",")
         var text = """
             # Written by VCPUFreqServerTests.
@@ -56,7 +59,7 @@ enum TestTopology {
             cpus = [\(cpus)]
             capacity = 1024
             frequencies_khz = [\(tableKHz.map(String.init).joined(separator: ", "))]
-            nominal = true
+            nominal = \(nominal)
 
             """
         for profile in profiles {
