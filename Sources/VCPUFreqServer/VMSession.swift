@@ -78,7 +78,7 @@ final class VMSession {
             shared.writeMirror(vcpu: vcpu, register: .perftblRd, value: device.mirrorValue(vcpu: vcpu, register: .perftblRd))
         }
         if let request = result.request { submit(request, now: now) }
-        if let slot = result.kick { kicked(slot: slot, now: now, viaDoorbell: false) }
+        if let slot = result.kick { kicked(slot: slot, now: now) }
         applyChanges(now: now)
         return result
     }
@@ -105,24 +105,30 @@ final class VMSession {
         applyChanges(now: now)
     }
 
-    /// A doorbell rang for `slot` (its eventfd, or a forwarded doorbell write).
-    private func kicked(slot: Int, now: UInt64, viaDoorbell: Bool = true) {
+    /// A doorbell rang for `slot` (its eventfd, or a forwarded doorbell
+    /// write). Without a shared page there is nothing to read and no kick
+    /// to suppress: the kick schedule is left alone (polling a page that
+    /// does not exist would only spin the timer).
+    private func kicked(slot: Int, now: UInt64) {
         guard slot >= 0, slot < vcpuCount else { return }
         counters.kicks[slot] &+= 1
+        guard let shared else { return }
         consume(slot: slot, now: now)
-        if kicks.kicked(now: now) == .startPolling, let shared {
+        if kicks.kicked(now: now) == .startPolling {
             shared.host.suppressKicks(slots: 0..<vcpuCount)
             counters.suppressions &+= 1
         }
     }
 
     /// Reads every slot (kicks suppressed); returns the number with news.
+    /// Always moves the schedule on, so the next poll is an interval away.
     @discardableResult
     func poll(now: UInt64) -> Int {
-        guard shared != nil else { return 0 }
         counters.polls &+= 1
         var updated = 0
-        for slot in 0..<vcpuCount where consume(slot: slot, now: now) { updated += 1 }
+        if shared != nil {
+            for slot in 0..<vcpuCount where consume(slot: slot, now: now) { updated += 1 }
+        }
         if kicks.polled(now: now, updatedSlots: updated) == .stopPolling, let shared {
             // Dekker re-check: whatever raced with the flag change is consumed here.
             for slot in shared.host.requestKicks(slots: 0..<vcpuCount) { consume(slot: slot, now: now) }

@@ -247,3 +247,33 @@ extension DaemonTests {
         }
     }
 }
+
+/// CPU time (user + system) a process has used, ns: fields 14 and 15 of
+/// /proc/<pid>/stat in clock ticks.
+func cpuTimeNanoseconds(_ pid: Int32) -> UInt64? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = UInt64(fields[14 - 3]), let system = UInt64(fields[15 - 3]) else { return nil }
+    let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
+    return (user + system) * 1_000_000_000 / max(ticks, 1)
+}
+
+extension DaemonTests.SharedPage {
+    /// Doorbell writes forwarded as WRITEs by a VMM that never mapped the
+    /// page, in a burst that would switch kick_mode adaptive to polling:
+    /// there is no page to poll, so the daemon must stay idle (it used to
+    /// re-arm its timer for a poll that never moved on: a busy loop).
+    @Test func doorbellBurstWithoutAPageLeavesTheDaemonIdle() throws {
+        let daemon = try Daemon(topology: TestTopology.toml(), metrics: false)
+        let vm = try AttachedVM(daemon: daemon, profile: "adaptive")
+        for _ in 0..<10 { try vm.client.write(vcpu: 0, offset: Offset.doorbell(0), value: 1) }
+        #expect(try vm.client.status().vms.first?.counters.kicks == 10)
+        let before = try #require(cpuTimeNanoseconds(daemon.pid))
+        usleep(300_000)
+        let used = try #require(cpuTimeNanoseconds(daemon.pid)) - before
+        #expect(used < 60_000_000, "the daemon used \(used / 1_000_000) ms of CPU in 300 ms while idle")
+        #expect(try vm.client.status().vms.first?.polling == false)
+    }
+}
