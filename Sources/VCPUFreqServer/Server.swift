@@ -178,7 +178,10 @@ public final class Server {
     // MARK: Loop
 
     /// Serves until SIGTERM or SIGINT, then restores every thread and returns.
+    /// A failing epoll_wait (never expected: it only fails on a bad
+    /// descriptor) also restores every thread before the error is thrown.
     public func run() throws {
+        defer { shutdown() }
         while !stopping {
             armTimer()
             let count: Int
@@ -196,7 +199,6 @@ public final class Server {
             }
             runTimers(now: MonotonicClock.nowNanoseconds())
         }
-        shutdown()
     }
 
     private func dispatch(token: UInt64, events: EpollEvents, now: UInt64) {

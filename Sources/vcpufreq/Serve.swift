@@ -139,6 +139,9 @@ struct Serve: ParsableCommand {
             maximumVMs: maximumVMs, maximumConnections: maximumConnections)
         let logger = Logger(label: "vcpufreq")
         Self.raiseDescriptorLimit(logger: logger)
+        // A reader of the --dry-run record that goes away (`| head`) must
+        // cost a failed write, not the daemon (sockets use MSG_NOSIGNAL).
+        signal(SIGPIPE, SIG_IGN)
         do {
             let server = try Server(configuration: configuration, logger: logger)
             try server.run()
