@@ -19,6 +19,12 @@ final class Connection {
     let id: UInt32
     let socket: SeqPacketConnection
     let peer: PeerCredentials
+    /// Start time of the peer process at accept (/proc/<pid>/stat field 22):
+    /// SO_PEERCRED's pid names the process that connected, and if that
+    /// process exits (a child may keep the socket) the pid can be reused by
+    /// another. ATTACH checks the pid still has this start time before it
+    /// trusts /proc/<pid>/task. nil when it could not be read.
+    let peerStartTime: UInt64?
     var state: State = .awaitingHello
     var clientName = ""
     /// One byte more than the largest client message, so a longer packet is
@@ -41,10 +47,11 @@ final class Connection {
     /// daemon's 1024 vCPUs, a few hundred KiB.
     static let maximumOutboxBytes = 1 << 20
 
-    init(id: UInt32, socket: SeqPacketConnection, peer: PeerCredentials) {
+    init(id: UInt32, socket: SeqPacketConnection, peer: PeerCredentials, peerStartTime: UInt64?) {
         self.id = id
         self.socket = socket
         self.peer = peer
+        self.peerStartTime = peerStartTime
         receiveBuffer = Array(repeating: 0, count: Wire.maximumClientMessage + 1)
     }
 

@@ -112,6 +112,12 @@ extension Server {
         else {
             return .failure(ProtocolViolation(.resources, "the daemon serves at most \(configuration.maximumVMs) VMs and \(configuration.maximumVCPUs) vCPUs"))
         }
+        // The pid SO_PEERCRED gave must still be the process that connected.
+        guard let started = connection.peerStartTime,
+            procfs.startTime(ofThread: connection.peer.pid, inProcess: connection.peer.pid) == started
+        else {
+            return .failure(ProtocolViolation(.foreignThread, "process \(connection.peer.pid) that connected has exited"))
+        }
         var seen = Set<Int32>()
         for tid in attach.threadIDs {
             guard seen.insert(tid).inserted else {

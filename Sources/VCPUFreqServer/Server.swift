@@ -314,7 +314,8 @@ public final class Server {
                 continue
             }
             let id = takeConnectionID()
-            let connection = Connection(id: id, socket: socket, peer: peer)
+            let connection = Connection(
+                id: id, socket: socket, peer: peer, peerStartTime: procfs.startTime(ofThread: peer.pid, inProcess: peer.pid))
             let allowed = peer.uid == 0 || peer.uid == daemonUID || configuration.allowedUIDs.contains(peer.uid)
             logger.info("connection", metadata: [
                 "id": "\(id)", "pid": "\(peer.pid)", "uid": "\(peer.uid)", "gid": "\(peer.gid)", "allowed": "\(allowed)",
