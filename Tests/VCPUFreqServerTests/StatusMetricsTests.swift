@@ -138,8 +138,10 @@ extension DaemonTests {
         /// interval (100 ms here) and its counters move with the guest.
         @Test func metricsFile() throws {
             let daemon = try Daemon(topology: TestTopology.toml(), metricsIntervalMilliseconds: 100)
-            let vm = try AttachedVM(daemon: daemon, name: "metered")
-            let labels0 = ["vm": "metered", "vcpu": "0"]
+            // A name with a quote and a backslash: label values must be escaped.
+            let name = #"met"ered\"#
+            let vm = try AttachedVM(daemon: daemon, name: name)
+            let labels0 = ["vm": name, "vcpu": "0"]
             func metrics() -> PrometheusText? {
                 guard let text = try? String(contentsOfFile: daemon.metricsPath, encoding: .utf8) else { return nil }
                 return PrometheusText(text)
@@ -161,8 +163,8 @@ extension DaemonTests {
             let after = try #require(metrics())
             #expect(after.value("vcpufreq_util_min", labels0) == 1000)
             #expect(after.value("vcpufreq_hints_applied_total", labels0)! > before.value("vcpufreq_hints_applied_total", labels0)!)
-            #expect(after.value("vcpufreq_accesses_total", ["vm": "metered"]) == 4)
-            #expect(after.value("vcpufreq_invalid_accesses_total", ["vm": "metered", "kind": "read_of_write_only"]) == 1)
+            #expect(after.value("vcpufreq_accesses_total", ["vm": name]) == 4)
+            #expect(after.value("vcpufreq_invalid_accesses_total", ["vm": name, "kind": "read_of_write_only"]) == 1)
             #expect(after.value("vcpufreq_up_seconds")! > 0)
             // Written by rename: no temporary file is left behind.
             #expect(!FileManager.default.fileExists(atPath: daemon.metricsPath + ".tmp"))
