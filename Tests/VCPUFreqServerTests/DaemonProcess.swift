@@ -22,10 +22,13 @@ let vcpufreqBinary: String = {
     return (exe as NSString).deletingLastPathComponent + "/vcpufreq"
 }()
 
-/// A fresh directory under /tmp; the caller removes it.
+/// A fresh directory under /tmp (mode 0755 whatever the umask, so a peer
+/// running as uid 65534 can reach a socket in it); the caller removes it.
 func makeTemporaryDirectory(_ label: String) -> String {
     let path = "/tmp/vcpufreq-server-test-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    try! FileManager.default.createDirectory(
+        atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    chmod(path, 0o755)
     return path
 }
 
