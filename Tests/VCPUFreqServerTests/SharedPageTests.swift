@@ -150,7 +150,9 @@ extension DaemonTests {
             // and this 2-CPU machine running other tests at the same time.
             let median = delays[delays.count / 2]
             #expect(median <= intervalNanoseconds + 2_000_000, "delays (ns): \(delays)")
-            #expect(delays.last! <= intervalNanoseconds + 50_000_000, "delays (ns): \(delays)")
+            // The worst case only has to show the request was polled, not
+            // lost: other test suites may run real-time threads meanwhile.
+            #expect(delays.last! <= intervalNanoseconds + 200_000_000, "delays (ns): \(delays)")
             #expect(eventually { shared.guest.readHostArea(slot: 1)?.utilMin == 119 })
 
             let status = try #require(try vm.client.status().vms.first)
@@ -168,7 +170,7 @@ extension DaemonTests {
             let vm = try AttachedVM(daemon: daemon, profile: "adaptive")
             let shared = try vm.mapShared()
             #expect(shared.guest.readHostArea(slot: 0)?.flags.contains(.kick) == true)
-            // Four kicks within one 20 ms interval.
+            // Four kicks within one 100 ms interval.
             for round in 0..<4 {
                 let published = try shared.publish(slot: 0, utilization: UInt32(10 * round + 10), flags: [.utilValid])
                 #expect(published.kicked)
@@ -179,7 +181,7 @@ extension DaemonTests {
             let quiet = try shared.publish(slot: 1, utilization: 77, flags: [.utilValid])
             #expect(!quiet.kicked)
             #expect(eventually { shared.guest.acknowledgedSequence(slot: 1) == quiet.sequence })
-            // 8 idle polls (160 ms) later, kicks are wanted again.
+            // 8 idle polls (800 ms) later, kicks are wanted again.
             #expect(eventually(timeoutSeconds: 3) { shared.guest.readHostArea(slot: 0)?.flags.contains(.kick) == true })
             let status = try #require(try vm.client.status().vms.first)
             #expect(!status.polling)

@@ -40,7 +40,7 @@ enum TestTopology {
         Profile(name: "regs"),
         Profile(name: "nice", latencyHint: "nice"),
         Profile(name: "polled", kickMode: "never", pollIntervalMicroseconds: 5000),
-        Profile(name: "adaptive", kickMode: "adaptive", pollIntervalMicroseconds: 20000),
+        Profile(name: "adaptive", kickMode: "adaptive", pollIntervalMicroseconds: 100_000),
     ]
 
     /// `nominal`: the table is not the host's real one (this machine has no
