@@ -13,7 +13,7 @@ enum Malformed: String, CaseIterable, Sendable {
     case helloAgain, attachTwice, mapSharedTwice, mapSharedUndefinedFlags, statusUndefinedFlags
     case vcpuCountZero, vcpuCountTooLarge, invalidUTF8Name, emptyName, nameTooLong
     case foreignThread, threadListedTwice, unknownProfile, wrongVCPUCount, duplicateVMName, overBudget
-    case accessBeforeAttach, detachBeforeAttach, beforeHello
+    case accessBeforeAttach, detachBeforeAttach, beforeHello, unsupportedVersion
 
     /// Whether the test connection has a VM attached when it misbehaves
     /// (then that VM's threads must be restored).
@@ -21,12 +21,15 @@ enum Malformed: String, CaseIterable, Sendable {
         switch self {
         case .foreignThread, .threadListedTwice, .unknownProfile, .wrongVCPUCount, .duplicateVMName, .overBudget,
             .vcpuCountZero, .vcpuCountTooLarge, .invalidUTF8Name, .emptyName, .nameTooLong,
-            .accessBeforeAttach, .detachBeforeAttach, .beforeHello:
+            .accessBeforeAttach, .detachBeforeAttach, .beforeHello, .unsupportedVersion:
             return false
         default:
             return true
         }
     }
+
+    /// Whether the peer says HELLO first (not when HELLO is what goes wrong).
+    var saysHelloFirst: Bool { self != .beforeHello && self != .unsupportedVersion }
 
     /// The ERROR code expected.
     var code: ErrorCode {
@@ -36,6 +39,7 @@ enum Malformed: String, CaseIterable, Sendable {
             .vcpuCountZero, .vcpuCountTooLarge, .invalidUTF8Name, .emptyName, .nameTooLong:
             return .malformed
         case .unknownType, .daemonType: return .unknownType
+        case .unsupportedVersion: return .unsupportedVersion
         case .oneDescriptor, .manyDescriptors: return .unexpectedDescriptors
         case .helloAgain, .attachTwice, .mapSharedTwice, .accessBeforeAttach, .detachBeforeAttach, .beforeHello:
             return .invalidState
@@ -65,7 +69,7 @@ extension Malformed {
         case .emptyPacket, .truncatedHeader: return (0, 0)
         case .unknownType: return (id, 0x42)
         case .daemonType: return (id, 0x81)
-        case .helloAgain, .wrongMagic: return (id, 0x01)
+        case .helloAgain, .wrongMagic, .unsupportedVersion: return (id, 0x01)
         case .attachTwice, .vcpuCountZero, .vcpuCountTooLarge, .invalidUTF8Name, .emptyName, .nameTooLong, .foreignThread,
             .threadListedTwice, .unknownProfile, .wrongVCPUCount, .duplicateVMName, .overBudget:
             return (id, 0x02)
@@ -164,6 +168,8 @@ extension Malformed {
             try peer.send(RawMessage(type: 0x03, id: id).bytes)
         case .beforeHello:
             try peer.send(RawMessage(type: 0x04, id: id, body: readBody).bytes)
+        case .unsupportedVersion:
+            try peer.send(RawMessage(type: 0x01, id: id, body: helloBody(minimum: 2, maximum: 9)).bytes)
         }
     }
 }
@@ -194,7 +200,7 @@ extension DaemonTests {
             }
 
             let peer = try RawPeer(daemon.socketPath)
-            if bad != .beforeHello { try peer.hello() }
+            if bad.saysHelloFirst { try peer.hello() }
             if bad.attachesFirst {
                 try peer.attach(vmName: "victim", profile: "regs", threadIDs: threads.tids)
                 #expect(threads.live.map(\.cpus) == TestTopology.pinnedCPUs)
