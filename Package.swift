@@ -146,6 +146,17 @@ let package = Package(
             name: "VCPUFreqBenchTests",
             dependencies: ["VCPUFreqBench", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
         ),
+        // Integration tests against a real `vcpufreq serve` process (built
+        // with the package: `swift build --build-tests`); the test process
+        // plays the VMM with real threads and a mapped shared page.
+        .testTarget(
+            name: "VCPUFreqServerTests",
+            dependencies: [
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
         .testTarget(
             name: "VCPUFreqLinuxTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 import SystemPackage
 import VCPUFreqLinux
@@ -19,19 +20,32 @@ public final class VCPUFreqClient: @unchecked Sendable {
     /// The daemon's answer to HELLO.
     public private(set) var hello = DaemonMessage.HelloOK(version: 0, features: 0, maximumVCPUs: 0, daemonVersion: "")
 
-    /// Connects to the daemon at `socketPath` and says HELLO.
-    public init(socketPath: String, clientName: String, features: UInt32 = SharedPageABIFeatures.all) throws(ClientError) {
+    /// Connects to the daemon at `socketPath` and says HELLO. With a
+    /// positive `timeoutMilliseconds`, a reply (or a send) that takes longer
+    /// fails with `ClientError.timedOut` instead of blocking the calling vCPU
+    /// thread for good behind a stuck daemon.
+    public init(
+        socketPath: String, clientName: String, features: UInt32 = SharedPageABIFeatures.all, timeoutMilliseconds: Int = 0
+    ) throws(ClientError) {
         do {
             socket = try SeqPacketConnection.connect(to: socketPath)
         } catch {
             throw .system("connect to \(socketPath)", error)
+        }
+        if timeoutMilliseconds > 0 {
+            var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+            for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+                guard setsockopt(socket.descriptor.rawValue, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0
+                else { throw .system("setsockopt", Errno(rawValue: errno)) }
+            }
         }
         let reply = try exchange(.hello(.init(features: features, clientName: clientName)))
         guard case .helloOK(let ok) = reply.message else { throw .unexpected(reply.message.type) }
         hello = ok
     }
 
-    deinit { try? socket.descriptor.close() }
+    // The socket closes its descriptor when it goes away (closing it here
+    // too would close whatever descriptor reused the number meanwhile).
 
     /// Attaches a VM: the host TID of each vCPU thread, in vCPU order.
     public func attach(vmName: String, profile: String = "", threadIDs: [Int32]) throws(ClientError) -> DaemonMessage.AttachOK {
@@ -56,16 +70,20 @@ public final class VCPUFreqClient: @unchecked Sendable {
         return (value, invalid)
     }
 
-    /// A guest store. Posted unless `sync` (then it returns once processed).
-    public func write(vcpu: Int, offset: UInt64, value: UInt64, width: Int = 4, sync: Bool = false) throws(ClientError) {
+    /// A guest store. Posted unless `sync`: then it returns once processed,
+    /// with the device's invalid-access code (0 = valid, else code + 1);
+    /// a posted write returns 0.
+    @discardableResult
+    public func write(vcpu: Int, offset: UInt64, value: UInt64, width: Int = 4, sync: Bool = false) throws(ClientError) -> UInt32 {
         let message = ClientMessage.write(.init(
             vcpu: UInt32(truncatingIfNeeded: vcpu), width: UInt32(truncatingIfNeeded: width), offset: offset, value: value, sync: sync))
         if sync {
             let reply = try exchange(message)
-            guard case .writeOK = reply.message else { throw .unexpected(reply.message.type) }
-        } else {
-            try lock.withLock { _ throws(ClientError) in try sendLocked(message) }
+            guard case .writeOK(let invalid) = reply.message else { throw .unexpected(reply.message.type) }
+            return invalid
         }
+        _ = try lock.withLock { _ throws(ClientError) in try sendLocked(message) }
+        return 0
     }
 
     /// The shared memory: the memfd (shared page + optional mirror), its
@@ -76,31 +94,50 @@ public final class VCPUFreqClient: @unchecked Sendable {
         public var doorbells: [FileDescriptor]
     }
 
+    /// Asks for the shared memory; waits for SHARED_OK and every DOORBELLS.
+    /// On any failure every descriptor received so far is closed.
     public func mapShared(mirror: Bool, doorbells: Bool) throws(ClientError) -> SharedMemory {
         var flags: UInt32 = 0
         if mirror { flags |= ClientMessage.MapSharedRequest.mirror }
         if doorbells { flags |= ClientMessage.MapSharedRequest.doorbells }
-        var result: SharedMemory?
-        try lock.withLock { _ throws(ClientError) in
+        return try lock.withLock { _ throws(ClientError) -> SharedMemory in
             let id = try sendLocked(.mapShared(.init(flags: flags)))
             let first = try receiveLocked(id: id, maximumDescriptors: 1)
             guard case .sharedOK(let layout) = first.message, first.descriptors.count == 1 else {
+                Self.close(first.descriptors)
                 throw .unexpected(first.message.type)
             }
             var shared = SharedMemory(memfd: first.descriptors[0], layout: layout, doorbells: [])
+            func abandon() { Self.close([shared.memfd] + shared.doorbells) }
             for _ in 0..<layout.doorbellMessages {
-                let next = try receiveLocked(id: id, maximumDescriptors: Wire.doorbellsPerMessage)
+                let next: Reply
+                switch Result(catching: { () throws(ClientError) in
+                    try receiveLocked(id: id, maximumDescriptors: Wire.doorbellsPerMessage)
+                }) {
+                case .success(let reply): next = reply
+                case .failure(let error):
+                    abandon()
+                    throw error
+                }
                 guard case .doorbells(let start, let count) = next.message, Int(count) == next.descriptors.count,
                     Int(start) == shared.doorbells.count
                 else {
-                    for fd in next.descriptors { try? fd.close() }
+                    Self.close(next.descriptors)
+                    abandon()
                     throw .unexpected(next.message.type)
                 }
                 shared.doorbells += next.descriptors
             }
-            result = shared
+            guard shared.doorbells.count == Int(layout.doorbellCount) else {
+                abandon()
+                throw .protocolViolation("\(shared.doorbells.count) doorbells received, \(layout.doorbellCount) announced")
+            }
+            return shared
         }
-        return result!
+    }
+
+    private static func close(_ descriptors: [FileDescriptor]) {
+        for descriptor in descriptors { try? descriptor.close() }
     }
 
     /// The daemon's status document.
@@ -153,7 +190,19 @@ public final class VCPUFreqClient: @unchecked Sendable {
         message.encode(id: id, into: &writer)
         do {
             try socket.send(writer.bytes)
+        } catch .resourceTemporarilyUnavailable {
+            throw .timedOut
         } catch {
+            // The daemon may have answered ERROR and closed before this send
+            // (a refused peer): that ERROR is still queued here and says
+            // why, where EPIPE would not.
+            if error == .brokenPipe || error == .connectionReset {
+                do {
+                    _ = try receiveLocked(id: id, maximumDescriptors: 0)
+                } catch .daemon(let code, let text) {
+                    throw .daemon(code, text)
+                } catch {}
+            }
             throw .system("send", error)
         }
         return id
@@ -166,8 +215,17 @@ public final class VCPUFreqClient: @unchecked Sendable {
 
     /// Receives the reply to `id`. An ERROR becomes `ClientError.daemon`.
     private func receiveLocked(id: UInt32, maximumDescriptors: Int) throws(ClientError) -> Reply {
-        let outcome = receiveBuffer.withUnsafeMutableBytes { buffer in
+        var outcome = receiveBuffer.withUnsafeMutableBytes { buffer in
             Result { () throws(Errno) in try socket.receive(into: buffer, maximumDescriptors: maximumDescriptors) }
+        }
+        if case .failure(.connectionReset) = outcome {
+            // The daemon closed while our last message was unread: the
+            // kernel reports that first, but the ERROR it sent before
+            // closing may still be queued behind it.
+            outcome = receiveBuffer.withUnsafeMutableBytes { buffer in
+                Result { () throws(Errno) in try socket.receive(into: buffer, maximumDescriptors: maximumDescriptors) }
+            }
+            if case .failure = outcome { outcome = .failure(.connectionReset) }
         }
         let received: ReceivedMessage
         switch outcome {
@@ -177,7 +235,8 @@ public final class VCPUFreqClient: @unchecked Sendable {
         let count: Int
         switch received {
         case .message(let byteCount, _): count = byteCount
-        case .endOfStream, .wouldBlock: throw .closed
+        case .endOfStream: throw .closed
+        case .wouldBlock: throw .timedOut
         case .dataTruncated, .descriptorsTruncated: throw .protocolViolation("reply too large")
         }
         let decoded = receiveBuffer.withUnsafeBytes { raw in
@@ -208,6 +267,8 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     case system(String, Errno)
     /// The daemon closed the connection.
     case closed
+    /// No reply within the client's timeout.
+    case timedOut
     case unexpected(MessageType)
     case protocolViolation(String)
     case badStatus(String)
@@ -217,6 +278,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
         case .daemon(let code, let text): return "daemon refused (\(code)): \(text)"
         case .system(let what, let errno): return "\(what): \(errno)"
         case .closed: return "the daemon closed the connection"
+        case .timedOut: return "no reply from the daemon within the timeout"
         case .unexpected(let type): return "unexpected reply \(type)"
         case .protocolViolation(let text): return "protocol violation: \(text)"
         case .badStatus(let text): return "unreadable status document: \(text)"

@@ -12,6 +12,8 @@ extension Server {
             fail(connection, id: id, type: header.type, ProtocolViolation(code, text))
         }
         switch (message, connection.state) {
+        case (_, .closed):
+            return  // the connection was closed while its queue was read
         case (.hello(let hello), .awaitingHello):
             guard hello.minimumVersion <= Wire.version, hello.maximumVersion >= Wire.version else {
                 return violation(.unsupportedVersion, "daemon speaks version \(Wire.version); client offers \(hello.minimumVersion)...\(hello.maximumVersion)")
@@ -20,7 +22,7 @@ extension Server {
             connection.state = .ready
             let granted = hello.features & SharedPageABI.Feature.all.rawValue
             DaemonMessage.helloOK(.init(
-                version: Wire.version, features: granted, maximumVCPUs: UInt32(configuration.maximumVCPUs),
+                version: Wire.version, features: granted, maximumVCPUs: UInt32(clamping: configuration.maximumVCPUs),
                 daemonVersion: "vcpufreq \(Self.version)")).encode(id: id, into: &connection.writer)
             send(connection)
         case (.hello, _):
@@ -34,7 +36,7 @@ extension Server {
                 connection.state = .attached(session)
                 DaemonMessage.attachOK(.init(
                     vmID: session.id, vcpuCount: UInt32(session.vcpuCount), baseAddress: session.model.addressMap.base,
-                    profile: session.profile, actuators: actuatorSummary)).encode(id: id, into: &connection.writer)
+                    profile: session.profile, actuators: actuatorSummary(for: session.model))).encode(id: id, into: &connection.writer)
                 send(connection)
             case .failure(let error):
                 fail(connection, id: id, type: header.type, error)
@@ -72,8 +74,23 @@ extension Server {
         }
     }
 
+    /// The daemon's actuator plan, `dry-run ` first in a dry run.
     var actuatorSummary: String {
         (configuration.dryRun ? "dry-run " : "") + plan.description
+    }
+
+    /// What acts on one VM's threads: the plan's clamp, the latency hint its
+    /// profile gets on this host (slice, nice or none) and whether its
+    /// threads are pinned — `clamp=none latency=nice affinity=off`.
+    func actuatorSummary(for model: VMModel) -> String {
+        let latency: String
+        switch (plan.latency, model.policy.latencyHint) {
+        case (.none, _), (_, .none): latency = "none"
+        case (_, .slice): latency = "slice"
+        case (_, .nice): latency = "nice"
+        }
+        let affinity = plan.affinity && model.pin ? "on" : "off"
+        return (configuration.dryRun ? "dry-run " : "") + "clamp=\(plan.clamp.rawValue) latency=\(latency) affinity=\(affinity)"
     }
 
     // MARK: Attach
@@ -94,6 +111,12 @@ extension Server {
             attachedVCPUs + attach.threadIDs.count <= configuration.maximumVCPUs
         else {
             return .failure(ProtocolViolation(.resources, "the daemon serves at most \(configuration.maximumVMs) VMs and \(configuration.maximumVCPUs) vCPUs"))
+        }
+        // The pid SO_PEERCRED gave must still be the process that connected.
+        guard let started = connection.peerStartTime,
+            procfs.startTime(ofThread: connection.peer.pid, inProcess: connection.peer.pid) == started
+        else {
+            return .failure(ProtocolViolation(.foreignThread, "process \(connection.peer.pid) that connected has exited"))
         }
         var seen = Set<Int32>()
         for tid in attach.threadIDs {
@@ -121,6 +144,8 @@ extension Server {
                 return .failure(ProtocolViolation(code, "cannot take thread \(tid): \(error)"))
             }
         }
+        // VM ids name doorbell epoll tokens: skip live ones after a wrap.
+        while nextVMID == 0 || sessions[nextVMID] != nil { nextVMID &+= 1 }
         let id = nextVMID
         nextVMID &+= 1
         let session = VMSession(

@@ -40,7 +40,7 @@ extension Server {
         }
         return StatusDocument.VM(
             id: session.id, name: session.name, profile: session.profile, peerPID: session.peer.pid,
-            peerUID: session.peer.uid, actuators: actuatorSummary, kickMode: session.model.policy.kickMode.rawValue,
+            peerUID: session.peer.uid, actuators: actuatorSummary(for: session.model), kickMode: session.model.policy.kickMode.rawValue,
             polling: session.kicks.isPolling, sharedMapped: session.shared != nil,
             mirrorMapped: session.shared?.hasMirror ?? false,
             counters: StatusDocument.Counters(

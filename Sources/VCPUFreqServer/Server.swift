@@ -17,7 +17,7 @@ public final class Server {
     let configuration: ServerConfiguration
     let logger: Logger
     let epoll: Epoll
-    private var listener: SeqPacketListener?
+    var listener: SeqPacketListener?
     let signals: SignalFD
     let timer: TimerFD
     let capabilities: HostCapabilities
@@ -42,9 +42,14 @@ public final class Server {
     var nextConnectionID: UInt32 = 1
     var nextVMID: UInt32 = 1
     private(set) var recoveredThreads = 0
+    /// The deadline the timerfd is armed for; nil once it fired (or never armed).
     private var armedDeadline: UInt64?
     private var nextFrequencyRefresh: UInt64?
     private var nextMetrics: UInt64?
+    /// accept() failed for lack of a resource (EMFILE, ENFILE, ENOBUFS):
+    /// the listener is out of the epoll set until then, so a level-triggered
+    /// listener with a pending connection does not spin the loop.
+    var acceptPausedUntil: UInt64?
     private var stopping = false
     private let ready = EpollReadyBuffer(capacity: 64)
 
@@ -55,6 +60,13 @@ public final class Server {
     static let connectionKind: UInt64 = 4 << 56
     static let doorbellKind: UInt64 = 5 << 56
 
+    /// Messages read from one connection per wake-up: a VMM that keeps its
+    /// socket full cannot starve the other VMs' connections and doorbells
+    /// (the socket is level-triggered, so the rest is read on the next turn).
+    static let messagesPerWakeup = 64
+    /// How long accepting pauses after accept() ran out of a resource.
+    static let acceptPauseNanoseconds: UInt64 = 100_000_000
+
     /// Everything the daemon needs before its first connection: capability
     /// detection and the actuator plan, crash recovery from the journal, the
     /// socket. Fails with a message for the operator.
@@ -63,11 +75,23 @@ public final class Server {
         self.logger = logger
         generation = UInt32(truncatingIfNeeded: MonotonicClock.nowNanoseconds() >> 10) | 1
 
+        // Block SIGTERM/SIGINT/SIGHUP before anything can start a thread:
+        // a thread created with them unblocked could take a SIGTERM and
+        // kill the daemon without restoring a single thread.
+        signals = try Self.make("signalfd") { () throws(Errno) in try SignalFD() }
+
         bpf = DaemonBPF(settings: configuration.bpf, logger: logger)
         capabilities = HostCapabilities.detect().with(bpfMap: bpf.capability)
         plan = capabilities.plan(
             clamp: configuration.clampPreference, latency: configuration.latencyPreference,
             affinity: configuration.pinThreads)
+        for (facet, capability) in [
+            ("uclamp", capabilities.uclamp), ("cgroup_uclamp", capabilities.cgroupUclamp),
+            ("eevdf_slice", capabilities.eevdfSlice), ("nice", capabilities.nice), ("affinity", capabilities.affinity),
+            ("bpf_map", capabilities.bpfMap),
+        ] {
+            logger.info("capability", metadata: ["facet": "\(facet)", "detected": "\(capability)"])
+        }
         logger.info("actuators", metadata: ["plan": "\(plan)", "dry_run": "\(configuration.dryRun)"])
         for note in plan.notes { logger.notice("\(note)") }
 
@@ -103,7 +127,6 @@ public final class Server {
         frequency = FrequencyMonitor(host: configuration.topology.host, sysfsRoot: configuration.sysfsRoot)
 
         epoll = try Self.make("epoll") { () throws(Errno) in try Epoll() }
-        signals = try Self.make("signalfd") { () throws(Errno) in try SignalFD() }
         timer = try Self.make("timerfd") { () throws(Errno) in try TimerFD() }
 
         // A daemon killed with SIGKILL left hints on threads: put them back
@@ -157,7 +180,10 @@ public final class Server {
     // MARK: Loop
 
     /// Serves until SIGTERM or SIGINT, then restores every thread and returns.
+    /// A failing epoll_wait (never expected: it only fails on a bad
+    /// descriptor) also restores every thread before the error is thrown.
     public func run() throws {
+        defer { shutdown() }
         while !stopping {
             armTimer()
             let count: Int
@@ -175,7 +201,6 @@ public final class Server {
             }
             runTimers(now: MonotonicClock.nowNanoseconds())
         }
-        shutdown()
     }
 
     private func dispatch(token: UInt64, events: EpollEvents, now: UInt64) {
@@ -193,9 +218,12 @@ public final class Server {
             }
         default:
             switch token {
-            case Self.listenerToken: acceptConnections()
+            case Self.listenerToken: acceptConnections(now: now)
             case Self.signalToken: handleSignals()
-            case Self.timerToken: _ = try? timer.expirations()
+            case Self.timerToken:
+                // One-shot: it is disarmed now, whatever deadline it was for.
+                _ = try? timer.expirations()
+                armedDeadline = nil
             default: break
             }
         }
@@ -231,6 +259,15 @@ public final class Server {
             writeMetrics()
             nextMetrics = now + UInt64(configuration.metricsIntervalMilliseconds) * 1_000_000
         }
+        if let due = acceptPausedUntil, due <= now, let listener {
+            acceptPausedUntil = nil
+            do {
+                try epoll.add(listener.descriptor, events: .readable, token: Self.listenerToken)
+            } catch {
+                logger.error("cannot watch the listening socket again", metadata: ["error": "\(error)"])
+                acceptPausedUntil = now + Self.acceptPauseNanoseconds
+            }
+        }
     }
 
     /// Arms the timerfd for the earliest deadline (only when it moved).
@@ -241,6 +278,7 @@ public final class Server {
             earliest = earliest.map { min($0, deadline) } ?? deadline
         }
         consider(nextMetrics)
+        consider(acceptPausedUntil)
         for session in sessions.values { consider(session.nextDeadline) }
         guard earliest != armedDeadline else { return }
         armedDeadline = earliest
@@ -251,163 +289,10 @@ public final class Server {
         }
     }
 
-    // MARK: Connections
+    // MARK: Shutdown
 
-    private func acceptConnections() {
-        guard let listener else { return }
-        while true {
-            let socket: SeqPacketConnection
-            do {
-                guard let accepted = try listener.accept() else { return }
-                socket = accepted
-            } catch {
-                logger.warning("accept failed", metadata: ["error": "\(error)"])
-                return
-            }
-            let peer: PeerCredentials
-            do { peer = try socket.peerCredentials() } catch {
-                logger.warning("no peer credentials; refused", metadata: ["error": "\(error)"])
-                continue
-            }
-            let id = nextConnectionID
-            nextConnectionID &+= 1
-            let connection = Connection(id: id, socket: socket, peer: peer)
-            let allowed = peer.uid == 0 || peer.uid == daemonUID || configuration.allowedUIDs.contains(peer.uid)
-            logger.info("connection", metadata: [
-                "id": "\(id)", "pid": "\(peer.pid)", "uid": "\(peer.uid)", "gid": "\(peer.gid)", "allowed": "\(allowed)",
-            ])
-            guard allowed else {
-                logger.warning("peer refused: uid not allowed", metadata: ["id": "\(id)", "uid": "\(peer.uid)"])
-                DaemonMessage.error(code: .permissionDenied, failedType: 0, message: "uid \(peer.uid) may not use this daemon")
-                    .encode(id: 0, into: &connection.writer)
-                _ = connection.sendWriter()
-                continue
-            }
-            do {
-                try epoll.add(socket.descriptor, events: .readable, token: Self.connectionKind | UInt64(id))
-            } catch {
-                logger.warning("cannot watch connection", metadata: ["error": "\(error)"])
-                continue
-            }
-            connections[id] = connection
-        }
-    }
-
-    /// Reads every queued message of a connection.
-    private func receive(_ connection: Connection, now: UInt64) {
-        while connections[connection.id] != nil {
-            let outcome = connection.receiveBuffer.withUnsafeMutableBytes { buffer in
-                Result { () throws(Errno) in try connection.socket.receive(into: buffer, maximumDescriptors: 1) }
-            }
-            let received: ReceivedMessage
-            switch outcome {
-            case .success(let message): received = message
-            case .failure(let error):
-                close(connection, reason: "receive failed: \(error)")
-                return
-            }
-            switch received {
-            case .wouldBlock:
-                return
-            case .endOfStream:
-                close(connection, reason: "peer closed the connection")
-                return
-            case .dataTruncated(let count, _):
-                fail(connection, id: 0, type: 0, ProtocolViolation(.malformed, "message longer than \(Wire.maximumClientMessage) bytes (got at least \(count))"))
-                return
-            case .descriptorsTruncated:
-                fail(connection, id: 0, type: 0, ProtocolViolation(.unexpectedDescriptors, "file descriptors sent to the daemon"))
-                return
-            case .message(let count, let descriptors):
-                // Received descriptors are closed when `received` goes away.
-                guard descriptors.isEmpty else {
-                    fail(connection, id: 0, type: 0, ProtocolViolation(.unexpectedDescriptors, "file descriptors sent to the daemon"))
-                    return
-                }
-                let decoded = connection.receiveBuffer.withUnsafeBytes { raw in
-                    Result { () throws(ProtocolViolation) in try ClientMessage.decode(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
-                }
-                switch decoded {
-                case .success(let (header, message)):
-                    handle(message, header: header, on: connection, now: now)
-                case .failure(let violation):
-                    let (id, type) = connection.receiveBuffer.withUnsafeBytes { raw -> (UInt32, UInt16) in
-                        count >= 12 ? (raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self), raw.loadUnaligned(as: UInt16.self)) : (0, 0)
-                    }
-                    fail(connection, id: UInt32(littleEndian: id), type: UInt16(littleEndian: type), violation)
-                    return
-                }
-            }
-        }
-    }
-
-    private func flush(_ connection: Connection) {
-        guard connection.flush() else {
-            close(connection, reason: "peer stopped reading")
-            return
-        }
-        updateWritable(connection)
-        if connection.outbox.isEmpty && connection.closeAfterFlush { close(connection, reason: "closed after error") }
-    }
-
-    private func updateWritable(_ connection: Connection) {
-        let want = !connection.outbox.isEmpty
-        guard want != connection.wantsWritable else { return }
-        connection.wantsWritable = want
-        let events: EpollEvents = want ? [.readable, .writable] : .readable
-        try? epoll.modify(connection.socket.descriptor, events: events, token: Self.connectionKind | UInt64(connection.id))
-    }
-
-    /// Sends the reply in the connection's writer; closes it when the peer is gone.
-    @discardableResult
-    func send(_ connection: Connection, descriptors: [FileDescriptor] = []) -> Bool {
-        switch connection.sendWriter(descriptors: descriptors) {
-        case .sent:
-            return true
-        case .queued:
-            updateWritable(connection)
-            return true
-        case .failed(let error):
-            close(connection, reason: "send failed: \(error.map { "\($0)" } ?? "peer not reading")")
-            return false
-        }
-    }
-
-    /// Answers a protocol violation with ERROR and closes the connection
-    /// (after the error is sent), restoring its VM's threads.
-    func fail(_ connection: Connection, id: UInt32, type: UInt16, _ violation: ProtocolViolation) {
-        logger.warning("protocol error; closing connection", metadata: [
-            "id": "\(connection.id)", "pid": "\(connection.peer.pid)", "code": "\(violation.code)", "error": "\(violation.message)",
-        ])
-        DaemonMessage.error(code: violation.code, failedType: type, message: violation.message).encode(id: id, into: &connection.writer)
-        _ = connection.sendWriter()
-        close(connection, reason: "protocol error")
-    }
-
-    /// Closes a connection: detaches its VM (restoring every thread) first.
-    func close(_ connection: Connection, reason: String) {
-        guard connections.removeValue(forKey: connection.id) != nil else { return }
-        if let session = connection.session { detach(session) }
-        try? epoll.remove(connection.socket.descriptor)
-        try? connection.socket.descriptor.close()
-        logger.info("connection closed", metadata: ["id": "\(connection.id)", "reason": "\(reason)"])
-    }
-
-    /// Restores a VM's threads and forgets it.
-    @discardableResult
-    func detach(_ session: VMSession) -> Int {
-        if let shared = session.shared {
-            for bell in shared.doorbells { try? epoll.remove(bell.descriptor) }
-        }
-        let restored = session.restoreAll()
-        sessions.removeValue(forKey: session.id)
-        for thread in session.threads { attachedTIDs.remove(thread.target.tid) }
-        bpf.untrack(session.threads)
-        attachedVCPUs -= session.vcpuCount
-        logger.info("vm detached", metadata: ["vm": "\(session.name)", "restored": "\(restored)"])
-        return restored
-    }
-
+    /// Stops accepting (the socket file goes), closes every connection
+    /// (each VM detached, its threads restored), writes the metrics once more.
     private func shutdown() {
         if let listener {
             try? epoll.remove(listener.descriptor)

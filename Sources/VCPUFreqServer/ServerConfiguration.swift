@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     /// Total vCPUs and VMs this daemon serves (design targets: 1024 and 64).
     public var maximumVCPUs: Int
     public var maximumVMs: Int
+    /// Open connections at once (VMMs and status clients); more are refused
+    /// with ERROR resources, so a local client cannot exhaust the daemon's
+    /// descriptors.
+    public var maximumConnections: Int
     /// Parent of the per-VM cgroups the cgroup uclamp actuator creates.
     public var cgroupParent: String
     /// Loading the BPF programs, pinning the util-hint map (Server+BPF.swift).
@@ -40,7 +44,7 @@ public struct ServerConfiguration: Sendable {
         stateDirectory: String = "/run/vcpufreq", frequencyRefreshMilliseconds: Int = 20, sysfsRoot: String = "/sys",
         clampPreference: [ClampMechanism] = [.uclamp, .cgroup, .bpfMap, .none],
         latencyPreference: [LatencyMechanism] = [.slice, .nice, .none], pinThreads: Bool = true,
-        maximumVCPUs: Int = 1024, maximumVMs: Int = 64, cgroupParent: String = "vcpufreq"
+        maximumVCPUs: Int = 1024, maximumVMs: Int = 64, maximumConnections: Int = 256, cgroupParent: String = "vcpufreq"
     ) {
         self.topology = topology
         self.socketPath = socketPath
@@ -58,6 +62,7 @@ public struct ServerConfiguration: Sendable {
         self.pinThreads = pinThreads
         self.maximumVCPUs = maximumVCPUs
         self.maximumVMs = maximumVMs
+        self.maximumConnections = maximumConnections
         self.cgroupParent = cgroupParent
     }
 }

@@ -30,11 +30,13 @@ final class VMSession {
     private(set) var counters: VMCounters
     /// Per vCPU: the host cluster whose frequency `cur_perf` follows.
     let frequencyCluster: [Int]
-    /// vCPUs whose host area to publish after a drain (the first
-    /// `publishCount` entries; capacity = vCPU count, never grows). Publishing
-    /// reads the policy, which must not happen inside its own drain.
-    private var publishList: [Int]
-    private var publishCount = 0
+    /// What `drainChanges` reported, applied after it returns: applying
+    /// inside its closure would read `policy` (the host area's capped flag)
+    /// while `drainChanges` still holds it for modification, which Swift's
+    /// exclusivity check stops with a crash. Allocated once; the policy
+    /// reports each vCPU at most once per drain.
+    private var drainedVCPUs: [Int]
+    private var drainedHints: [HostHint]
 
     init(
         id: UInt32, name: String, profile: String, model: VMModel, host: HostTopology, peer: PeerCredentials,
@@ -57,7 +59,8 @@ final class VMSession {
             mode: model.policy.kickMode, pollIntervalMicroseconds: UInt32(clamping: model.policy.pollIntervalMicroseconds))
         counters = VMCounters(vcpuCount: model.vcpuCount)
         frequencyCluster = model.vcpus.map { CurrentPerformance.hostCluster(of: $0, in: host) }
-        publishList = Array(repeating: 0, count: model.vcpuCount)
+        drainedVCPUs = Array(repeating: 0, count: model.vcpuCount)
+        drainedHints = Array(repeating: .neutral, count: model.vcpuCount)
     }
 
     var vcpuCount: Int { model.vcpuCount }
@@ -75,7 +78,7 @@ final class VMSession {
             shared.writeMirror(vcpu: vcpu, register: .perftblRd, value: device.mirrorValue(vcpu: vcpu, register: .perftblRd))
         }
         if let request = result.request { submit(request, now: now) }
-        if let slot = result.kick { kicked(slot: slot, now: now, viaDoorbell: false) }
+        if let slot = result.kick { kicked(slot: slot, now: now) }
         applyChanges(now: now)
         return result
     }
@@ -102,24 +105,30 @@ final class VMSession {
         applyChanges(now: now)
     }
 
-    /// A doorbell rang for `slot` (its eventfd, or a forwarded doorbell write).
-    private func kicked(slot: Int, now: UInt64, viaDoorbell: Bool = true) {
+    /// A doorbell rang for `slot` (its eventfd, or a forwarded doorbell
+    /// write). Without a shared page there is nothing to read and no kick
+    /// to suppress: the kick schedule is left alone (polling a page that
+    /// does not exist would only spin the timer).
+    private func kicked(slot: Int, now: UInt64) {
         guard slot >= 0, slot < vcpuCount else { return }
         counters.kicks[slot] &+= 1
+        guard let shared else { return }
         consume(slot: slot, now: now)
-        if kicks.kicked(now: now) == .startPolling, let shared {
+        if kicks.kicked(now: now) == .startPolling {
             shared.host.suppressKicks(slots: 0..<vcpuCount)
             counters.suppressions &+= 1
         }
     }
 
     /// Reads every slot (kicks suppressed); returns the number with news.
+    /// Always moves the schedule on, so the next poll is an interval away.
     @discardableResult
     func poll(now: UInt64) -> Int {
-        guard shared != nil else { return 0 }
         counters.polls &+= 1
         var updated = 0
-        for slot in 0..<vcpuCount where consume(slot: slot, now: now) { updated += 1 }
+        if shared != nil {
+            for slot in 0..<vcpuCount where consume(slot: slot, now: now) { updated += 1 }
+        }
         if kicks.polled(now: now, updatedSlots: updated) == .stopPolling, let shared {
             // Dekker re-check: whatever raced with the flag change is consumed here.
             for slot in shared.host.requestKicks(slots: 0..<vcpuCount) { consume(slot: slot, now: now) }
@@ -174,29 +183,38 @@ final class VMSession {
     /// then the shared page host area and the util-hint `applied_util`.
     func applyChanges(now: UInt64) {
         guard policy.hasChanges else { return }
+        var drained = 0
         policy.drainChanges { vcpu, hint in
-            do throws(ThreadControlError) {
-                try controller.apply(hint, previous: applied[vcpu], to: threads[vcpu])
-                actuationFailed[vcpu] = false
-            } catch {
-                actuationFailed[vcpu] = true
-                if error.threadGone {
-                    counters.threadsGone &+= 1
-                } else {
-                    counters.actuationErrors[vcpu] &+= 1
-                    if counters.actuationErrors[vcpu] == 1 {
-                        logger.warning("cannot apply hint", metadata: ["vm": "\(name)", "vcpu": "\(vcpu)", "error": "\(error)"])
-                    }
+            guard drained < drainedVCPUs.count else { return }
+            drainedVCPUs[drained] = vcpu
+            drainedHints[drained] = hint
+            drained += 1
+        }
+        for index in 0..<drained {
+            apply(drainedHints[index], vcpu: drainedVCPUs[index])
+        }
+    }
+
+    private func apply(_ hint: HostHint, vcpu: Int) {
+        guard vcpu >= 0, vcpu < vcpuCount else { return }
+        do throws(ThreadControlError) {
+            try controller.apply(hint, previous: applied[vcpu], to: threads[vcpu])
+            actuationFailed[vcpu] = false
+        } catch {
+            actuationFailed[vcpu] = true
+            if error.threadGone {
+                counters.threadsGone &+= 1
+            } else {
+                counters.actuationErrors[vcpu] &+= 1
+                if counters.actuationErrors[vcpu] == 1 {
+                    logger.warning("cannot apply hint", metadata: ["vm": "\(name)", "vcpu": "\(vcpu)", "error": "\(error)"])
                 }
             }
-            applied[vcpu] = hint
-            counters.hintsApplied[vcpu] &+= 1
-            device.setAppliedUtilization(vcpu: vcpu, hint.utilMin)
-            publishList[publishCount] = vcpu
-            publishCount += 1
         }
-        for index in 0..<publishCount { publishHostArea(vcpu: publishList[index]) }
-        publishCount = 0
+        applied[vcpu] = hint
+        counters.hintsApplied[vcpu] &+= 1
+        device.setAppliedUtilization(vcpu: vcpu, hint.utilMin)
+        publishHostArea(vcpu: vcpu)
     }
 
     private func publishHostArea(vcpu: Int) {
@@ -229,13 +247,18 @@ final class VMSession {
     // MARK: Detach
 
     /// Restores every thread (errors counted, ESRCH quiet); returns how many
-    /// were restored. After this the session must not apply anything.
+    /// were restored: a thread that has exited had nothing to restore and is
+    /// counted as gone instead. After this the session must not apply anything.
     func restoreAll() -> Int {
         var restored = 0
         for thread in threads {
             do {
                 try controller.restore(thread)
-                restored += 1
+                if controller.procfs.isThread(thread.target.tid, ofProcess: thread.target.pid) {
+                    restored += 1
+                } else {
+                    counters.threadsGone &+= 1
+                }
             } catch {
                 if !error.threadGone {
                     counters.restoreErrors &+= 1

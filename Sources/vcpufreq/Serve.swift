@@ -55,6 +55,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("frequency-refresh-ms"), help: "How often to re-read scaling_cur_freq (hosts with cpufreq).")
     var frequencyRefreshMilliseconds = 20
 
+    @Option(name: .customLong("sysfs-root"), help: "Where sysfs is (scaling_cur_freq is read below it; tests use a fixture).")
+    var sysfsRoot = "/sys"
+
+    @Option(name: .customLong("max-vcpus"), help: "vCPUs the daemon serves in all (1...1024).")
+    var maximumVCPUs = 1024
+
+    @Option(name: .customLong("max-vms"), help: "VMs the daemon serves at once.")
+    var maximumVMs = 64
+
+    @Option(name: .customLong("max-connections"), help: "Open connections at once (VMMs and status clients).")
+    var maximumConnections = 256
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -68,6 +80,9 @@ struct Serve: ParsableCommand {
         _ = try latencyPreference()
         guard metricsIntervalMilliseconds > 0 else { throw ValidationError("--metrics-interval-ms must be positive") }
         guard frequencyRefreshMilliseconds > 0 else { throw ValidationError("--frequency-refresh-ms must be positive") }
+        guard (1...1024).contains(maximumVCPUs) else { throw ValidationError("--max-vcpus must be in 1...1024") }
+        guard maximumVMs > 0 else { throw ValidationError("--max-vms must be positive") }
+        guard maximumConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         if let socketGroup { _ = try Self.groupID(socketGroup) }
     }
 
@@ -89,6 +104,19 @@ struct Serve: ParsableCommand {
         }
     }
 
+    /// Each vCPU costs the daemon a doorbell eventfd, and a typical soft
+    /// RLIMIT_NOFILE is 1024: raise it to the hard limit, which the
+    /// daemon's vCPU and connection budgets stay well below.
+    static func raiseDescriptorLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let wanted = limit.rlim_max
+        limit.rlim_cur = wanted
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("cannot raise the open file limit", metadata: ["errno": "\(errno)"])
+        }
+    }
+
     static func groupID(_ name: String) throws -> UInt32 {
         if let gid = UInt32(name) { return gid }
         guard let entry = getgrnam(name) else { throw ValidationError("--socket-group: no group named \"\(name)\"") }
@@ -107,10 +135,16 @@ struct Serve: ParsableCommand {
             topology: loaded, socketPath: socket, socketGroupID: try socketGroup.map(Self.groupID),
             allowedUIDs: Set(allowUIDs), dryRun: dryRun, recordPath: record, metricsPath: metricsFile,
             metricsIntervalMilliseconds: metricsIntervalMilliseconds, stateDirectory: stateDirectory,
-            frequencyRefreshMilliseconds: frequencyRefreshMilliseconds, clampPreference: try clampPreference(),
-            latencyPreference: try latencyPreference(), pinThreads: !noPin)
+            frequencyRefreshMilliseconds: frequencyRefreshMilliseconds, sysfsRoot: sysfsRoot,
+            clampPreference: try clampPreference(),
+            latencyPreference: try latencyPreference(), pinThreads: !noPin, maximumVCPUs: maximumVCPUs,
+            maximumVMs: maximumVMs, maximumConnections: maximumConnections)
         configuration.bpf = bpf.settings
         let logger = Logger(label: "vcpufreq")
+        Self.raiseDescriptorLimit(logger: logger)
+        // A reader of the --dry-run record that goes away (`| head`) must
+        // cost a failed write, not the daemon (sockets use MSG_NOSIGNAL).
+        signal(SIGPIPE, SIG_IGN)
         do {
             let server = try Server(configuration: configuration, logger: logger)
             try server.run()

@@ -37,7 +37,7 @@ struct Status: ParsableCommand {
         if d.recoveredThreads > 0 { out += "restored \(d.recoveredThreads) threads of a killed daemon at start\n" }
         for vm in status.vms {
             let c = vm.counters
-            out += "\nvm \"\(vm.name)\" (id \(vm.id), profile \(vm.profile), pid \(vm.peerPID)): kick mode \(vm.kickMode)"
+            out += "\nvm \"\(vm.name)\" (id \(vm.id), profile \(vm.profile), pid \(vm.peerPID)): \(vm.actuators), kick mode \(vm.kickMode)"
                 + "\(vm.polling ? " (polling)" : ""), shared page \(vm.sharedMapped ? "mapped" : "not mapped")"
                 + "\(vm.mirrorMapped ? " + mirror" : "")\n"
             out += "  requests \(c.requests), kicks \(c.kicks), polls \(c.polls), accesses \(c.accesses), invalid \(c.invalidAccesses), "

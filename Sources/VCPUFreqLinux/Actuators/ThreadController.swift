@@ -153,18 +153,23 @@ public final class ThreadController {
     /// Applies `new` to the thread, calling only the facets whose part
     /// changed from `previous` (the hint applied last; nil = none yet).
     /// Every facet is tried even when one fails; all failures are counted
-    /// and thrown together. No allocation unless something fails.
+    /// and thrown together. No allocation unless something fails. The
+    /// recorder gets a line whenever the hint changed, also in a facet this
+    /// host has no actuator for (clamp=none): the record is the hint the
+    /// daemon decided, which is what a dry run is for.
     public func apply(_ new: HostHint, previous: HostHint?, to thread: AttachedThread) throws(ThreadControlError) {
         var failures: [ThreadControlError.Failure] = []
         var changedAny = false
         for facet in Self.facetOrder {
-            guard let actuator = actuator(for: facet) else { continue }
-            guard actuator.needsApply(new, previous: previous) else {
-                count(facet) { $0.unchanged += 1 }
+            let actuator = actuator(for: facet)
+            // An actuator decides what counts as its change (the BPF map also
+            // follows latency); a facet without one still records changes.
+            guard actuator?.needsApply(new, previous: previous) ?? facet.changed(from: previous, to: new) else {
+                if actuator != nil { count(facet) { $0.unchanged += 1 } }
                 continue
             }
             changedAny = true
-            guard applies else { continue }
+            guard applies, let actuator else { continue }
             do {
                 try actuator.apply(new, previous: previous, to: thread.target, snapshot: thread.snapshot)
                 count(facet) { $0.applied += 1 }
