@@ -50,6 +50,9 @@ public struct DaemonBenchOptions: Sendable {
     public var daemonExecutable: String
     /// The allocation counter library; nil = not counted.
     public var mallocCounterLibrary: String?
+    /// Extra `serve` options for the daemon (e.g. `--busy-poll-us 300`), to
+    /// compare daemon settings run against run.
+    public var daemonArguments: [String] = []
     /// Where the socket, state directory, topology and logs go (a fresh
     /// directory is made inside); nil = /dev/shm when writable (tmpfs, like
     /// the daemon's default /run), else the temporary directory.

@@ -81,7 +81,8 @@ public final class DaemonBenchmark {
         progress("starting the daemon: \(options.daemonExecutable) serve (work directory \(work))")
         daemon = try DaemonProcess(
             executable: options.daemonExecutable, topologyPath: topologyPath, socketPath: socketPath,
-            stateDirectory: work + "/state", logPath: work + "/daemon.log", preload: preload)
+            stateDirectory: work + "/state", logPath: work + "/daemon.log", preload: preload,
+            extraArguments: options.daemonArguments)
         defer { daemon.stop() }
         progress("daemon pid \(daemon.pid) listening on \(socketPath)")
         if let counters {

@@ -19,7 +19,7 @@ final class DaemonProcess {
     /// Starts `executable serve ...` and waits until the socket accepts.
     init(
         executable: String, topologyPath: String, socketPath: String, stateDirectory: String, logPath: String,
-        preload: (library: String, counterFile: String)?
+        preload: (library: String, counterFile: String)?, extraArguments: [String] = []
     ) throws {
         self.socketPath = socketPath
         self.logPath = logPath
@@ -29,7 +29,7 @@ final class DaemonProcess {
             "serve", "--topology", topologyPath, "--socket", socketPath, "--state-dir", stateDirectory,
             // The bench measures the request path; pinning would only move the idle threads around.
             "--no-pin", "--log-level", "notice",
-        ]
+        ] + extraArguments
         var environment = ProcessInfo.processInfo.environment
         if let preload {
             environment["LD_PRELOAD"] = preload.library

@@ -184,38 +184,51 @@ public final class Server {
     /// descriptor) also restores every thread before the error is thrown.
     public func run() throws {
         defer { shutdown() }
+        let busyPoll = UInt64(max(configuration.busyPollMicroseconds, 0)) * 1000
+        // While requests flow (busy poll on): poll epoll without sleeping until then.
+        var spinUntil: UInt64 = 0
         while !stopping {
             armTimer()
+            let spinning = spinUntil != 0 && MonotonicClock.nowNanoseconds() < spinUntil
             let count: Int
             do {
-                count = try epoll.wait(into: ready, timeoutMilliseconds: -1)
+                count = try epoll.wait(into: ready, timeoutMilliseconds: spinning ? 0 : -1)
             } catch .interrupted {
                 continue
             } catch {
                 throw ServerError("epoll_wait failed: \(error)")
             }
             let now = MonotonicClock.nowNanoseconds()
+            var requests = false
             for index in 0..<count {
                 let event = ready[index]
-                dispatch(token: event.token, events: event.events, now: now)
+                if dispatch(token: event.token, events: event.events, now: now) { requests = true }
+            }
+            if busyPoll > 0 {
+                if requests { spinUntil = now + busyPoll } else if !spinning { spinUntil = 0 }
             }
             runTimers(now: MonotonicClock.nowNanoseconds())
         }
     }
 
-    private func dispatch(token: UInt64, events: EpollEvents, now: UInt64) {
+    /// Handles one ready descriptor; true when it carried guest requests (a
+    /// doorbell or a VMM's messages), which keeps a busy-polling daemon awake.
+    @discardableResult
+    private func dispatch(token: UInt64, events: EpollEvents, now: UInt64) -> Bool {
         switch token & (0xFF << 56) {
         case Self.doorbellKind:
             let vmID = UInt32(truncatingIfNeeded: (token >> 16) & 0xFFFF_FFFF)
             let slot = Int(token & 0xFFFF)
             sessions[vmID]?.doorbellRang(slot: slot, now: now)
+            return true
         case Self.connectionKind:
             let id = UInt32(truncatingIfNeeded: token)
-            guard let connection = connections[id] else { return }
+            guard let connection = connections[id] else { return false }
             if events.contains(.writable) { flush(connection) }
             if connections[id] != nil, !events.intersection([.readable, .hangUp, .error]).isEmpty {
                 receive(connection, now: now)
             }
+            return true
         default:
             switch token {
             case Self.listenerToken: acceptConnections(now: now)
@@ -226,6 +239,7 @@ public final class Server {
                 armedDeadline = nil
             default: break
             }
+            return false
         }
     }
 

@@ -33,6 +33,11 @@ public struct ServerConfiguration: Sendable {
     /// with ERROR resources, so a local client cannot exhaust the daemon's
     /// descriptors.
     public var maximumConnections: Int
+    /// After a request, keep polling epoll without sleeping for this long
+    /// (µs; 0 = always sleep). A sleeping daemon's CPU may go idle, and waking
+    /// an idle CPU is the tail of kick → hint latency on virtualized hosts
+    /// (bench/results/daemon.md, placement). Costs CPU while requests flow.
+    public var busyPollMicroseconds: Int = 0
     /// Parent of the per-VM cgroups the cgroup uclamp actuator creates.
     public var cgroupParent: String
     /// Loading the BPF programs, pinning the util-hint map (Server+BPF.swift).

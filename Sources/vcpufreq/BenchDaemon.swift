@@ -43,6 +43,9 @@ struct BenchDaemon: ParsableCommand {
     @Option(name: .customLong("daemon"), help: "The vcpufreq binary to run as the daemon (default: this one).")
     var daemonExecutable: String?
 
+    @Option(name: .customLong("daemon-args"), help: "Extra `serve` options for the daemon, space-separated (e.g. \"--busy-poll-us 300\").")
+    var daemonArguments: String?
+
     @Option(name: .customLong("malloc-counter"), help: "Path of libVCPUFreqMallocCounter.so (default: beside the binary).")
     var mallocCounter: String?
 
@@ -62,6 +65,7 @@ struct BenchDaemon: ParsableCommand {
         if let rounds { options.rounds = rounds }
         if let pollIntervalMicroseconds { options.pollIntervalMicroseconds = pollIntervalMicroseconds }
         if noPlacement { options.placementStudy = false }
+        if let daemonArguments { options.daemonArguments = daemonArguments.split(separator: " ").map(String.init) }
         return options
     }
 

@@ -279,3 +279,59 @@ extension DaemonTests.SharedPage {
         #expect(try vm.client.status().vms.first?.polling == false)
     }
 }
+
+extension DaemonTests {
+    @Suite struct BusyPoll {
+        /// CPU time (user + system) of a process so far, in clock ticks.
+        static func cpuTicks(_ pid: Int32) -> Int {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = text.lastIndex(of: ")")
+            else { return 0 }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            // After the comm: state is field 3, utime 14, stime 15 (1-based).
+            guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+            return user + system
+        }
+
+        /// With --busy-poll-us the daemon serves requests as before and, once
+        /// the window after the last request has passed, sleeps again.
+        @Test func busyPollingServesRequestsThenSleeps() throws {
+            let daemon = try Daemon(topology: TestTopology.toml(), arguments: ["--busy-poll-us", "20000"])
+            let vm = try AttachedVM(daemon: daemon)
+            let shared = try vm.mapShared()
+            for utilization: UInt32 in [300, 700, 300, 900] {
+                try shared.publish(slot: 0, utilization: utilization, flags: [.utilValid])
+                #expect(eventually { shared.guest.readHostArea(slot: 0)?.utilMin == UInt16(utilization) })
+            }
+            try vm.client.write(vcpu: 1, offset: Offset.utilHint(1, 0x00), value: 450)
+            #expect(eventually { shared.guest.readHostArea(slot: 1)?.utilMin == 450 })
+            // The window (20 ms) ends; then 500 ms idle must cost the daemon
+            // far less than a CPU (a spinning daemon would use ~50 ticks).
+            usleep(100_000)
+            let before = Self.cpuTicks(daemon.pid)
+            usleep(500_000)
+            let spent = Self.cpuTicks(daemon.pid) - before
+            #expect(spent <= 5, "the daemon used \(spent) ticks in 500 ms of idle")
+        }
+
+        /// During the window the daemon really polls: it uses CPU with no
+        /// request in flight (a sleeping daemon would use none).
+        @Test func theWindowKeepsTheDaemonAwake() throws {
+            let daemon = try Daemon(topology: TestTopology.toml(), arguments: ["--busy-poll-us", "400000"])
+            let vm = try AttachedVM(daemon: daemon)
+            let shared = try vm.mapShared()
+            try shared.publish(slot: 0, utilization: 640, flags: [.utilValid])
+            #expect(eventually { shared.guest.readHostArea(slot: 0)?.utilMin == 640 })
+            let before = Self.cpuTicks(daemon.pid)
+            usleep(200_000)
+            let spent = Self.cpuTicks(daemon.pid) - before
+            #expect(spent >= 4, "the daemon used only \(spent) ticks in 200 ms of its 400 ms busy-poll window")
+        }
+
+        @Test func outOfRangeBusyPollIsRefusedNamingTheFlag() throws {
+            let result = try runProgram([vcpufreqBinary, "serve", "--topology", "/dev/null", "--socket", "/tmp/x", "--busy-poll-us", "-1"])
+            #expect(result.status != 0)
+            #expect(result.error.contains("--busy-poll-us"))
+        }
+    }
+}
