@@ -80,9 +80,10 @@ static __always_inline void record_delay(struct vcpufreq_thread_stats *s, __u64 
 #define HAS_SCHED_INFO(p) bpf_core_field_exists((p)->sched_info.run_delay)
 
 /* The bases runtime and run delay count from, set the first time the
- * programs see the thread. Seen switching in, it was not on CPU when tracked:
- * the kernel's totals are the bases. Seen first switching out, it was on CPU
- * since before tracking: its runtime counts from tracked_since_ns. */
+ * programs see the thread. Seen woken or switching in, it was not on CPU when
+ * tracked: the kernel's totals are the bases. Seen first switching out, it was
+ * on CPU since before tracking (or its switch-in was not reported): its
+ * runtime counts from tracked_since_ns. */
 static __always_inline void first_sight(struct vcpufreq_thread_stats *s, struct task_struct *p, __u64 now,
 					bool switching_out)
 {
@@ -155,6 +156,14 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	if (!s)
 		return 0;
 	__sync_fetch_and_add(&s->wakeups, 1);
+	/* A thread tracked while blocked is first seen here, off CPU, where its
+	 * runtime and run delay are final: the bases. Left to its switch-in,
+	 * which may never be reported, its first switch-out would count all the
+	 * time since tracking as runtime (blocked time included) and drop the
+	 * wait before that run. (On CPU, it has not blocked since it was
+	 * tracked: its next switch-out, always reported, is its first sight.) */
+	if (!p->on_cpu)
+		first_sight(s, p, 0, false);
 	/* Without sched_info the wait is timed from here. A wake-up of a task
 	 * still on CPU (it had not blocked yet) starts no wait, and one of a
 	 * task already waiting (preempted) keeps its start. */

@@ -30,12 +30,12 @@ func runTracked(
     _ monitor: VCPUThreadMonitor, cpu: Int? = nil, roundRobinPriority: Int32? = nil,
     sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping () -> Void
 ) throws -> (kernel: KernelThreadCounters, stats: ThreadStats, tid: Int32) {
-    let endGate = try EndGate(sourceLocation: sourceLocation)
-    let finished = StopFlag()
+    let endGate = try Gate(sourceLocation: sourceLocation)
+    let finished = try Gate(sourceLocation: sourceLocation)
     let thread = try #require(
         NativeThread(cpu: cpu) {
             body()
-            finished.raise()
+            finished.open()
             endGate.wait()
         }, sourceLocation: sourceLocation)
     defer {
@@ -56,10 +56,11 @@ func runTracked(
     try monitor.track(tid: thread.tid)
     defer { _ = try? monitor.untrack(tid: thread.tid) }
     thread.release()
-    // Once `body` is done, the thread's next block is the end gate's read
-    // (checked by its descriptor, too).
+    // Blocked meanwhile (polling would wake up on the thread's CPU and
+    // preempt it). Once `body` is done, the thread's next block is the end
+    // gate's read (checked by its descriptor, too).
     try #require(
-        ThreadState.waitUntil { finished.isRaised }, "thread \(thread.tid) never finished its work",
+        finished.wait(timeoutMilliseconds: 60_000), "thread \(thread.tid) never finished its work",
         sourceLocation: sourceLocation)
     try #require(
         ThreadState.waitUntilBlocked(tid: thread.tid) { $0.firstArgument == UInt64(endGate.readEnd) },
@@ -69,8 +70,8 @@ func runTracked(
     return (after - before, stats, thread.tid)
 }
 
-/// A pipe a measured thread blocks on after its work until the test opens it.
-final class EndGate: Sendable {
+/// A pipe one thread blocks on until another opens it.
+final class Gate: Sendable {
     let readEnd: Int32
     let writeEnd: Int32
 
@@ -84,6 +85,14 @@ final class EndGate: Sendable {
     func wait() {
         var byte: UInt8 = 0
         while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+    }
+
+    /// Blocks until `open()` or the timeout; whether it was opened.
+    func wait(timeoutMilliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+        var ready = poll(&entry, 1, timeoutMilliseconds)
+        while ready < 0 && errno == EINTR { ready = poll(&entry, 1, timeoutMilliseconds) }
+        return ready == 1
     }
 
     func open() {
