@@ -84,6 +84,25 @@ enum Support {
         return max(1, milliseconds) * 1_000_000
     }
 
+    /// The longest a real-time thread that is alone at its priority can be
+    /// kept off its CPU by CFS protection, ns: real-time throttling stops
+    /// real-time threads for sched_rt_period_us - sched_rt_runtime_us of
+    /// each period once they used their share (50 ms of 1 s by default), and
+    /// the fair server (Linux 6.12 on) gives starved CFS threads 50 ms a
+    /// second. Either way, 50 ms unless the sysctls say more.
+    static var realtimeStallNanoseconds: UInt64 {
+        func value(_ name: String) -> Int64? {
+            FileSystems.readSmallFile("/proc/sys/kernel/" + name).flatMap {
+                Int64($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+        let fairServer: UInt64 = 50_000_000
+        guard let period = value("sched_rt_period_us"), let runtime = value("sched_rt_runtime_us"), runtime >= 0,
+            period > runtime
+        else { return fairServer }
+        return max(fairServer, UInt64(period - runtime) * 1_000)
+    }
+
     /// Whether the kernel keeps per-task sched_info (CONFIG_SCHED_INFO): then
     /// the programs read run delays from it and /proc/<tid>/schedstat exists.
     static var kernelHasSchedInfo: Bool { FileSystems.exists("/proc/self/schedstat") }
