@@ -15,6 +15,14 @@
  * tasks are never traced), and timing lost whole runs. Switch-outs are
  * reported reliably, and each one closes exactly one run and the wait before it.
  *
+ * What the development VMs hide: no program here runs while the sandbox's
+ * own agent (its tokio-rt-worker threads) is the current task of a CPU, not
+ * even in an interrupt. A tracked thread's switch-in from the agent is not
+ * seen, and neither is a wake-up raised there, e.g. by a timer interrupt
+ * that ends a sleep while the agent runs on that CPU (tracefs still shows
+ * those wake-ups). A tracked thread's own switch-outs run in its own context
+ * and are always seen.
+ *
  * A thread is tracked while map "threads" has an entry for its TID; every
  * event first looks the TID up there, so an untracked thread costs one hash
  * lookup. Map "util_hint" is written by the daemon only, for a host BPF
@@ -118,6 +126,8 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (sum > s->exec_base_ns)
 			s->runtime_ns = sum - s->exec_base_ns;
 		s->switched_in_ns = 0;
+		/* Also here: its switch-in onto this CPU may not have been seen. */
+		s->last_cpu = bpf_get_smp_processor_id();
 		if (HAS_SCHED_INFO(prev)) {
 			/* The wait before the run that ends here: run_delay grows at switch-in. */
 			__u64 waited = prev->sched_info.run_delay;

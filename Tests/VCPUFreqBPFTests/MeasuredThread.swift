@@ -23,6 +23,10 @@ import Testing
 /// in the end gate's read: one wake-up and one voluntary switch of its own
 /// besides what `body` does.
 ///
+/// Pinned to `cpu`, its start gate is opened from that CPU (`openLocally`),
+/// which makes the start of the window visible to the programs whatever else
+/// runs there.
+///
 /// With `roundRobinPriority` the thread is made SCHED_RR at that priority
 /// while it waits at its start gate, so it wakes as a real-time thread (a
 /// thread that switched itself would first have to get a CPU as a CFS one).
@@ -55,7 +59,11 @@ func runTracked(
     let before = try #require(KernelThreadCounters.of(tid: thread.tid), sourceLocation: sourceLocation)
     try monitor.track(tid: thread.tid)
     defer { _ = try? monitor.untrack(tid: thread.tid) }
-    thread.release()
+    if let cpu {
+        try openLocally(thread, cpu: cpu, sourceLocation: sourceLocation)
+    } else {
+        thread.release()
+    }
     // Blocked meanwhile (polling would wake up on the thread's CPU and
     // preempt it). Once `body` is done, the thread's next block is the end
     // gate's read (checked by its descriptor, too).
@@ -68,6 +76,32 @@ func runTracked(
     let after = try #require(KernelThreadCounters.of(tid: thread.tid), sourceLocation: sourceLocation)
     let stats = try #require(try monitor.stats(tid: thread.tid), sourceLocation: sourceLocation)
     return (after - before, stats, thread.tid)
+}
+
+/// Opens the start gate of `thread`, pinned to `cpu`, from a short-lived
+/// thread on `cpu` (SCHED_FIFO one above `Support.roundRobinPriority`, so a
+/// real-time hog there cannot hold it off). The wake-up is then raised on the
+/// thread's own CPU in the opener's context, where the programs always see it
+/// and take the thread's bases while it is still off its CPU. Opened from
+/// another CPU, the kernel may queue the wake-up to the thread's CPU and raise
+/// it there in an interrupt, which the development VMs hide from the programs
+/// when their sandbox's agent is running on that CPU; the thread's switch-in
+/// from the agent is hidden too (bpf/vcpufreq.bpf.c), and its first run would
+/// then count from the moment it was tracked.
+func openLocally(_ thread: NativeThread, cpu: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let opener = try #require(
+        NativeThread {
+            NativeThread.pin(toCPU: cpu)
+            thread.release()
+        }, sourceLocation: sourceLocation)
+    defer { opener.join() }
+    try #require(
+        ThreadState.waitUntilBlocked(tid: opener.tid) { _ in true }, "opener never blocked at its start gate",
+        sourceLocation: sourceLocation)
+    try #require(
+        Support.setRealtime(tid: opener.tid, policy: SCHED_FIFO, priority: Support.roundRobinPriority + 1),
+        "SCHED_FIFO refused: errno \(errno)", sourceLocation: sourceLocation)
+    opener.release()
 }
 
 /// A pipe one thread blocks on until another opens it.

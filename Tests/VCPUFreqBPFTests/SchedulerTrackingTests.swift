@@ -1,3 +1,4 @@
+import CVCPUFreqSys
 import Testing
 
 @testable import VCPUFreqBPF
@@ -10,7 +11,7 @@ extension KernelTests {
         func runtimeAndWakeups(iterations: Int) throws {
             let monitor = try Support.startedMonitor()
             let busy = 50 * Self.millisecond
-            let (kernel, stats, tid) = try runTracked(monitor) {
+            let (kernel, stats, tid) = try runTracked(monitor, cpu: 0) {
                 for _ in 0..<iterations {
                     NativeThread.burnCPU(nanoseconds: busy)
                     NativeThread.sleep(nanoseconds: 2 * Self.millisecond)
@@ -30,15 +31,19 @@ extension KernelTests {
             // same field at the last switch-out: equal to the nanosecond.
             #expect(!stats.isOnCPU)
             #expect(stats.runtimeNanoseconds == kernel.runtimeNanoseconds)
-            // One wake-up per sleep (the timer wakes it even when it fires
-            // before the thread got to block) and one at the start gate.
-            #expect(stats.wakeups == UInt64(iterations) + 1)
             // Every switch-out runs in the thread's own context and is seen,
             // and the programs classify it by the kernel's rule: the same counts.
             #expect(stats.voluntarySwitches == kernel.voluntarySwitches)
             #expect(stats.involuntarySwitches == kernel.involuntarySwitches)
             // Blocks: at most one per sleep, and the end gate.
             #expect((1...UInt64(iterations) + 1).contains(kernel.voluntarySwitches))
+            // Wake-ups: the start gate's (raised on the thread's CPU by the
+            // opener, always seen) and one per sleep, raised by the timer
+            // interrupt on the thread's CPU. The development VMs hide those
+            // that hit while their sandbox's agent runs there (seen in 2 to 11
+            // of 3000 sleeps; tracefs shows them), so only the bounds hold
+            // here; "wake-ups are counted exactly" below raises them itself.
+            #expect((1...UInt64(iterations) + 1).contains(stats.wakeups))
             // Every run (ended by a switch-out) had one wait before it, and the
             // waits add up to the kernel's run_delay over the same window.
             if Support.kernelHasSchedInfo {
@@ -47,7 +52,48 @@ extension KernelTests {
             }
             #expect(stats.runDelay.bucketTotal == stats.runDelay.count)
             #expect(sumFitsBuckets(stats.runDelay))
-            #expect(stats.lastCPU.map { (0..<NativeThread.onlineCPUs).contains($0) } == true)
+            #expect(stats.lastCPU == 0)
+        }
+
+        /// The thread blocks in a pipe's read N times; a waker on the same CPU
+        /// writes a byte each time once the thread is blocked and off its CPU
+        /// (/proc/TID/syscall), so every read blocks and every wake-up is
+        /// raised in the waker's context on that CPU, where nothing hides it.
+        @Test("wake-ups are counted exactly: N blocks, N wake-ups", .enabled(if: NativeThread.onlineCPUs >= 1))
+        func wakeupsCountedExactly() throws {
+            let monitor = try Support.startedMonitor()
+            let blocks = 200
+            let cpu = NativeThread.onlineCPUs - 1
+            let pipe = try Gate()
+            let measuredTID = Box<Int32>()
+            let waker = try #require(
+                NativeThread(cpu: cpu) {
+                    guard ThreadState.waitUntil({ measuredTID.value != nil }), let tid = measuredTID.value else { return }
+                    for _ in 0..<blocks {
+                        guard ThreadState.waitUntilBlocked(tid: tid, { $0.firstArgument == UInt64(pipe.readEnd) }) else { return }
+                        pipe.open()
+                    }
+                })
+            waker.release()
+            defer { waker.join() }
+            let (kernel, stats, _) = try runTracked(monitor, cpu: cpu) {
+                measuredTID.set(vcpufreq_sys_gettid())
+                for _ in 0..<blocks { pipe.wait() }
+            }
+            print("wakeups \(stats.wakeups); switches v\(stats.voluntarySwitches)/i\(stats.involuntarySwitches) "
+                + "(kernel v\(kernel.voluntarySwitches)/i\(kernel.involuntarySwitches))")
+            // One wake-up per block and one at the start gate; the blocks and
+            // the end gate are the voluntary switches.
+            #expect(stats.wakeups == UInt64(blocks) + 1)
+            #expect(kernel.voluntarySwitches == UInt64(blocks) + 1)
+            #expect(stats.voluntarySwitches == kernel.voluntarySwitches)
+            #expect(stats.involuntarySwitches == kernel.involuntarySwitches)
+            #expect(stats.runtimeNanoseconds == kernel.runtimeNanoseconds)
+            if Support.kernelHasSchedInfo {
+                #expect(stats.runDelay.count == kernel.voluntarySwitches + kernel.involuntarySwitches)
+                #expect(stats.runDelay.sumNanoseconds == kernel.runDelayNanoseconds)
+            }
+            #expect(stats.lastCPU == cpu)
         }
 
         /// B burns three SCHED_RR slices of CPU on one CPU, alone and then

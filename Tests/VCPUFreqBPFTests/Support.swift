@@ -73,8 +73,14 @@ enum Support {
     /// returns whether it worked.
     @discardableResult
     static func setRoundRobin(tid: Int32 = 0, priority: Int32 = roundRobinPriority) -> Bool {
+        setRealtime(tid: tid, policy: SCHED_RR, priority: priority)
+    }
+
+    /// Gives thread `tid` (0: the calling thread) a real-time `policy`
+    /// (SCHED_FIFO, SCHED_RR) at `priority`; returns whether it worked.
+    static func setRealtime(tid: Int32, policy: Int32, priority: Int32) -> Bool {
         var parameters = sched_param(sched_priority: priority)
-        return sched_setscheduler(tid, SCHED_RR, &parameters) == 0
+        return sched_setscheduler(tid, policy, &parameters) == 0
     }
 
     /// The SCHED_RR time slice (/proc/sys/kernel/sched_rr_timeslice_ms), ns.
