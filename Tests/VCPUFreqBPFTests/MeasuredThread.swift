@@ -3,7 +3,7 @@ import Testing
 
 @testable import VCPUFreqBPF
 
-/// Runs `body` on a new thread (pinned to `cpu` if given) and measures it
+/// Runs `body` on a new thread pinned to `cpu` and measures it
 /// over one window that is the same for the BPF programs and for the kernel's
 /// own accounting: from a moment the thread is blocked at its start gate,
 /// off its CPU, to a moment it is blocked at an end gate after `body`, off
@@ -23,15 +23,14 @@ import Testing
 /// in the end gate's read: one wake-up and one voluntary switch of its own
 /// besides what `body` does.
 ///
-/// Pinned to `cpu`, its start gate is opened from that CPU (`openLocally`),
-/// which makes the start of the window visible to the programs whatever else
-/// runs there.
+/// Its start gate is opened from its own CPU (`openLocally`), which makes
+/// the start of the window visible to the programs whatever else runs there.
 ///
 /// With `roundRobinPriority` the thread is made SCHED_RR at that priority
 /// while it waits at its start gate, so it wakes as a real-time thread (a
 /// thread that switched itself would first have to get a CPU as a CFS one).
 func runTracked(
-    _ monitor: VCPUThreadMonitor, cpu: Int? = nil, roundRobinPriority: Int32? = nil,
+    _ monitor: VCPUThreadMonitor, cpu: Int, roundRobinPriority: Int32? = nil,
     sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping () -> Void
 ) throws -> (kernel: KernelThreadCounters, stats: ThreadStats, tid: Int32) {
     let endGate = try Gate(sourceLocation: sourceLocation)
@@ -59,11 +58,7 @@ func runTracked(
     let before = try #require(KernelThreadCounters.of(tid: thread.tid), sourceLocation: sourceLocation)
     try monitor.track(tid: thread.tid)
     defer { _ = try? monitor.untrack(tid: thread.tid) }
-    if let cpu {
-        try openLocally(thread, cpu: cpu, sourceLocation: sourceLocation)
-    } else {
-        thread.release()
-    }
+    try openLocally(thread, cpu: cpu, sourceLocation: sourceLocation)
     // Blocked meanwhile (polling would wake up on the thread's CPU and
     // preempt it). Once `body` is done, the thread's next block is the end
     // gate's read (checked by its descriptor, too).
@@ -144,8 +139,6 @@ final class Gate: Sendable {
 enum ThreadState {
     /// The system call a thread is blocked in.
     struct BlockedCall {
-        /// The system call's number.
-        var number: Int
         /// Its first argument (a file descriptor for read).
         var firstArgument: UInt64
     }
@@ -160,10 +153,11 @@ enum ThreadState {
     static func blockedCall(tid: Int32) -> BlockedCall? {
         guard let text = FileSystems.readSmallFile("/proc/self/task/\(tid)/syscall") else { return nil }
         let fields = text.split(separator: " ")
-        guard fields.count >= 2, let number = Int(fields[0]), fields[1].hasPrefix("0x"),
+        // "NUMBER 0xARG1 ...", or "running".
+        guard fields.count >= 2, Int(fields[0]) != nil, fields[1].hasPrefix("0x"),
             let argument = UInt64(fields[1].dropFirst(2), radix: 16)
         else { return nil }
-        return BlockedCall(number: number, firstArgument: argument)
+        return BlockedCall(firstArgument: argument)
     }
 
     /// Polls until thread `tid` is blocked, off its CPU, in a call `accept`
