@@ -15,13 +15,13 @@
  * tasks are never traced), and timing lost whole runs. Switch-outs are
  * reported reliably, and each one closes exactly one run and the wait before it.
  *
- * What the development VMs hide: no program here runs while the sandbox's
- * own agent (its tokio-rt-worker threads) is the current task of a CPU, not
- * even in an interrupt. A tracked thread's switch-in from the agent is not
- * seen, and neither is a wake-up raised there, e.g. by a timer interrupt
- * that ends a sleep while the agent runs on that CPU (tracefs still shows
- * those wake-ups). A tracked thread's own switch-outs run in its own context
- * and are always seen.
+ * What the development VMs hide: the programs do not run for events on a CPU
+ * whose current task is the sandbox's own agent (its tokio-rt-worker
+ * threads), not even for those raised in an interrupt. A tracked thread's
+ * switch-in from the agent is not seen, and neither is a wake-up raised
+ * there, e.g. by a timer interrupt that ends a sleep while the agent runs
+ * on that CPU (tracefs still shows those wake-ups). A tracked thread's own
+ * switch-outs run in its own context and are always seen.
  *
  * A thread is tracked while map "threads" has an entry for its TID; every
  * event first looks the TID up there, so an untracked thread costs one hash
