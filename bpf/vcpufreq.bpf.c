@@ -15,6 +15,14 @@
  * tasks are never traced), and timing lost whole runs. Switch-outs are
  * reported reliably, and each one closes exactly one run and the wait before it.
  *
+ * What the development VMs hide: the programs do not run for events on a CPU
+ * whose current task is the sandbox's own agent (its tokio-rt-worker
+ * threads), not even for those raised in an interrupt. A tracked thread's
+ * switch-in from the agent is not seen, and neither is a wake-up raised
+ * there, e.g. by a timer interrupt that ends a sleep while the agent runs
+ * on that CPU (tracefs still shows those wake-ups). A tracked thread's own
+ * switch-outs run in its own context and are always seen.
+ *
  * A thread is tracked while map "threads" has an entry for its TID; every
  * event first looks the TID up there, so an untracked thread costs one hash
  * lookup. Map "util_hint" is written by the daemon only, for a host BPF
@@ -80,9 +88,10 @@ static __always_inline void record_delay(struct vcpufreq_thread_stats *s, __u64 
 #define HAS_SCHED_INFO(p) bpf_core_field_exists((p)->sched_info.run_delay)
 
 /* The bases runtime and run delay count from, set the first time the
- * programs see the thread. Seen switching in, it was not on CPU when tracked:
- * the kernel's totals are the bases. Seen first switching out, it was on CPU
- * since before tracking: its runtime counts from tracked_since_ns. */
+ * programs see the thread. Seen woken or switching in, it was not on CPU when
+ * tracked: the kernel's totals are the bases. Seen first switching out, it was
+ * on CPU since before tracking (or its switch-in was not reported): its
+ * runtime counts from tracked_since_ns. */
 static __always_inline void first_sight(struct vcpufreq_thread_stats *s, struct task_struct *p, __u64 now,
 					bool switching_out)
 {
@@ -117,6 +126,8 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (sum > s->exec_base_ns)
 			s->runtime_ns = sum - s->exec_base_ns;
 		s->switched_in_ns = 0;
+		/* Also here: its switch-in onto this CPU may not have been seen. */
+		s->last_cpu = bpf_get_smp_processor_id();
 		if (HAS_SCHED_INFO(prev)) {
 			/* The wait before the run that ends here: run_delay grows at switch-in. */
 			__u64 waited = prev->sched_info.run_delay;
@@ -155,6 +166,14 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	if (!s)
 		return 0;
 	__sync_fetch_and_add(&s->wakeups, 1);
+	/* A thread tracked while blocked is first seen here, off CPU, where its
+	 * runtime and run delay are final: the bases. Left to its switch-in,
+	 * which may never be reported, its first switch-out would count all the
+	 * time since tracking as runtime (blocked time included) and drop the
+	 * wait before that run. (On CPU, it has not blocked since it was
+	 * tracked: its next switch-out, always reported, is its first sight.) */
+	if (!p->on_cpu)
+		first_sight(s, p, 0, false);
 	/* Without sched_info the wait is timed from here. A wake-up of a task
 	 * still on CPU (it had not blocked yet) starts no wait, and one of a
 	 * task already waiting (preempted) keeps its start. */

@@ -7,7 +7,9 @@ public struct ThreadStats: Equatable, Sendable {
     /// Whether it was on a CPU when read. A thread that has exited is on CPU
     /// until its last switch-out, a little after pthread_join returns.
     public var isOnCPU: Bool
-    /// Wake-ups (sched_wakeup and sched_wakeup_new).
+    /// Wake-ups (sched_wakeup and sched_wakeup_new). On the development VMs
+    /// those raised on a CPU while the sandbox's agent runs there are not
+    /// seen (bpf/vcpufreq.bpf.c).
     public var wakeups: UInt64
     /// Switched out blocked: it went to sleep (the kernel's nvcsw).
     public var voluntarySwitches: UInt64
@@ -17,7 +19,8 @@ public struct ThreadStats: Equatable, Sendable {
     public var migrations: UInt64
     /// Runnable → running delays.
     public var runDelay: RunDelayHistogram
-    /// The CPU it last ran on; nil before it was seen running.
+    /// The CPU it last ran on (set at switch-in and switch-out); nil before
+    /// it was seen running.
     public var lastCPU: Int?
 
     public init(

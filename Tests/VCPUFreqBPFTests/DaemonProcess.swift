@@ -44,7 +44,10 @@ final class DaemonProcess {
     static var executable: String { Support.buildDirectory + "/vcpufreq" }
 
     /// Starts `vcpufreq serve` with `arguments` after the usual ones;
-    /// `prefix` runs it through another program (setpriv). Waits for the socket.
+    /// `prefix` runs it through another program (setpriv). Waits until a
+    /// client can say HELLO: the socket file appears at bind(), a moment
+    /// before listen(), and a connect in between is refused (seen on a
+    /// loaded machine).
     init(_ name: String, arguments: [String], prefix: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
         directory = NSTemporaryDirectory() + "vcpufreq-daemon-\(getpid())-\(name)"
         try? FileManager.default.removeItem(atPath: directory)
@@ -69,7 +72,9 @@ final class DaemonProcess {
         process.standardError = log
         try process.run()
         let deadline = Date().addingTimeInterval(15)
-        while !FileManager.default.fileExists(atPath: socketPath) {
+        while !FileManager.default.fileExists(atPath: socketPath)
+            || (try? VCPUFreqClient(socketPath: socketPath, clientName: "readiness probe", timeoutMilliseconds: 2000)) == nil
+        {
             guard process.isRunning, Date() < deadline else {
                 Issue.record("the daemon did not start: \(self.log)", sourceLocation: sourceLocation)
                 throw CancellationError()

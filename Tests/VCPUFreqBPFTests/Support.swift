@@ -62,11 +62,25 @@ enum Support {
         return nil
     }
 
-    /// Makes the calling thread SCHED_RR at `priority`; returns whether it worked.
+    /// The SCHED_RR priority of the real-time tests' threads: above what this
+    /// project's daemon, benchmarks and other tests use (FIFO 1 to 10), so
+    /// real-time load the test cannot see is unlikely to share or take their
+    /// CPU; below the kernel's threaded interrupt handlers and watchdog (50),
+    /// which must still run.
+    static let roundRobinPriority: Int32 = 40
+
+    /// Makes thread `tid` (0: the calling thread) SCHED_RR at `priority`;
+    /// returns whether it worked.
     @discardableResult
-    static func setRoundRobin(priority: Int32 = 1) -> Bool {
+    static func setRoundRobin(tid: Int32 = 0, priority: Int32 = roundRobinPriority) -> Bool {
+        setRealtime(tid: tid, policy: SCHED_RR, priority: priority)
+    }
+
+    /// Gives thread `tid` (0: the calling thread) a real-time `policy`
+    /// (SCHED_FIFO, SCHED_RR) at `priority`; returns whether it worked.
+    static func setRealtime(tid: Int32, policy: Int32, priority: Int32) -> Bool {
         var parameters = sched_param(sched_priority: priority)
-        return sched_setscheduler(0, SCHED_RR, &parameters) == 0
+        return sched_setscheduler(tid, policy, &parameters) == 0
     }
 
     /// The SCHED_RR time slice (/proc/sys/kernel/sched_rr_timeslice_ms), ns.
@@ -74,6 +88,25 @@ enum Support {
         let text = FileSystems.readSmallFile("/proc/sys/kernel/sched_rr_timeslice_ms") ?? ""
         let milliseconds = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 100
         return max(1, milliseconds) * 1_000_000
+    }
+
+    /// The longest a real-time thread that is alone at its priority can be
+    /// kept off its CPU by CFS protection, ns: real-time throttling stops
+    /// real-time threads for sched_rt_period_us - sched_rt_runtime_us of
+    /// each period once they used their share (50 ms of 1 s by default), and
+    /// the fair server (Linux 6.12 on) gives starved CFS threads 50 ms a
+    /// second. Either way, 50 ms unless the sysctls say more.
+    static var realtimeStallNanoseconds: UInt64 {
+        func value(_ name: String) -> Int64? {
+            FileSystems.readSmallFile("/proc/sys/kernel/" + name).flatMap {
+                Int64($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+        let fairServer: UInt64 = 50_000_000
+        guard let period = value("sched_rt_period_us"), let runtime = value("sched_rt_runtime_us"), runtime >= 0,
+            period > runtime
+        else { return fairServer }
+        return max(fairServer, UInt64(period - runtime) * 1_000)
     }
 
     /// Whether the kernel keeps per-task sched_info (CONFIG_SCHED_INFO): then
@@ -88,22 +121,32 @@ enum Support {
     }
 }
 
-/// The kernel's own accounting of the calling thread (/proc/thread-self):
-/// the independent oracle the BPF counters are checked against.
+/// The kernel's own accounting of one thread of this process
+/// (/proc/self/task/TID): the independent oracle the BPF counters are checked
+/// against.
 struct KernelThreadCounters {
     /// se.sum_exec_runtime, ns (schedstat field 1).
     var runtimeNanoseconds: UInt64
-    /// Time spent runnable but waiting on a run queue, ns (schedstat field 2).
+    /// sched_info.run_delay: time spent runnable but waiting on a run queue,
+    /// ns (schedstat field 2).
     var runDelayNanoseconds: UInt64
+    /// nvcsw.
     var voluntarySwitches: UInt64
+    /// nivcsw.
     var involuntarySwitches: UInt64
     /// se.nr_migrations.
     var migrations: UInt64
 
-    static func current() -> KernelThreadCounters {
-        let schedstat = (FileSystems.readSmallFile("/proc/thread-self/schedstat") ?? "").split(separator: " ")
-        let status = FileSystems.readSmallFile("/proc/thread-self/status") ?? ""
-        let sched = FileSystems.readSmallFile("/proc/thread-self/sched") ?? ""
+    /// The counters of thread `tid` of this process, or nil when it is gone.
+    /// Exact only while the thread is off its CPU: for a running thread the
+    /// kernel shows `se.sum_exec_runtime` as of its last tick or switch.
+    static func of(tid: Int32) -> KernelThreadCounters? {
+        let directory = "/proc/self/task/\(tid)"
+        guard let schedstatText = FileSystems.readSmallFile(directory + "/schedstat"),
+            let status = FileSystems.readSmallFile(directory + "/status"),
+            let sched = FileSystems.readSmallFile(directory + "/sched")
+        else { return nil }
+        let schedstat = schedstatText.split(separator: " ")
         func field(_ text: String, _ name: String, separator: Character) -> UInt64 {
             for line in text.split(separator: "\n") where line.hasPrefix(name) {
                 let value = line.split(separator: separator).last?.trimmingCharacters(in: .whitespaces) ?? ""
@@ -141,27 +184,6 @@ final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
     func raise() { flag.store(true, ordering: .releasing) }
     var isRaised: Bool { flag.load(ordering: .acquiring) }
-}
-
-/// Runs `body` on a new thread (pinned to `cpu` if given) that `monitor`
-/// tracks before it starts; returns the thread's kernel counters over `body`
-/// and its BPF stats after it exited.
-func runTracked(
-    _ monitor: VCPUThreadMonitor, cpu: Int? = nil, _ body: @escaping () -> Void
-) throws -> (kernel: KernelThreadCounters, stats: ThreadStats, tid: Int32) {
-    let box = Box<KernelThreadCounters>()
-    let thread = try #require(
-        NativeThread(cpu: cpu) {
-            let before = KernelThreadCounters.current()
-            body()
-            box.set(KernelThreadCounters.current() - before)
-        })
-    try monitor.track(tid: thread.tid)
-    thread.release()
-    thread.join()
-    let stats = try settledStats(monitor, tid: thread.tid)
-    try monitor.untrack(tid: thread.tid)
-    return (try #require(box.value), stats, thread.tid)
 }
 
 /// The stats of a thread that has exited, once its last switch-out is
