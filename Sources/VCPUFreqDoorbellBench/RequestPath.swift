@@ -1,0 +1,162 @@
+import VCPUFreqCore
+import VCPUFreqKVM
+
+/// The four ways a guest request can reach the host, as the report numbers them.
+public enum RequestPathKind: Int, CaseIterable, Codable, Sendable {
+    /// set_perf: an MMIO exit, handled on the vCPU thread by the VMM, which
+    /// calls sched_setattr on itself (`InProcessDevice`, crosvm's way).
+    case inVMM = 1
+    /// set_perf: an MMIO exit the VMM forwards to the daemon as a posted
+    /// WRITE on its socket (a device in another process).
+    case forwarded = 2
+    /// A shared-page publish and a doorbell store KVM completes as an
+    /// ioeventfd signal (no exit to userspace); the daemon wakes on it.
+    case kicked = 3
+    /// A shared-page publish and no doorbell: the daemon polls the slot.
+    case suppressed = 4
+
+    public var title: String {
+        switch self {
+        case .inVMM: return "MMIO exit, handled in the VMM thread (sched_setattr on itself)"
+        case .forwarded: return "MMIO exit, forwarded to the daemon over its socket"
+        case .kicked: return "shared page + ioeventfd kick"
+        case .suppressed: return "shared page, kicks suppressed (the daemon polls)"
+        }
+    }
+
+    /// A short name for charts and JSON.
+    public var name: String {
+        switch self {
+        case .inVMM: return "mmio-in-vmm"
+        case .forwarded: return "mmio-forwarded"
+        case .kicked: return "shared-page-kick"
+        case .suppressed: return "shared-page-no-kick"
+        }
+    }
+}
+
+/// One request path set up on a live vCPU: where its requests go and how
+/// the guest sees one applied. Runs the REQUESTS op untimed (cost) and
+/// timed (latency); the parameter block lives at `block`, the time stamps
+/// right after it in the vCPU's scratch RAM.
+struct RequestPath {
+    let kind: RequestPathKind
+    let vcpu: VCPU
+    let ram: GuestMemoryRegion
+    /// Guest address of the parameter block; samples follow at `block + sampleOffset`.
+    let block: UInt64
+    /// Bytes of scratch RAM from `block`: bounds the samples of one run.
+    let scratchBytes: UInt64
+    /// kind, target, doorbell, field, values, flags, and (paths 2-4) the
+    /// watched word, mask and expected values. Timing fields are set per run.
+    let template: RequestLoopParameters
+
+    static let sampleOffset: UInt64 = 0x1000
+
+    /// Timed requests one run can record.
+    var sampleCapacity: Int { Int((scratchBytes - Self.sampleOffset) / UInt64(RequestLoopParameters.sampleSize)) }
+
+    // MARK: Cost
+
+    struct Cost {
+        /// Median over rounds of (run of N − run of 0) / N, µs.
+        var microsecondsPerRequest: Double
+        var rounds: [Double]
+        var exitsPerRequest: Double
+        var kicksPerRequest: Double
+    }
+
+    /// N requests back to back, untimed and never waiting: what the vCPU
+    /// itself spends per request when it does not wait for the result.
+    /// `recordingSamples` takes the two time stamps per request anyway (to
+    /// measure what they cost); N must then fit `sampleCapacity`.
+    func measureCost(
+        requests: UInt32, rounds: Int, timeout: Duration, recordingSamples: Bool = false
+    ) throws(BenchError) -> Cost {
+        var untimed = template
+        untimed.watch = 0
+        untimed.samples = recordingSamples ? block + Self.sampleOffset : 0
+        untimed.gapMask = 0
+        var perRound: [Double] = []
+        var exits: UInt64 = 0
+        var kicks: UInt64 = 0
+        for _ in 0..<max(rounds, 1) {
+            let empty = try run(untimed, count: 0, timeout: timeout)
+            let full = try run(untimed, count: requests, timeout: timeout)
+            perRound.append(max(0, Timing.microseconds(full.duration - empty.duration)) / Double(max(requests, 1)))
+            exits += full.exits.total
+            kicks += full.results.first?.doorbellWrites ?? 0
+        }
+        let total = Double(max(requests, 1)) * Double(perRound.count)
+        return Cost(
+            microsecondsPerRequest: perRound.sorted()[perRound.count / 2], rounds: perRound,
+            exitsPerRequest: Double(exits) / total, kicksPerRequest: Double(kicks) / total)
+    }
+
+    // MARK: Latency
+
+    struct Latency {
+        /// Per timed request: ticks until it left the vCPU, and until applied (nil: abandoned).
+        var samples: [RequestLoopParameters.Sample]
+        var exits: UInt64
+        var kicks: UInt64
+        var abandoned: UInt64
+        /// Sum of the runs' durations (for the daemon's per-request counters).
+        var duration: Duration
+    }
+
+    /// `count` timed requests (A, B, A, ...), each awaited until the host
+    /// shows it applied (paths 2-4) or until its exit returned (path 1),
+    /// with random guest work of `0...gapMask` spins after each, in runs of
+    /// `perRun`; `progress` is called after each run with the samples so far.
+    func measureLatency(
+        count: Int, perRun: Int, gapMask: UInt64, timeoutTicks: UInt64, seed: UInt64, timeout: Duration,
+        primer: RequestLoopParameters?, progress: (Int) -> Void
+    ) throws(BenchError) -> Latency {
+        if let primer { try prime(primer, timeoutTicks: timeoutTicks, timeout: timeout) }
+        var timed = template
+        timed.timeoutTicks = timeoutTicks
+        timed.samples = block + Self.sampleOffset
+        timed.gapMask = gapMask
+        timed.seed = seed
+        let runSize = max(2, min(perRun, sampleCapacity) & ~1)  // even: each run starts with A after B
+        var result = Latency(samples: [], exits: 0, kicks: 0, abandoned: 0, duration: .zero)
+        result.samples.reserveCapacity(count)
+        while result.samples.count < count {
+            let requests = min(runSize, count - result.samples.count)
+            let run = try self.run(timed, count: UInt32(requests), timeout: timeout)
+            result.samples += timed.samples(in: ram, count: requests)
+            result.exits += run.exits.total
+            result.kicks += run.results.first?.doorbellWrites ?? 0
+            result.abandoned += run.results.first?.abandonedWaits ?? 0
+            result.duration += run.duration
+            // The guest advanced the generator in place: carry it on.
+            timed.seed = ram.load64(at: Int(block) + RequestLoopParameters.Field.rng)
+            progress(result.samples.count)
+        }
+        return result
+    }
+
+    /// One awaited request of a value no timed loop sends: once its hint
+    /// shows, every earlier request (a backlog of posted WRITEs after a cost
+    /// round) has been handled, and the next request A is a change.
+    private func prime(_ primer: RequestLoopParameters, timeoutTicks: UInt64, timeout: Duration) throws(BenchError) {
+        var block = primer
+        block.timeoutTicks = timeoutTicks * 10
+        block.samples = 0
+        block.gapMask = 0
+        let run = try self.run(block, count: 1, timeout: timeout)
+        if run.results.first?.abandonedWaits ?? 0 > 0 {
+            throw .measurement("\(kind.title): the daemon never showed the primer request applied")
+        }
+    }
+
+    private func run(_ parameters: RequestLoopParameters, count: UInt32, timeout: Duration) throws(BenchError) -> GuestRunResult {
+        do {
+            try parameters.write(to: ram, at: block, count: count)
+            return try vcpu.run(script: [.requests(parameters: block, count: count)], timeout: timeout)
+        } catch {
+            throw .kvm(operation: "running \(count) requests of path \(kind.rawValue)", error)
+        }
+    }
+}
