@@ -65,7 +65,7 @@ public struct DoorbellBench {
             }
             return true
         }
-        let perPlacement = 1 + RequestPathKind.allCases.count * 2 + ReadPathKind.allCases.count
+        let perPlacement = 2 + RequestPathKind.allCases.count * 2 + ReadPathKind.allCases.count
         progress.plan(steps: 2 + perPlacement * placements.count)
 
         progress.begin("starting the daemon and four one-vCPU VMs")
@@ -114,7 +114,7 @@ public struct DoorbellBench {
 
     /// A power-of-two-minus-one spin mask whose mean, half of it, is about
     /// half of `maximum`: the REQUESTS op draws the gap as `random & mask`.
-    static func gapMask(for maximum: Duration, spin: SpinCalibration) -> UInt64 {
+    public static func gapMask(for maximum: Duration, spin: SpinCalibration) -> UInt64 {
         let iterations = spin.iterations(for: maximum)
         guard iterations > 1 else { return 0 }
         // The power of two nearest to `iterations` on a log scale.
@@ -135,24 +135,27 @@ public struct DoorbellBench {
         progress.begin("\(label) · eventfd wake-up baseline (no KVM)")
         let wakeup = WakeupBaseline.measure(placement: placement, cpuCount: cpuCount, samples: configuration.wakeupSamples)
 
-        var requests: [RequestResult] = []
-        for path in rig.requestPaths {
-            let count = requestCount(path.kind)
-            progress.begin("\(label) · path \(path.kind.rawValue) \(path.kind.title): cost, \(count) back to back")
-            let cost = try path.measureCost(requests: count, rounds: configuration.costRounds, timeout: .seconds(120))
+        progress.begin("\(label) · a doorbell store nobody waits on (KVM's own cost of a kick)")
+        let idleKick = try rig.measureIdleKick(stores: configuration.kickedRequests, rounds: configuration.costRounds)
 
-            progress.begin("\(label) · path \(path.kind.rawValue): request → applied, \(configuration.latencySamples) timed requests")
-            let vm = rig.connectedVM(for: path.kind)
-            let before = try? vm?.status()?.counters
-            let perRun = configuration.samplesPerRun
-            let runTimeout = Duration.seconds(10) + (configuration.maximumGap * 2 + configuration.applyTimeout) * perRun
-            let latency = try path.measureLatency(
-                count: configuration.latencySamples, perRun: perRun, gapMask: gapMask,
-                timeoutTicks: calibration.tsc.ticks(for: configuration.applyTimeout), seed: seed &+ UInt64(path.kind.rawValue),
-                timeout: runTimeout, primer: rig.primer(for: path.kind)
-            ) { done in progress.update(done, of: configuration.latencySamples) }
-            let after = try? vm?.status()?.counters
-            requests.append(Self.result(path.kind, cost: cost, latency: latency, tsc: calibration.tsc, before: before, after: after))
+        var requests: [RequestResult] = []
+        for kind in RequestPathKind.allCases {
+            var attached: ConnectedVM?
+            let path: RequestPath
+            if kind == .suppressed {
+                let (vm, suppressed) = try rig.attachSuppressed()
+                attached = vm
+                path = suppressed
+                try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(vm.vcpus[0].threadID)], daemonPID: nil)
+            } else if let existing = rig.requestPaths.first(where: { $0.kind == kind }) {
+                path = existing
+            } else {
+                continue
+            }
+            defer { _ = try? attached?.detach() }
+            requests.append(try measure(
+                path, vm: attached ?? rig.connectedVM(for: kind), label: label, rig: rig, cpuCount: cpuCount,
+                calibration: calibration, gapMask: gapMask, seed: seed))
         }
         Self.addRatios(&requests)
 
@@ -170,7 +173,36 @@ public struct DoorbellBench {
         }
         return PlacementResults(
             placement: placement, vcpuCPUs: "\(vcpuCPUs)", daemonCPUs: "\(daemonCPUs)", requests: requests, reads: reads,
-            wakeup: wakeup.latency)
+            wakeup: wakeup.latency, idleKickMicroseconds: idleKick)
+    }
+
+    /// One request path in the current placement: its cost, then its timed
+    /// requests with the host's accounting around them.
+    private func measure(
+        _ path: RequestPath, vm: ConnectedVM?, label: String, rig: Rig, cpuCount: Int, calibration: Rig.Calibration,
+        gapMask: UInt64, seed: UInt64
+    ) throws(BenchError) -> RequestResult {
+        let count = requestCount(path.kind)
+        progress.begin("\(label) · path \(path.kind.rawValue) \(path.kind.title): cost, \(count) back to back")
+        let cost = try path.measureCost(requests: count, rounds: configuration.costRounds, timeout: .seconds(120))
+
+        progress.begin("\(label) · path \(path.kind.rawValue): request → applied, \(configuration.latencySamples) timed requests")
+        let accounting = HostAccounting(
+            daemonPID: rig.daemon.pid, vcpuThread: Int32(path.vcpu.threadID), cpuCount: cpuCount)
+        let before = try? vm?.status()?.counters
+        let perRun = configuration.samplesPerRun
+        let runTimeout = Duration.seconds(10) + (configuration.maximumGap * 2 + configuration.applyTimeout) * perRun
+        let start = accounting.snapshot()
+        let latency = try path.measureLatency(
+            count: configuration.latencySamples, perRun: perRun, gapMask: gapMask,
+            timeoutTicks: calibration.tsc.ticks(for: configuration.applyTimeout), seed: seed &+ UInt64(path.kind.rawValue),
+            timeout: runTimeout, primer: Rig.primer(for: path)
+        ) { done in progress.update(done, of: configuration.latencySamples) }
+        let end = accounting.snapshot()
+        let after = try? vm?.status()?.counters
+        var result = Self.result(path.kind, cost: cost, latency: latency, tsc: calibration.tsc, before: before, after: after)
+        result.accounting = accounting.difference(start, end, requests: latency.samples.count)
+        return result
     }
 
     private func requestCount(_ kind: RequestPathKind) -> UInt32 {
@@ -201,7 +233,7 @@ public struct DoorbellBench {
             kicksPerRequest: cost.kicksPerRequest, latency: LatencySummary(applied), latencyRatioToPath1: nil,
             spacedRequestCost: LatencySummary(requestCosts), abandoned: Int(latency.abandoned),
             timedExitsPerRequest: Double(latency.exits) / timed, timedKicksPerRequest: Double(latency.kicks) / timed,
-            daemon: daemon, latencySamples: applied.map { ($0 * 100).rounded() / 100 })
+            daemon: daemon, accounting: nil, latencySamples: applied.map { ($0 * 100).rounded() / 100 })
     }
 
     static func addRatios(_ requests: inout [RequestResult]) {

@@ -80,11 +80,15 @@ public struct PlacementResults: Sendable, Codable {
     public var reads: [ReadResult]
     /// The host-only eventfd wake-up under this placement (`WakeupBaseline`).
     public var wakeup: LatencySummary?
+    /// A doorbell store to an ioeventfd nobody waits on, µs per store: what
+    /// KVM itself charges the vCPU for a kick, before any wake-up.
+    public var idleKickMicroseconds: Double?
 
     public init(
         placement: Placement, vcpuCPUs: String, daemonCPUs: String, requests: [RequestResult], reads: [ReadResult],
-        wakeup: LatencySummary?
+        wakeup: LatencySummary?, idleKickMicroseconds: Double? = nil
     ) {
+        self.idleKickMicroseconds = idleKickMicroseconds
         self.placement = placement
         self.vcpuCPUs = vcpuCPUs
         self.daemonCPUs = daemonCPUs
@@ -126,8 +130,25 @@ public struct RequestResult: Sendable, Codable {
     /// What the daemon counted per timed request (paths 2-4): requests it
     /// consumed, kicks it saw, polls it made.
     public var daemon: DaemonCounts?
+    /// Where the CPUs' time went during the timed requests (`HostAccounting`).
+    public var accounting: Accounting?
     /// Every applied latency, µs, in request order (abandoned ones left out).
     public var latencySamples: [Double]
+
+    /// Per timed request unless a name says otherwise.
+    public struct Accounting: Sendable, Codable {
+        /// The daemon's threads on a CPU.
+        public var daemonCPUMicrosecondsPerRequest: Double
+        /// The daemon's threads runnable but waiting for a CPU (after a wake-up).
+        public var daemonRunQueueMicrosecondsPerRequest: Double
+        /// The path's vCPU thread runnable but kept off a CPU (preempted).
+        public var vcpuRunQueueMicrosecondsPerRequest: Double
+        /// Share of all CPUs busy with processes other than the benchmark
+        /// and its daemon during the loop (0...1; clock-tick resolution).
+        public var otherLoadShare: Double
+        /// Share of all CPUs stolen by this machine's own hypervisor (0...1).
+        public var stealShare: Double
+    }
 
     public struct LatencyRatios: Sendable, Codable {
         public var p50: Double

@@ -42,26 +42,40 @@ public enum Findings {
     public static func explain(_ results: DoorbellResults) -> [String] {
         var lines: [String] = []
         func f(_ value: Double) -> String { Report.number(value) }
+        func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
         for placement in results.placements {
             let name = placement.placement.rawValue
-            guard let kicked = placement.request(.kicked), let latency = kicked.latency else { continue }
-            var line = "\(name): a kicked request is applied after p50 \(f(latency.p50)) / p99 \(f(latency.p99)) µs"
-            if let wakeup = placement.wakeup {
-                line += "; waking a thread blocked on an eventfd alone takes p50 \(f(wakeup.p50)) / p99 \(f(wakeup.p99)) µs here"
-                let share = latency.p50 > 0 ? min(wakeup.p50 / latency.p50, 1) : 0
-                line += " (\(Int((share * 100).rounded())) % of the kicked median)"
+            guard let kicked = placement.request(.kicked), let latency = kicked.latency,
+                let inVMM = placement.request(.inVMM)
+            else { continue }
+            // The vCPU's side of a kick.
+            var cost = "\(name): a kick costs the vCPU \(f(kicked.costMicroseconds)) µs back to back "
+                + "(\(f(kicked.costRatioToPath1 ?? 0)) × path 1's \(f(inVMM.costMicroseconds)) µs)"
+            if let idle = placement.idleKickMicroseconds, inVMM.costMicroseconds > 0 {
+                cost += "; \(f(idle)) µs of it is KVM's own cost of the store (an ioeventfd nobody waits on: "
+                    + "\(f(idle / inVMM.costMicroseconds)) × path 1 before anything is woken), the rest is waking the daemon"
             }
             if let spaced = kicked.spacedRequestCost {
-                line += "; the kick itself costs the vCPU p50 \(f(spaced.p50)) µs when the daemon sleeps"
-                line += " (\(f(kicked.costMicroseconds)) µs back to back)"
+                cost += "; a kick that finds the daemon asleep costs p50 \(f(spaced.p50)) µs"
             }
-            lines.append(line + ".")
+            lines.append(cost + ".")
+            // The host's side: who ran, who waited.
+            var applied = "\(name): kick → applied p50 \(f(latency.p50)) / p99 \(f(latency.p99)) µs"
+            if let a = kicked.accounting {
+                applied += "; per request the daemon ran \(f(a.daemonCPUMicrosecondsPerRequest)) µs and waited "
+                    + "\(f(a.daemonRunQueueMicrosecondsPerRequest)) µs for a CPU, the vCPU was kept off its CPU "
+                    + "\(f(a.vcpuRunQueueMicrosecondsPerRequest)) µs; other processes kept \(percent(a.otherLoadShare)) "
+                    + "of the CPUs busy, steal \(percent(a.stealShare))"
+            }
+            if let wakeup = placement.wakeup {
+                applied += "; an eventfd wake-up without KVM takes p50 \(f(wakeup.p50)) / p99 \(f(wakeup.p99)) µs here"
+            }
+            lines.append(applied + ".")
             if kicked.abandoned > 0 {
                 lines.append("\(name): \(kicked.abandoned) kicked requests were not applied within "
                     + "\(f(results.settings.applyTimeoutMicroseconds)) µs.")
             }
         }
-        // Which placement serves a kick best, and what it costs the vCPU there.
         let ranked = results.placements.compactMap { p in p.request(.kicked)?.latency.map { (p.placement, $0) } }
             .sorted { $0.1.p99 < $1.1.p99 }
         if let best = ranked.first, let worst = ranked.last, ranked.count > 1 {
@@ -69,15 +83,15 @@ public enum Findings {
                 + "\(worst.0.rawValue) (\(f(worst.1.p99)) µs).")
         }
         for placement in results.placements {
+            let name = placement.placement.rawValue
             if let forwarded = placement.request(.forwarded)?.latency, let inVMM = placement.request(.inVMM)?.latency {
-                lines.append("\(placement.placement.rawValue): forwarding set_perf to the daemon adds "
-                    + "\(f(forwarded.p50 - inVMM.p50)) µs at the median over handling it in the VMM "
-                    + "(\(f(inVMM.p50)) → \(f(forwarded.p50)) µs).")
+                lines.append("\(name): forwarding set_perf to the daemon adds \(f(forwarded.p50 - inVMM.p50)) µs at the "
+                    + "median over handling it in the VMM (\(f(inVMM.p50)) → \(f(forwarded.p50)) µs).")
             }
             if let suppressed = placement.request(.suppressed)?.latency {
-                let interval = Double(results.settings.pollIntervalMicroseconds)
-                lines.append("\(placement.placement.rawValue): with kicks suppressed a request waits for the next poll: "
-                    + "p50 \(f(suppressed.p50)) / p99 \(f(suppressed.p99)) µs against a poll interval of \(f(interval)) µs.")
+                lines.append("\(name): with kicks suppressed a request waits for the next poll: p50 \(f(suppressed.p50)) "
+                    + "/ p99 \(f(suppressed.p99)) µs against a poll interval of "
+                    + "\(f(Double(results.settings.pollIntervalMicroseconds))) µs.")
             }
         }
         if results.inVMMDevice.uclampFailures > 0 {

@@ -104,7 +104,7 @@ public enum LatencyChart {
 
     /// (value, cumulative fraction) at most `maximumPoints` quantiles, the
     /// extremes included.
-    static func cdf(_ samples: [Double]) -> [(Double, Double)] {
+    public static func cdf(_ samples: [Double]) -> [(Double, Double)] {
         let sorted = samples.sorted()
         guard !sorted.isEmpty else { return [] }
         let n = sorted.count

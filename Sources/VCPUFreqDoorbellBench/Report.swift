@@ -84,24 +84,37 @@ public enum Report {
         return lines.joined(separator: "\n")
     }
 
-    /// Where the time goes: the kicked path beside the bare eventfd wake-up,
-    /// and the kick's own cost on the vCPU with a sleeping daemon.
+    /// Where the time goes, per placement and daemon path: the kernel's
+    /// accounting of the timed requests beside the bare costs (a doorbell
+    /// store nobody waits on, an eventfd wake-up without KVM).
     public static func placementTable(_ results: DoorbellResults) -> String {
         var lines = [
-            "| placement | vCPU CPUs | daemon CPUs | eventfd wake-up p50 / p99 (µs) | kick, vCPU cost when the daemon sleeps p50 (µs) "
-                + "| kick → applied p50 / p99 (µs) | daemon: requests / kicks / polls per request |",
-            "|---|---|---|---:|---:|---:|---|",
+            "| placement | path | applied p50 / p99 (µs) | vCPU cost per request, daemon asleep, p50 (µs) "
+                + "| daemon CPU (µs) | daemon waiting for a CPU (µs) | vCPU preempted (µs) | other load | steal |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for placement in results.placements {
-            let kicked = placement.request(.kicked)
+            for request in placement.requests where request.path != .inVMM {
+                let latency = request.latency.map { "\(number($0.p50)) / \(number($0.p99))" } ?? "—"
+                let spaced = request.spacedRequestCost.map { number($0.p50) } ?? "—"
+                let a = request.accounting
+                func percent(_ value: Double?) -> String { value.map { "\(Int(($0 * 100).rounded())) %" } ?? "—" }
+                lines.append("| \(placement.placement.rawValue) | \(request.path.rawValue) | \(latency) | \(spaced) "
+                    + "| \(a.map { number($0.daemonCPUMicrosecondsPerRequest) } ?? "—") "
+                    + "| \(a.map { number($0.daemonRunQueueMicrosecondsPerRequest) } ?? "—") "
+                    + "| \(a.map { number($0.vcpuRunQueueMicrosecondsPerRequest) } ?? "—") "
+                    + "| \(percent(a?.otherLoadShare)) | \(percent(a?.stealShare)) |")
+            }
+        }
+        lines.append("")
+        lines.append("| placement | vCPU CPUs | daemon CPUs | doorbell store, nobody waiting (µs) | kick back to back (µs) "
+            + "| eventfd wake-up without KVM, p50 / p99 (µs) |")
+        lines.append("|---|---|---|---:|---:|---:|")
+        for placement in results.placements {
             let wakeup = placement.wakeup.map { "\(number($0.p50)) / \(number($0.p99))" } ?? "—"
-            let spaced = kicked?.spacedRequestCost.map { number($0.p50) } ?? "—"
-            let latency = kicked?.latency.map { "\(number($0.p50)) / \(number($0.p99))" } ?? "—"
-            let daemon = kicked?.daemon.map {
-                "\(number($0.requestsPerRequest)) / \(number($0.kicksPerRequest)) / \(number($0.pollsPerRequest))"
-            } ?? "—"
-            lines.append("| \(placement.placement.rawValue) | \(placement.vcpuCPUs) | \(placement.daemonCPUs) | \(wakeup) "
-                + "| \(spaced) | \(latency) | \(daemon) |")
+            lines.append("| \(placement.placement.rawValue) | \(placement.vcpuCPUs) | \(placement.daemonCPUs) "
+                + "| \(placement.idleKickMicroseconds.map { number($0) } ?? "—") "
+                + "| \(placement.request(.kicked).map { number($0.costMicroseconds) } ?? "—") | \(wakeup) |")
         }
         return lines.joined(separator: "\n")
     }
@@ -127,6 +140,10 @@ public enum Report {
         text += "## cur_perf reads\n\n" + readTable(results) + "\n\n"
         text += "## Targets\n\n" + targetTable(results) + "\n\n"
         text += "## Where the time goes\n\n" + placementTable(results) + "\n\n"
+        text += "Per timed request: the daemon's CPU time and its time runnable but waiting for a CPU, the vCPU "
+            + "thread's time runnable but off its CPU (/proc/…/schedstat); other load: the share of all CPUs "
+            + "busy with processes other than the benchmark and its daemon; steal: taken by this machine's own "
+            + "hypervisor (/proc/stat).\n\n"
         for line in results.findings { text += "- \(line)\n" }
         if let chartFile {
             text += "\n![request → applied latency, CDF per path and placement](\(chartFile))\n"

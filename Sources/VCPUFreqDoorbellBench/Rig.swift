@@ -14,7 +14,12 @@ import VCPUFreqVMM
 /// | `inVMM` | none: `InProcessDevice` | nothing | path 1, in-VMM reads |
 /// | `forwarded` | profile "kicked" | shared page only | path 2 (its host area is watched), forwarded reads |
 /// | `kicked` | profile "kicked" | page, mirror, doorbell | path 3, mirror reads |
-/// | `polled` | profile "polled" | page, mirror, doorbell | path 4 |
+/// | `polled` | profile "polled" | page, mirror, doorbell | path 4, attached only while measured |
+///
+/// The polled VM is attached only while path 4 is measured: a VM whose
+/// kicks are suppressed makes the daemon wake up every poll interval for
+/// as long as it is attached, and those wake-ups would land in the other
+/// paths' numbers.
 final class Rig {
     let directory: String
     let daemon: DaemonProcess
@@ -22,10 +27,13 @@ final class Rig {
     let inVMM: VirtualMachine
     let forwarded: ConnectedVM
     let kicked: ConnectedVM
-    let polled: ConnectedVM
+    let system: KVMSystem
+    /// Paths 1-3; path 4 comes from `attachSuppressed()`.
     let requestPaths: [RequestPath]
     let readPaths: [ReadPath]
     private var tornDown = false
+    /// The eventfd behind path 1's VM's idle doorbell (`measureIdleKick`).
+    private var idleDoorbell: EventFD?
 
     init(system: KVMSystem, executable: String, configuration: BenchConfiguration, cpuCount: Int) throws(BenchError) {
         var template = Array("/tmp/vcpufreq-bench.XXXXXX".utf8CString)
@@ -53,25 +61,9 @@ final class Rig {
         } catch {
             throw .kvm(operation: "creating the VM of path 1", error)
         }
-        let socketPath = daemon.socketPath
-        func connect(_ name: String, profile: String, mirror: Bool) throws(BenchError) -> ConnectedVM {
-            let client: VCPUFreqClient
-            do {
-                client = try VCPUFreqClient(socketPath: socketPath, clientName: "vcpufreq bench doorbell")
-            } catch {
-                throw .vmm(.daemonUnreachable(socketPath: socketPath, error))
-            }
-            do {
-                return try ConnectedVM(
-                    system: system, client: client,
-                    options: .init(vmName: "bench-\(name)", profile: profile, vcpuCount: 1, mirror: mirror))
-            } catch {
-                throw .vmm(error)
-            }
-        }
-        forwarded = try connect("forwarded", profile: BenchTopology.kickedProfile, mirror: false)
-        kicked = try connect("kicked", profile: BenchTopology.kickedProfile, mirror: true)
-        polled = try connect("polled", profile: BenchTopology.polledProfile, mirror: true)
+        self.system = system
+        forwarded = try Self.connect(system, daemon, "forwarded", profile: BenchTopology.kickedProfile, mirror: false)
+        kicked = try Self.connect(system, daemon, "kicked", profile: BenchTopology.kickedProfile, mirror: true)
 
         let a = BenchTopology.requestA, b = BenchTopology.requestB
         let inVMMAddresses = DeviceAddresses(base: DeviceAddressMap.defaultBase, vcpuCount: 1)
@@ -83,7 +75,7 @@ final class Rig {
         paths.append(RequestPath(
             kind: .inVMM, vcpu: inVMM.vcpus[0], ram: inVMM.ram, block: inVMMBlock, scratchBytes: inVMMBytes,
             template: RequestLoopParameters(kind: .store, target: inVMMAddresses.upstream(.setPerf, vcpu: 0), values: (a, b))))
-        for (kind, vm) in [(RequestPathKind.forwarded, forwarded), (.kicked, kicked), (.suppressed, polled)] {
+        for (kind, vm) in [(RequestPathKind.forwarded, forwarded), (.kicked, kicked)] {
             let (block, bytes) = scratch(vm.vm)
             paths.append(RequestPath(
                 kind: kind, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: block, scratchBytes: bytes,
@@ -95,6 +87,37 @@ final class Rig {
             ReadPath(kind: .forwarded, vcpu: forwarded.vcpus[0], address: forwarded.addresses.upstream(.curPerf, vcpu: 0)),
             ReadPath(kind: .mirror, vcpu: kicked.vcpus[0], address: kicked.addresses.upstream(.curPerf, vcpu: 0)),
         ]
+    }
+
+    private static func connect(
+        _ system: KVMSystem, _ daemon: DaemonProcess, _ name: String, profile: String, mirror: Bool
+    ) throws(BenchError) -> ConnectedVM {
+        let client: VCPUFreqClient
+        do {
+            client = try VCPUFreqClient(socketPath: daemon.socketPath, clientName: "vcpufreq bench doorbell")
+        } catch {
+            throw .vmm(.daemonUnreachable(socketPath: daemon.socketPath, error))
+        }
+        do {
+            return try ConnectedVM(
+                system: system, client: client,
+                options: .init(vmName: "bench-\(name)", profile: profile, vcpuCount: 1, mirror: mirror))
+        } catch {
+            throw .vmm(error)
+        }
+    }
+
+    /// Attaches the polled VM (path 4) and returns it with its path; detach
+    /// it when done (`ConnectedVM.detach`), or the daemon keeps polling.
+    func attachSuppressed() throws(BenchError) -> (ConnectedVM, RequestPath) {
+        let vm = try Self.connect(system, daemon, "polled", profile: BenchTopology.polledProfile, mirror: true)
+        let scratch = vm.vm.layout.scratch
+        let path = RequestPath(
+            kind: .suppressed, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: scratch.lowerBound,
+            scratchBytes: scratch.upperBound - scratch.lowerBound,
+            template: Self.template(.suppressed, addresses: vm.addresses,
+                                    values: (BenchTopology.requestA, BenchTopology.requestB)))
+        return (vm, path)
     }
 
     /// Paths 2-4: the request and where the guest sees it applied — util_min,
@@ -124,8 +147,8 @@ final class Rig {
     }
 
     /// The primer of a daemon path (`RequestPath.prime`); nil for path 1.
-    func primer(for kind: RequestPathKind) -> RequestLoopParameters? {
-        guard kind != .inVMM, let path = requestPaths.first(where: { $0.kind == kind }) else { return nil }
+    static func primer(for path: RequestPath) -> RequestLoopParameters? {
+        guard path.kind != .inVMM else { return nil }
         var block = path.template
         block.values = (BenchTopology.primer, BenchTopology.primer)
         block.flags = (SharedPageABI.GuestFlags.perfValid.rawValue, SharedPageABI.GuestFlags.perfValid.rawValue)
@@ -136,16 +159,50 @@ final class Rig {
 
     func connectedVM(for kind: RequestPathKind) -> ConnectedVM? {
         switch kind {
-        case .inVMM: return nil
+        case .inVMM, .suppressed: return nil
         case .forwarded: return forwarded
         case .kicked: return kicked
-        case .suppressed: return polled
         }
     }
 
-    /// Every vCPU thread of the benchmark (what a placement moves).
+    /// The vCPU threads of paths 1-3 (what a placement moves; path 4's VM is
+    /// placed when attached).
     var vcpuThreads: [Int32] {
-        ([inVMM.vcpus[0]] + [forwarded, kicked, polled].map { $0.vcpus[0] }).map { Int32($0.threadID) }
+        ([inVMM.vcpus[0]] + [forwarded, kicked].map { $0.vcpus[0] }).map { Int32($0.threadID) }
+    }
+
+    // MARK: The kick without a daemon
+
+    /// A doorbell store KVM completes as an ioeventfd signal that nobody
+    /// waits for: N back to back minus none, µs per store, median of rounds.
+    /// The difference to path 3's back-to-back cost is what waking the
+    /// daemon adds to a kick.
+    func measureIdleKick(stores: UInt32, rounds: Int) throws(BenchError) -> Double {
+        do {
+            let address = DeviceAddressMap.defaultBase + DeviceAddressMap.doorbellOffset
+            if idleDoorbell == nil {
+                let eventfd = try EventFD()
+                _ = try inVMM.registerIOEventFD(gpa: address, length: 4, eventfd: eventfd.fileDescriptor)
+                idleDoorbell = eventfd
+            }
+            var perRound: [Double] = []
+            for _ in 0..<max(rounds, 1) {
+                let empty = try inVMM.vcpus[0].run(script: [.write32(address, value: 0, count: 0)], timeout: .seconds(60))
+                let full = try inVMM.vcpus[0].run(script: [.write32(address, value: 0, count: stores)], timeout: .seconds(60))
+                guard full.exits.total == 0 else {
+                    throw BenchError.measurement("a store to the registered ioeventfd exited to userspace")
+                }
+                perRound.append(max(0, Timing.microseconds(full.duration - empty.duration)) / Double(max(stores, 1)))
+                _ = try idleDoorbell?.read()  // keep the counter far from its limit
+            }
+            return perRound.sorted()[perRound.count / 2]
+        } catch let error as BenchError {
+            throw error
+        } catch let error as KVMError {
+            throw .kvm(operation: "storing to an idle doorbell", error)
+        } catch {
+            throw .measurement("\(error)")
+        }
     }
 
     // MARK: Calibration
@@ -169,13 +226,12 @@ final class Rig {
         } catch {
             throw .kvm(operation: "calibrating the spin loop and the TSC", error)
         }
-        var overhead = 0.0
-        if let suppressed = requestPaths.first(where: { $0.kind == .suppressed }) {
-            let count = UInt32(min(20_000, suppressed.sampleCapacity))
-            let untimed = try suppressed.measureCost(requests: count, rounds: 3, timeout: .seconds(60))
-            let timed = try suppressed.measureCost(requests: count, rounds: 3, timeout: .seconds(60), recordingSamples: true)
-            overhead = max(0, timed.microsecondsPerRequest - untimed.microsecondsPerRequest) * 1000
-        }
+        let (vm, suppressed) = try attachSuppressed()
+        defer { _ = try? vm.detach() }
+        let count = UInt32(min(20_000, suppressed.sampleCapacity))
+        let untimed = try suppressed.measureCost(requests: count, rounds: 3, timeout: .seconds(60))
+        let timed = try suppressed.measureCost(requests: count, rounds: 3, timeout: .seconds(60), recordingSamples: true)
+        let overhead = max(0, timed.microsecondsPerRequest - untimed.microsecondsPerRequest) * 1000
         return Calibration(spin: spin, tsc: tsc, timestampOverheadNanoseconds: overhead)
     }
 
@@ -188,7 +244,7 @@ final class Rig {
         tornDown = true
         try? Placement.unpinned.apply(cpuCount: cpuCount, vcpuThreads: vcpuThreads, daemonPID: nil)
         InProcessDevice.restoreDefaultSlice(of: Int32(inVMM.vcpus[0].threadID))
-        for vm in [forwarded, kicked, polled] { _ = try? vm.detach() }
+        for vm in [forwarded, kicked] { _ = try? vm.detach() }
         daemon.stop()
         Self.removeDirectory(directory)
     }
