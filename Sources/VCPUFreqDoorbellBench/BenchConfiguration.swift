@@ -16,6 +16,11 @@ public struct BenchConfiguration: Sendable, Equatable {
     public var mirrorReads: UInt32
     /// Timed requests per path and placement: the latency distribution.
     public var latencySamples: Int
+    /// The timed requests of a placement run in this many rounds, each
+    /// round every path in turn: a burst of other work on the machine lands
+    /// on every path alike instead of on whichever ran at the time. The cost
+    /// rounds are interleaved the same way.
+    public var latencyRounds: Int
     /// Timed requests per guest run (progress is shown between runs). Even,
     /// so every run starts with request A after the previous run's B.
     public var samplesPerRun: Int
@@ -33,7 +38,7 @@ public struct BenchConfiguration: Sendable, Equatable {
 
     public init(
         costRounds: Int, exitingRequests: UInt32, kickedRequests: UInt32, suppressedRequests: UInt32,
-        mirrorReads: UInt32, latencySamples: Int, samplesPerRun: Int, maximumGap: Duration, applyTimeout: Duration,
+        mirrorReads: UInt32, latencySamples: Int, latencyRounds: Int, samplesPerRun: Int, maximumGap: Duration, applyTimeout: Duration,
         pollIntervalMicroseconds: Int, wakeupSamples: Int
     ) {
         self.costRounds = costRounds
@@ -42,6 +47,7 @@ public struct BenchConfiguration: Sendable, Equatable {
         self.suppressedRequests = suppressedRequests
         self.mirrorReads = mirrorReads
         self.latencySamples = latencySamples
+        self.latencyRounds = latencyRounds
         self.samplesPerRun = samplesPerRun
         self.maximumGap = maximumGap
         self.applyTimeout = applyTimeout
@@ -52,13 +58,13 @@ public struct BenchConfiguration: Sendable, Equatable {
     /// About a minute on a 2-core machine.
     public static let full = BenchConfiguration(
         costRounds: 7, exitingRequests: 2_000, kickedRequests: 5_000, suppressedRequests: 200_000,
-        mirrorReads: 1_000_000, latencySamples: 2_000, samplesPerRun: 250, maximumGap: .milliseconds(2),
+        mirrorReads: 1_000_000, latencySamples: 2_100, latencyRounds: 3, samplesPerRun: 250, maximumGap: .milliseconds(2),
         applyTimeout: .milliseconds(200), pollIntervalMicroseconds: 1_000, wakeupSamples: 2_000)
 
     /// A few seconds: every path and placement, few samples.
     public static let quick = BenchConfiguration(
         costRounds: 3, exitingRequests: 200, kickedRequests: 500, suppressedRequests: 20_000,
-        mirrorReads: 100_000, latencySamples: 100, samplesPerRun: 50, maximumGap: .milliseconds(2),
+        mirrorReads: 100_000, latencySamples: 100, latencyRounds: 2, samplesPerRun: 50, maximumGap: .milliseconds(2),
         applyTimeout: .milliseconds(200), pollIntervalMicroseconds: 1_000, wakeupSamples: 200)
 
     /// Whether this is (at most) the quick configuration, for the report.

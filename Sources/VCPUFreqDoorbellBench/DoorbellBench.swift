@@ -57,6 +57,7 @@ public struct DoorbellBench {
             throw BenchError.kvmUnavailable("the reference VMM's guest runs on x86-64 only")
         #endif
         let machine = MachineDescription.current()
+        let loadBefore = MachineDescription.loadAverage()
         let cpuCount = machine.onlineCPUs
         let placements = self.placements.filter { placement in
             guard placement.cpus(cpuCount: cpuCount) != nil else {
@@ -65,12 +66,12 @@ public struct DoorbellBench {
             }
             return true
         }
-        let perPlacement = 2 + RequestPathKind.allCases.count * 2 + ReadPathKind.allCases.count
-        progress.plan(steps: 2 + perPlacement * placements.count)
+        progress.plan(steps: 2 + PlacementRun.steps(configuration) * placements.count)
 
         progress.begin("starting the daemon and four one-vCPU VMs")
         let rig = try Rig(system: system, executable: daemonExecutable, configuration: configuration, cpuCount: cpuCount)
         defer { rig.tearDown(cpuCount: cpuCount) }
+        progress.note("daemon pid \(rig.daemon.pid), vCPU threads \(rig.vcpuThreads.map(String.init).joined(separator: " "))")
 
         progress.begin("calibrating the guest's spin loop and TSC")
         let calibration = try rig.calibrate()
@@ -83,9 +84,10 @@ public struct DoorbellBench {
 
         var results: [PlacementResults] = []
         for (index, placement) in placements.enumerated() {
-            results.append(try measure(
-                placement, rig: rig, cpuCount: cpuCount, calibration: calibration, gapMask: gapMask,
-                seed: 0x5EED_0000 &+ UInt64(index)))
+            let run = PlacementRun(
+                placement: placement, rig: rig, configuration: configuration, cpuCount: cpuCount,
+                calibration: calibration, gapMask: gapMask, seed: 0x5EED_0000 &+ UInt64(index) << 8, progress: progress)
+            results.append(try run.measure())
         }
         progress.finish()
 
@@ -108,6 +110,8 @@ public struct DoorbellBench {
                 timestampOverheadNanoseconds: calibration.timestampOverheadNanoseconds),
             daemonActuators: status?.daemon.actuators ?? "unknown", daemonNotes: status?.daemon.actuatorNotes ?? [],
             inVMMDevice: rig.inProcessDevice.counts, placements: results, targets: targets, findings: [])
+        document.loadAverageBefore = loadBefore
+        document.loadAverageAfter = MachineDescription.loadAverage()
         document.findings = Findings.explain(document)
         return document
     }
@@ -123,109 +127,17 @@ public struct DoorbellBench {
         return nearest - 1
     }
 
-    // MARK: One placement
-
-    private func measure(
-        _ placement: Placement, rig: Rig, cpuCount: Int, calibration: Rig.Calibration, gapMask: UInt64, seed: UInt64
-    ) throws(BenchError) -> PlacementResults {
-        try placement.apply(cpuCount: cpuCount, vcpuThreads: rig.vcpuThreads, daemonPID: rig.daemon.pid)
-        let (vcpuCPUs, daemonCPUs) = placement.cpus(cpuCount: cpuCount) ?? (CPUList([]), CPUList([]))
-        let label = placement.rawValue
-
-        progress.begin("\(label) · eventfd wake-up baseline (no KVM)")
-        let wakeup = WakeupBaseline.measure(placement: placement, cpuCount: cpuCount, samples: configuration.wakeupSamples)
-
-        progress.begin("\(label) · a doorbell store nobody waits on (KVM's own cost of a kick)")
-        let idleKick = try rig.measureIdleKick(stores: configuration.kickedRequests, rounds: configuration.costRounds)
-
-        var requests: [RequestResult] = []
-        for kind in RequestPathKind.allCases {
-            var attached: ConnectedVM?
-            let path: RequestPath
-            if kind == .suppressed {
-                let (vm, suppressed) = try rig.attachSuppressed()
-                attached = vm
-                path = suppressed
-                try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(vm.vcpus[0].threadID)], daemonPID: nil)
-            } else if let existing = rig.requestPaths.first(where: { $0.kind == kind }) {
-                path = existing
-            } else {
-                continue
-            }
-            defer { _ = try? attached?.detach() }
-            requests.append(try measure(
-                path, vm: attached ?? rig.connectedVM(for: kind), label: label, rig: rig, cpuCount: cpuCount,
-                calibration: calibration, gapMask: gapMask, seed: seed))
-        }
-        Self.addRatios(&requests)
-
-        var reads: [ReadResult] = []
-        for path in rig.readPaths {
-            let count = path.kind == .mirror ? configuration.mirrorReads : configuration.exitingRequests
-            progress.begin("\(label) · \(path.kind.title), \(count) back to back")
-            let cost = try path.measure(reads: count, rounds: configuration.costRounds, timeout: .seconds(120))
-            reads.append(ReadResult(
-                path: path.kind, name: path.kind.name, title: path.kind.title, costMicroseconds: cost.microsecondsPerRead,
-                costRounds: cost.rounds, ratioToMMIOInVMM: nil, exitsPerRead: cost.exitsPerRead, value: cost.value))
-        }
-        if let reference = reads.first(where: { $0.path == .inVMM })?.costMicroseconds, reference > 0 {
-            for index in reads.indices { reads[index].ratioToMMIOInVMM = reads[index].costMicroseconds / reference }
-        }
-        return PlacementResults(
-            placement: placement, vcpuCPUs: "\(vcpuCPUs)", daemonCPUs: "\(daemonCPUs)", requests: requests, reads: reads,
-            wakeup: wakeup.latency, idleKickMicroseconds: idleKick)
-    }
-
-    /// One request path in the current placement: its cost, then its timed
-    /// requests with the host's accounting around them.
-    private func measure(
-        _ path: RequestPath, vm: ConnectedVM?, label: String, rig: Rig, cpuCount: Int, calibration: Rig.Calibration,
-        gapMask: UInt64, seed: UInt64
-    ) throws(BenchError) -> RequestResult {
-        let count = requestCount(path.kind)
-        progress.begin("\(label) · path \(path.kind.rawValue) \(path.kind.title): cost, \(count) back to back")
-        let cost = try path.measureCost(requests: count, rounds: configuration.costRounds, timeout: .seconds(120))
-
-        progress.begin("\(label) · path \(path.kind.rawValue): request → applied, \(configuration.latencySamples) timed requests")
-        let accounting = HostAccounting(
-            daemonPID: rig.daemon.pid, vcpuThread: Int32(path.vcpu.threadID), cpuCount: cpuCount)
-        let before = try? vm?.status()?.counters
-        let perRun = configuration.samplesPerRun
-        let runTimeout = Duration.seconds(10) + (configuration.maximumGap * 2 + configuration.applyTimeout) * perRun
-        let start = accounting.snapshot()
-        let latency = try path.measureLatency(
-            count: configuration.latencySamples, perRun: perRun, gapMask: gapMask,
-            timeoutTicks: calibration.tsc.ticks(for: configuration.applyTimeout), seed: seed &+ UInt64(path.kind.rawValue),
-            timeout: runTimeout, primer: Rig.primer(for: path)
-        ) { done in progress.update(done, of: configuration.latencySamples) }
-        let end = accounting.snapshot()
-        let after = try? vm?.status()?.counters
-        var result = Self.result(path.kind, cost: cost, latency: latency, tsc: calibration.tsc, before: before, after: after)
-        result.accounting = accounting.difference(start, end, requests: latency.samples.count)
-        return result
-    }
-
-    private func requestCount(_ kind: RequestPathKind) -> UInt32 {
-        switch kind {
-        case .inVMM, .forwarded: return configuration.exitingRequests
-        case .kicked: return configuration.kickedRequests
-        case .suppressed: return configuration.suppressedRequests
-        }
-    }
-
     static func result(
         _ kind: RequestPathKind, cost: RequestPath.Cost, latency: RequestPath.Latency, tsc: TSCCalibration,
-        before: StatusCounters?, after: StatusCounters?
+        daemon counters: PlacementRun.DaemonCounters?, accounting: RequestResult.Accounting?
     ) -> RequestResult {
         let applied = latency.samples.compactMap { $0.appliedTicks.map { tsc.microseconds(ticks: $0) } }
         let requestCosts = latency.samples.map { tsc.microseconds(ticks: $0.requestTicks) }
         let timed = Double(max(latency.samples.count, 1))
-        var daemon: RequestResult.DaemonCounts?
-        if let before, let after {
-            daemon = .init(
-                requestsPerRequest: Double(after.requests &- before.requests) / timed,
-                kicksPerRequest: Double(after.kicks &- before.kicks) / timed,
-                pollsPerRequest: Double(after.polls &- before.polls) / timed)
+        let daemon = counters.map {
+            RequestResult.DaemonCounts(
+                requestsPerRequest: Double($0.requests) / timed, kicksPerRequest: Double($0.kicks) / timed,
+                pollsPerRequest: Double($0.polls) / timed)
         }
         return RequestResult(
             path: kind, name: kind.name, title: kind.title, costMicroseconds: cost.microsecondsPerRequest,
@@ -233,7 +145,7 @@ public struct DoorbellBench {
             kicksPerRequest: cost.kicksPerRequest, latency: LatencySummary(applied), latencyRatioToPath1: nil,
             spacedRequestCost: LatencySummary(requestCosts), abandoned: Int(latency.abandoned),
             timedExitsPerRequest: Double(latency.exits) / timed, timedKicksPerRequest: Double(latency.kicks) / timed,
-            daemon: daemon, accounting: nil, latencySamples: applied.map { ($0 * 100).rounded() / 100 })
+            daemon: daemon, accounting: accounting, latencySamples: applied.map { ($0 * 100).rounded() / 100 })
     }
 
     static func addRatios(_ requests: inout [RequestResult]) {
@@ -249,4 +161,3 @@ public struct DoorbellBench {
     }
 }
 
-typealias StatusCounters = StatusDocument.Counters

@@ -7,6 +7,10 @@ public struct DoorbellResults: Sendable, Codable {
     /// When the run ended (ISO 8601, UTC).
     public var date: String
     public var machine: MachineDescription
+    /// /proc/loadavg's three averages before and after the run: the
+    /// machine is shared, and its other work shows in the tails.
+    public var loadAverageBefore = ""
+    public var loadAverageAfter = ""
     public var settings: Settings
     public var calibration: Calibration
     /// The daemon's actuators as it reported them (what "applied" involved).
@@ -83,12 +87,15 @@ public struct PlacementResults: Sendable, Codable {
     /// A doorbell store to an ioeventfd nobody waits on, µs per store: what
     /// KVM itself charges the vCPU for a kick, before any wake-up.
     public var idleKickMicroseconds: Double?
+    /// The same with a port write (a PIO ioeventfd): what a port doorbell would cost.
+    public var idlePortKickMicroseconds: Double?
 
     public init(
         placement: Placement, vcpuCPUs: String, daemonCPUs: String, requests: [RequestResult], reads: [ReadResult],
-        wakeup: LatencySummary?, idleKickMicroseconds: Double? = nil
+        wakeup: LatencySummary?, idleKickMicroseconds: Double? = nil, idlePortKickMicroseconds: Double? = nil
     ) {
         self.idleKickMicroseconds = idleKickMicroseconds
+        self.idlePortKickMicroseconds = idlePortKickMicroseconds
         self.placement = placement
         self.vcpuCPUs = vcpuCPUs
         self.daemonCPUs = daemonCPUs

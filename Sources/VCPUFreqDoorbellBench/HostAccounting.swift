@@ -56,22 +56,46 @@ struct HostAccounting {
             ownTicks: ownTicks)
     }
 
-    /// Per request between two snapshots.
-    func difference(_ before: Snapshot, _ after: Snapshot, requests: Int) -> RequestResult.Accounting {
-        let n = Double(max(requests, 1))
-        let daemon = after.daemon - before.daemon
-        let vcpu = after.vcpu - before.vcpu
-        let hz = Double(max(sysconf(Int32(_SC_CLK_TCK)), 1))
-        let wallSeconds = Double(after.wallNanoseconds &- before.wallNanoseconds) / 1e9
-        let capacity = max(wallSeconds * Double(cpuCount), 1e-9)
-        let busy = Double(after.busyTicks &- before.busyTicks) / hz
-        let own = Double(after.ownTicks &- before.ownTicks) / hz
-        return RequestResult.Accounting(
-            daemonCPUMicrosecondsPerRequest: Double(daemon.runNanoseconds) / 1000 / n,
-            daemonRunQueueMicrosecondsPerRequest: Double(daemon.waitNanoseconds) / 1000 / n,
-            vcpuRunQueueMicrosecondsPerRequest: Double(vcpu.waitNanoseconds) / 1000 / n,
-            otherLoadShare: min(max((busy - own) / capacity, 0), 1),
-            stealShare: min(max(Double(after.stealTicks &- before.stealTicks) / hz / capacity, 0), 1))
+    /// What happened between two snapshots; deltas of several loops add up.
+    struct Delta {
+        var wallNanoseconds: UInt64 = 0
+        var daemon = ThreadTime()
+        var vcpu = ThreadTime()
+        var busyTicks: UInt64 = 0
+        var stealTicks: UInt64 = 0
+        var ownTicks: UInt64 = 0
+
+        static func += (total: inout Delta, more: Delta) {
+            total.wallNanoseconds &+= more.wallNanoseconds
+            total.daemon.runNanoseconds &+= more.daemon.runNanoseconds
+            total.daemon.waitNanoseconds &+= more.daemon.waitNanoseconds
+            total.vcpu.runNanoseconds &+= more.vcpu.runNanoseconds
+            total.vcpu.waitNanoseconds &+= more.vcpu.waitNanoseconds
+            total.busyTicks &+= more.busyTicks
+            total.stealTicks &+= more.stealTicks
+            total.ownTicks &+= more.ownTicks
+        }
+
+        /// Per request, and the shares of the CPUs over the loops' wall time.
+        func perRequest(_ requests: Int, cpuCount: Int) -> RequestResult.Accounting {
+            let n = Double(max(requests, 1))
+            let hz = Double(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+            let capacity = max(Double(wallNanoseconds) / 1e9 * Double(max(cpuCount, 1)), 1e-9)
+            let other = (Double(busyTicks) - Double(ownTicks)) / hz
+            return RequestResult.Accounting(
+                daemonCPUMicrosecondsPerRequest: Double(daemon.runNanoseconds) / 1000 / n,
+                daemonRunQueueMicrosecondsPerRequest: Double(daemon.waitNanoseconds) / 1000 / n,
+                vcpuRunQueueMicrosecondsPerRequest: Double(vcpu.waitNanoseconds) / 1000 / n,
+                otherLoadShare: min(max(other / capacity, 0), 1),
+                stealShare: min(max(Double(stealTicks) / hz / capacity, 0), 1))
+        }
+    }
+
+    func difference(_ before: Snapshot, _ after: Snapshot) -> Delta {
+        Delta(
+            wallNanoseconds: after.wallNanoseconds &- before.wallNanoseconds, daemon: after.daemon - before.daemon,
+            vcpu: after.vcpu - before.vcpu, busyTicks: after.busyTicks &- before.busyTicks,
+            stealTicks: after.stealTicks &- before.stealTicks, ownTicks: after.ownTicks &- before.ownTicks)
     }
 
     /// `run wait slices` of a schedstat file; zeros when unreadable.

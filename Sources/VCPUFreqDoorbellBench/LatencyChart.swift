@@ -108,7 +108,7 @@ public enum LatencyChart {
         let sorted = samples.sorted()
         guard !sorted.isEmpty else { return [] }
         let n = sorted.count
-        let step = max(1, n / maximumPoints)
+        let step = max(1, (n + maximumPoints - 1) / maximumPoints)
         var points: [(Double, Double)] = []
         var index = 0
         while index < n {

@@ -61,6 +61,12 @@ public struct MachineDescription: Sendable, Equatable, Codable {
             buildConfiguration: configuration, swiftVersion: swift)
     }
 
+    /// The 1, 5 and 15 minute load averages ("2.42 2.68 3.14").
+    public static func loadAverage() -> String {
+        let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+
     /// One line for the README and the table's caption.
     public var summary: String {
         "\(cpuModel), \(onlineCPUs) CPUs\(isVirtualMachine ? " (itself a VM)" : ""), Linux \(kernel), "

@@ -12,7 +12,7 @@ public enum Report {
         if magnitude >= 1 { return fixed(value, 2) }
         if magnitude == 0 { return "0" }
         // Below 1: three significant digits.
-        var decimals = 2
+        var decimals = 3
         var scaled = magnitude
         while scaled < 0.1, decimals < 9 {
             scaled *= 10
@@ -107,13 +107,14 @@ public enum Report {
             }
         }
         lines.append("")
-        lines.append("| placement | vCPU CPUs | daemon CPUs | doorbell store, nobody waiting (µs) | kick back to back (µs) "
-            + "| eventfd wake-up without KVM, p50 / p99 (µs) |")
-        lines.append("|---|---|---|---:|---:|---:|")
+        lines.append("| placement | vCPU CPUs | daemon CPUs | doorbell store, nobody waiting (µs) "
+            + "| port doorbell, nobody waiting (µs) | kick back to back (µs) | eventfd wake-up without KVM, p50 / p99 (µs) |")
+        lines.append("|---|---|---|---:|---:|---:|---:|")
         for placement in results.placements {
             let wakeup = placement.wakeup.map { "\(number($0.p50)) / \(number($0.p99))" } ?? "—"
             lines.append("| \(placement.placement.rawValue) | \(placement.vcpuCPUs) | \(placement.daemonCPUs) "
                 + "| \(placement.idleKickMicroseconds.map { number($0) } ?? "—") "
+                + "| \(placement.idlePortKickMicroseconds.map { number($0) } ?? "—") "
                 + "| \(placement.request(.kicked).map { number($0.costMicroseconds) } ?? "—") | \(wakeup) |")
         }
         return lines.joined(separator: "\n")
@@ -122,7 +123,8 @@ public enum Report {
     /// The whole Markdown document of a run (results/doorbell.md).
     public static func markdown(_ results: DoorbellResults, chartFile: String? = "doorbell.svg") -> String {
         var text = "# Doorbell benchmark\n\n"
-        text += "Run \(results.date) on \(results.machine.summary)"
+        text += "Run \(results.date) on \(results.machine.summary); load average \(results.loadAverageBefore) before, "
+            + "\(results.loadAverageAfter) after (the machine is shared: its other work shows in the tails)"
         text += results.settings.quick ? " — **quick mode** (few samples: structure, not numbers).\n\n" : ".\n\n"
         text += "Daemon actuators: \(results.daemonActuators). Requests alternate set_perf / perf "
             + "\(results.settings.requestAKHz) and \(results.settings.requestBKHz) kHz (util_min "

@@ -64,6 +64,18 @@ struct RequestPath {
         var rounds: [Double]
         var exitsPerRequest: Double
         var kicksPerRequest: Double
+
+        /// Rounds measured apart (interleaved with other paths), as one.
+        static func merged(_ parts: [Cost]) -> Cost? {
+            let rounds = parts.flatMap(\.rounds)
+            guard !rounds.isEmpty else { return nil }
+            let weight = { (part: Cost) in Double(part.rounds.count) }
+            let total = parts.reduce(0) { $0 + weight($1) }
+            return Cost(
+                microsecondsPerRequest: rounds.sorted()[rounds.count / 2], rounds: rounds,
+                exitsPerRequest: parts.reduce(0) { $0 + $1.exitsPerRequest * weight($1) } / total,
+                kicksPerRequest: parts.reduce(0) { $0 + $1.kicksPerRequest * weight($1) } / total)
+        }
     }
 
     /// N requests back to back, untimed and never waiting: what the vCPU
@@ -103,6 +115,16 @@ struct RequestPath {
         var abandoned: UInt64
         /// Sum of the runs' durations (for the daemon's per-request counters).
         var duration: Duration
+
+        static let empty = Latency(samples: [], exits: 0, kicks: 0, abandoned: 0, duration: .zero)
+
+        static func += (total: inout Latency, more: Latency) {
+            total.samples += more.samples
+            total.exits += more.exits
+            total.kicks += more.kicks
+            total.abandoned += more.abandoned
+            total.duration += more.duration
+        }
     }
 
     /// `count` timed requests (A, B, A, ...), each awaited until the host

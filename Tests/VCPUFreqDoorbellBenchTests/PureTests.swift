@@ -107,8 +107,11 @@ import VCPUFreqKVM
 
     @Test func theCDFKeepsTheExtremesAndAtMostThreeHundredPointsOrSo() throws {
         let small = LatencyChart.cdf([3, 1, 2])
-        #expect(small.map(\.0) == [1, 2, 3])
-        #expect(small.map(\.1) == [1.0 / 3, 2.0 / 3, 1])
+        let values: [Double] = small.map(\.0)
+        let fractions: [Double] = small.map(\.1)
+        let thirds: [Double] = [1.0 / 3, 2.0 / 3, 1]
+        #expect(values == [1, 2, 3])
+        #expect(fractions == thirds)
         let many = LatencyChart.cdf((1...10_000).map(Double.init))
         #expect(many.count <= 302)
         #expect(many.first?.0 == 1 && many.last?.0 == 10_000 && many.last?.1 == 1)
