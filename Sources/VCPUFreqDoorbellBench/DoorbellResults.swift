@@ -89,11 +89,16 @@ public struct PlacementResults: Sendable, Codable {
     public var idleKickMicroseconds: Double?
     /// The same with a port write (a PIO ioeventfd): what a port doorbell would cost.
     public var idlePortKickMicroseconds: Double?
+    /// Path 3 without the latency flag (analysis only: the daemon changes no
+    /// slice, so on a host without uclamp it makes no system call).
+    public var kickWithoutSyscall: RequestResult?
 
     public init(
         placement: Placement, vcpuCPUs: String, daemonCPUs: String, requests: [RequestResult], reads: [ReadResult],
-        wakeup: LatencySummary?, idleKickMicroseconds: Double? = nil, idlePortKickMicroseconds: Double? = nil
+        wakeup: LatencySummary?, idleKickMicroseconds: Double? = nil, idlePortKickMicroseconds: Double? = nil,
+        kickWithoutSyscall: RequestResult? = nil
     ) {
+        self.kickWithoutSyscall = kickWithoutSyscall
         self.idleKickMicroseconds = idleKickMicroseconds
         self.idlePortKickMicroseconds = idlePortKickMicroseconds
         self.placement = placement

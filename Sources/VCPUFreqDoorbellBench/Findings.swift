@@ -71,6 +71,15 @@ public enum Findings {
                 applied += "; an eventfd wake-up without KVM takes p50 \(f(wakeup.p50)) / p99 \(f(wakeup.p99)) µs here"
             }
             lines.append(applied + ".")
+            if let quiet = placement.kickWithoutSyscall, let quietLatency = quiet.latency,
+                let loud = kicked.accounting, let calm = quiet.accounting
+            {
+                lines.append("\(name): without the latency flag (no slice to change: the daemon makes no system call "
+                    + "on this host) a kick is applied after p50 \(f(quietLatency.p50)) / p99 \(f(quietLatency.p99)) µs "
+                    + "and the daemon runs \(f(calm.daemonCPUMicrosecondsPerRequest)) µs per request instead of "
+                    + "\(f(loud.daemonCPUMicrosecondsPerRequest)): the sched_setattr on the vCPU thread costs "
+                    + "\(f(loud.daemonCPUMicrosecondsPerRequest - calm.daemonCPUMicrosecondsPerRequest)) µs of daemon CPU.")
+            }
             if kicked.abandoned > 0 {
                 lines.append("\(name): \(kicked.abandoned) kicked requests were not applied within "
                     + "\(f(results.settings.applyTimeoutMicroseconds)) µs.")

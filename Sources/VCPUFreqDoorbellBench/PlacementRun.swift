@@ -50,17 +50,17 @@ struct PlacementRun {
         progress.begin("\(label) · a doorbell store nobody waits on (KVM's own cost of a kick)")
         let idleKicks = try rig.measureIdleKicks(stores: configuration.kickedRequests, rounds: configuration.costRounds)
 
-        var gathered = Dictionary(uniqueKeysWithValues: RequestPathKind.allCases.map { ($0, Gathered()) })
+        var gathered: [String: Gathered] = [:]
         progress.begin("\(label) · vCPU cost per request, \(configuration.costRounds) rounds of every path")
         // Cost rounds: every path once per round (path 4's VM attached for the whole phase).
         let (polledVM, suppressed) = try rig.attachSuppressed()
         do throws(BenchError) {
             try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(polledVM.vcpus[0].threadID)], daemonPID: nil)
-            let paths = rig.requestPaths + [suppressed]
+            let paths = rig.requestPaths + [rig.kickedWithoutSyscall, suppressed]
             for round in 0..<max(configuration.costRounds, 1) {
                 for path in paths {
                     let cost = try path.measureCost(requests: requestCount(path.kind), rounds: 1, timeout: .seconds(120))
-                    gathered[path.kind]?.costs.append(cost)
+                    gathered[path.name, default: Gathered()].costs.append(cost)
                 }
                 progress.update(round + 1, of: configuration.costRounds)
             }
@@ -79,28 +79,38 @@ struct PlacementRun {
             try withEveryPath { (path, vm) throws(BenchError) in
                 let (latency, counters, accounting) = try timed(
                     path, vm: vm, count: share, seed: seed &+ UInt64(round) << 4 &+ UInt64(path.kind.rawValue)
-                ) { progress.update(done + $0, of: share * RequestPathKind.allCases.count) }
+                ) { progress.update(done + $0, of: share * (RequestPathKind.allCases.count + 1)) }
                 done += share
-                gathered[path.kind]?.latency += latency
+                gathered[path.name, default: Gathered()].latency += latency
                 if let counters {
-                    var total = gathered[path.kind]?.daemon ?? DaemonCounters()
+                    var total = gathered[path.name]?.daemon ?? DaemonCounters()
                     total.requests &+= counters.requests
                     total.kicks &+= counters.kicks
                     total.polls &+= counters.polls
-                    gathered[path.kind]?.daemon = total
+                    gathered[path.name]?.daemon = total
                 }
-                gathered[path.kind]?.accounting += accounting
+                gathered[path.name]?.accounting += accounting
             }
         }
 
-        var requests: [RequestResult] = []
-        for kind in RequestPathKind.allCases {
-            guard let path = gathered[kind], let cost = RequestPath.Cost.merged(path.costs) else { continue }
-            requests.append(DoorbellBench.result(
-                kind, cost: cost, latency: path.latency, tsc: calibration.tsc, daemon: path.daemon,
-                accounting: path.accounting.perRequest(path.latency.samples.count, cpuCount: cpuCount)))
+        func result(_ kind: RequestPathKind, name: String, title: String) -> RequestResult? {
+            guard let gathered = gathered[name], let cost = RequestPath.Cost.merged(gathered.costs) else { return nil }
+            var result = DoorbellBench.result(
+                kind, cost: cost, latency: gathered.latency, tsc: calibration.tsc, daemon: gathered.daemon,
+                accounting: gathered.accounting.perRequest(gathered.latency.samples.count, cpuCount: cpuCount))
+            result.name = name
+            result.title = title
+            return result
         }
+        var requests = RequestPathKind.allCases.compactMap { result($0, name: $0.name, title: $0.title) }
         DoorbellBench.addRatios(&requests)
+        var variant = result(
+            .kicked, name: RequestPathKind.kickedWithoutSyscallName, title: RequestPathKind.kickedWithoutSyscallTitle)
+        if let row = variant, let path1 = requests.first(where: { $0.path == .inVMM }) {
+            var pair = [path1, row]
+            DoorbellBench.addRatios(&pair)
+            variant = pair[1]
+        }
 
         var reads: [ReadResult] = []
         for path in rig.readPaths {
@@ -116,13 +126,15 @@ struct PlacementRun {
         }
         return PlacementResults(
             placement: placement, vcpuCPUs: "\(vcpuCPUs)", daemonCPUs: "\(daemonCPUs)", requests: requests, reads: reads,
-            wakeup: wakeup.latency, idleKickMicroseconds: idleKicks.mmio, idlePortKickMicroseconds: idleKicks.port)
+            wakeup: wakeup.latency, idleKickMicroseconds: idleKicks.mmio, idlePortKickMicroseconds: idleKicks.port,
+            kickWithoutSyscall: variant)
     }
 
-    /// Calls `body` with paths 1-4 in order; path 4's VM is attached (and
+    /// Calls `body` with paths 1-3, 3′ and 4 in order; path 4's VM is attached (and
     /// placed) for its call only, and detached after it.
     private func withEveryPath(_ body: (RequestPath, ConnectedVM?) throws(BenchError) -> Void) throws(BenchError) {
         for path in rig.requestPaths { try body(path, rig.connectedVM(for: path.kind)) }
+        try body(rig.kickedWithoutSyscall, rig.connectedVM(for: .kicked))
         let (vm, suppressed) = try rig.attachSuppressed()
         defer { _ = try? vm.detach() }
         try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(vm.vcpus[0].threadID)], daemonPID: nil)

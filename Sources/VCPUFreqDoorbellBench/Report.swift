@@ -94,12 +94,17 @@ public enum Report {
             "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for placement in results.placements {
-            for request in placement.requests where request.path != .inVMM {
+            var rows = placement.requests.filter { $0.path != .inVMM }
+            if let variant = placement.kickWithoutSyscall, let index = rows.firstIndex(where: { $0.path == .kicked }) {
+                rows.insert(variant, at: index + 1)
+            }
+            for request in rows {
+                let label = request.name == RequestPathKind.kickedWithoutSyscallName ? "3′ (no slice change)" : "\(request.path.rawValue)"
                 let latency = request.latency.map { "\(number($0.p50)) / \(number($0.p99))" } ?? "—"
                 let spaced = request.spacedRequestCost.map { number($0.p50) } ?? "—"
                 let a = request.accounting
                 func percent(_ value: Double?) -> String { value.map { "\(Int(($0 * 100).rounded())) %" } ?? "—" }
-                lines.append("| \(placement.placement.rawValue) | \(request.path.rawValue) | \(latency) | \(spaced) "
+                lines.append("| \(placement.placement.rawValue) | \(label) | \(latency) | \(spaced) "
                     + "| \(a.map { number($0.daemonCPUMicrosecondsPerRequest) } ?? "—") "
                     + "| \(a.map { number($0.daemonRunQueueMicrosecondsPerRequest) } ?? "—") "
                     + "| \(a.map { number($0.vcpuRunQueueMicrosecondsPerRequest) } ?? "—") "

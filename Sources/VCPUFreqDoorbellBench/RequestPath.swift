@@ -15,6 +15,10 @@ public enum RequestPathKind: Int, CaseIterable, Codable, Sendable {
     /// A shared-page publish and no doorbell: the daemon polls the slot.
     case suppressed = 4
 
+    /// Path 3 without the latency flag, measured for the analysis only.
+    public static let kickedWithoutSyscallName = "shared-page-kick-no-syscall"
+    public static let kickedWithoutSyscallTitle = "shared page + kick, no latency flag (the daemon changes no slice)"
+
     public var title: String {
         switch self {
         case .inVMM: return "MMIO exit, handled in the VMM thread (sched_setattr on itself)"
@@ -41,6 +45,10 @@ public enum RequestPathKind: Int, CaseIterable, Codable, Sendable {
 /// right after it in the vCPU's scratch RAM.
 struct RequestPath {
     let kind: RequestPathKind
+    /// Path 3 without the latency flag (`Rig.kickedWithoutSyscall`): the
+    /// daemon then changes no slice, and on a host without uclamp makes no
+    /// system call at all — the difference to path 3 is the sched_setattr.
+    var isVariant = false
     let vcpu: VCPU
     let ram: GuestMemoryRegion
     /// Guest address of the parameter block; samples follow at `block + sampleOffset`.
@@ -52,6 +60,10 @@ struct RequestPath {
     let template: RequestLoopParameters
 
     static let sampleOffset: UInt64 = 0x1000
+
+    /// Key in results and progress: path 3′ for the variant.
+    var name: String { isVariant ? RequestPathKind.kickedWithoutSyscallName : kind.name }
+    var title: String { isVariant ? RequestPathKind.kickedWithoutSyscallTitle : kind.title }
 
     /// Timed requests one run can record.
     var sampleCapacity: Int { Int((scratchBytes - Self.sampleOffset) / UInt64(RequestLoopParameters.sampleSize)) }

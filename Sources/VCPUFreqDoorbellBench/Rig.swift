@@ -30,6 +30,8 @@ final class Rig {
     let system: KVMSystem
     /// Paths 1-3; path 4 comes from `attachSuppressed()`.
     let requestPaths: [RequestPath]
+    /// Path 3′: path 3's VM and slot, requests without the latency flag.
+    let kickedWithoutSyscall: RequestPath
     let readPaths: [ReadPath]
     private var tornDown = false
     /// The eventfds behind path 1's VM's idle doorbells (`measureIdleKicks`).
@@ -82,6 +84,13 @@ final class Rig {
                 template: Self.template(kind, addresses: vm.addresses, values: (a, b))))
         }
         requestPaths = paths
+        var variant = paths[paths.count - 1]
+        variant.isVariant = true
+        var quiet = variant.template
+        quiet.flags = (SharedPageABI.GuestFlags.perfValid.rawValue, SharedPageABI.GuestFlags.perfValid.rawValue)
+        kickedWithoutSyscall = RequestPath(
+            kind: .kicked, isVariant: true, vcpu: variant.vcpu, ram: variant.ram, block: variant.block,
+            scratchBytes: variant.scratchBytes, template: quiet)
         readPaths = [
             ReadPath(kind: .inVMM, vcpu: inVMM.vcpus[0], address: inVMMAddresses.upstream(.curPerf, vcpu: 0)),
             ReadPath(kind: .forwarded, vcpu: forwarded.vcpus[0], address: forwarded.addresses.upstream(.curPerf, vcpu: 0)),
