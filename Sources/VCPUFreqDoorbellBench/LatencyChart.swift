@@ -126,7 +126,10 @@ public enum LatencyChart {
     static func floorLog10(_ value: Double) -> Int { Int(Foundation.log10(value).rounded(.down)) }
     static func ceilLog10(_ value: Double) -> Int { Int(Foundation.log10(value).rounded(.up)) }
 
-    static func label(_ decade: Int) -> String { Report.number(pow10(decade)) }
+    /// "1", "10", "1000"; "0.1", "0.01" below one.
+    static func label(_ decade: Int) -> String {
+        decade >= 0 ? "1" + String(repeating: "0", count: decade) : "0." + String(repeating: "0", count: -decade - 1) + "1"
+    }
 
     static func f(_ value: Double) -> String { Report.fixed(value, 1) }
 

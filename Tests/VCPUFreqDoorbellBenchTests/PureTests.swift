@@ -97,6 +97,8 @@ import VCPUFreqKVM
         #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
         let curves = svg.components(separatedBy: "<polyline").count - 1
         #expect(curves == results.placements.count * RequestPathKind.allCases.count)
+        // Decade labels on the log axis: the synthetic samples span 10 µs to 990 µs.
+        #expect(svg.contains(">10</text>") && svg.contains(">100</text>") && svg.contains(">1000</text>"))
         let markdown = Report.markdown(results)
         #expect(markdown.contains("## Targets") && markdown.contains("doorbell.svg"))
         let section = Report.readmeSection(results)
