@@ -145,7 +145,8 @@ public struct DoorbellBench {
             kicksPerRequest: cost.kicksPerRequest, latency: LatencySummary(applied), latencyRatioToPath1: nil,
             spacedRequestCost: LatencySummary(requestCosts), abandoned: Int(latency.abandoned),
             timedExitsPerRequest: Double(latency.exits) / timed, timedKicksPerRequest: Double(latency.kicks) / timed,
-            daemon: daemon, accounting: accounting, latencySamples: applied.map { ($0 * 100).rounded() / 100 })
+            daemon: daemon, accounting: accounting,
+            latencyQuantiles: LatencySummary.quantiles(applied).map { ($0 * 100).rounded() / 100 })
     }
 
     static func addRatios(_ requests: inout [RequestResult]) {

@@ -144,8 +144,10 @@ public struct RequestResult: Sendable, Codable {
     public var daemon: DaemonCounts?
     /// Where the CPUs' time went during the timed requests (`HostAccounting`).
     public var accounting: Accounting?
-    /// Every applied latency, µs, in request order (abandoned ones left out).
-    public var latencySamples: [Double]
+    /// The applied latency at fractions 1/200, 2/200, … 1 of the timed
+    /// requests (nearest rank, µs): the whole distribution for the chart and
+    /// for scripts, at a fixed size whatever the sample count.
+    public var latencyQuantiles: [Double]
 
     /// Per timed request unless a name says otherwise.
     public struct Accounting: Sendable, Codable {

@@ -18,8 +18,8 @@ public enum LatencyChart {
     static let maximumPoints = 300
 
     public static func svg(_ results: DoorbellResults) -> String {
-        let panels = results.placements.filter { $0.requests.contains { !$0.latencySamples.isEmpty } }
-        let all = panels.flatMap { $0.requests.flatMap(\.latencySamples) }.filter { $0 > 0 }
+        let panels = results.placements.filter { $0.requests.contains { !$0.latencyQuantiles.isEmpty } }
+        let all = panels.flatMap { $0.requests.flatMap(\.latencyQuantiles) }.filter { $0 > 0 }
         let lowest = all.min() ?? 1
         let highest = all.max() ?? 10
         let decadeLow = floorLog10(lowest)
@@ -76,9 +76,9 @@ public enum LatencyChart {
                 + "stroke=\"#f4a742\" stroke-dasharray=\"5,4\" stroke-width=\"1.5\"/>\n"
             svg += "<text x=\"\(f(target + 4))\" y=\"\(f(y0 + 14))\" fill=\"#c77800\">50 µs target</text>\n"
             var legendY = y0 + 14
-            for request in panel.requests where !request.latencySamples.isEmpty {
+            for request in panel.requests where !request.latencyQuantiles.isEmpty {
                 let color = colors[request.path] ?? "#000"
-                let points = cdf(request.latencySamples).map { "\(f(x($0.0))),\(f(y($0.1)))" }
+                let points = cdf(quantiles: request.latencyQuantiles).map { "\(f(x($0.0))),\(f(y($0.1)))" }
                 svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"
                 let p50 = request.latency.map { Report.number($0.p50) } ?? "—"
                 let p99 = request.latency.map { Report.number($0.p99) } ?? "—"
@@ -100,6 +100,11 @@ public enum LatencyChart {
         case .kicked: return "shared page + kick"
         case .suppressed: return "shared page, no kick"
         }
+    }
+
+    /// (value, cumulative fraction) of quantiles at fractions 1/n … 1.
+    public static func cdf(quantiles: [Double]) -> [(Double, Double)] {
+        quantiles.enumerated().map { ($0.element, Double($0.offset + 1) / Double(quantiles.count)) }
     }
 
     /// (value, cumulative fraction) at most `maximumPoints` quantiles, the

@@ -30,10 +30,22 @@ public struct LatencySummary: Sendable, Equatable, Codable {
             p99: Self.percentile(99, of: sorted), max: sorted[sorted.count - 1])
     }
 
+    /// Points of the distribution kept in the results.
+    public static let quantileCount = 200
+
+    /// The nearest-rank values at fractions 1/`count` … 1 (empty for no samples).
+    public static func quantiles(_ samples: [Double], count: Int = quantileCount) -> [Double] {
+        guard !samples.isEmpty, count > 0 else { return [] }
+        let sorted = samples.sorted()
+        // Rank ⌈i × n / count⌉ in integers: no rounding error at exact fractions.
+        return (1...count).map { sorted[Swift.max((($0 * sorted.count) + count - 1) / count, 1) - 1] }
+    }
+
     /// Nearest rank: the value at rank ⌈p/100 × n⌉ (1-based) of `sorted`.
     public static func percentile(_ p: Double, of sorted: [Double]) -> Double {
         guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        // The epsilon keeps an exact fraction (p × n / 100 = 7.000000001) on its rank.
+        let rank = Int((p / 100 * Double(sorted.count) - 1e-9).rounded(.up))
         return sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]
     }
 }

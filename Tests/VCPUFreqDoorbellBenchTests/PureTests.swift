@@ -23,6 +23,14 @@ import VCPUFreqKVM
         #expect(LatencySummary([]) == nil)
     }
 
+    /// 200 quantiles of 1...400: the i-th is the (2i)-th smallest, 2i.
+    @Test func quantilesAreEveryHalfPercentByNearestRank() {
+        let quantiles = LatencySummary.quantiles((1...400).map(Double.init).shuffled())
+        #expect(quantiles == (1...200).map { Double(2 * $0) })
+        #expect(LatencySummary.quantiles([]).isEmpty)
+        #expect(LatencySummary.quantiles([7]) == Array(repeating: 7, count: 200))
+    }
+
     // MARK: Topology and expected hints
 
     /// util_min = 1024 × perf / 3 GHz, rounded: 3 GHz → 1024, 1 GHz →

@@ -10,7 +10,7 @@ enum SyntheticResults {
             costRatioToPath1: cost / 20, exitsPerRequest: kind.rawValue <= 2 ? 1 : 0,
             kicksPerRequest: kind == .kicked ? 1 : 0, latency: LatencySummary(samples), latencyRatioToPath1: nil,
             spacedRequestCost: LatencySummary([cost]), abandoned: 0, timedExitsPerRequest: 0, timedKicksPerRequest: 0,
-            daemon: nil, latencySamples: samples)
+            daemon: nil, accounting: nil, latencyQuantiles: LatencySummary.quantiles(samples))
     }
 
     static func read(_ kind: ReadPathKind, cost: Double) -> ReadResult {
