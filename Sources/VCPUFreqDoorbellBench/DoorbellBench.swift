@@ -70,7 +70,11 @@ public struct DoorbellBench {
 
         progress.begin("starting the daemon and four one-vCPU VMs")
         let rig = try Rig(system: system, executable: daemonExecutable, configuration: configuration, cpuCount: cpuCount)
-        defer { rig.tearDown(cpuCount: cpuCount) }
+        DaemonReaper.arm(rig.daemon.pid)
+        defer {
+            rig.tearDown(cpuCount: cpuCount)
+            DaemonReaper.disarm()
+        }
         progress.note("daemon pid \(rig.daemon.pid), vCPU threads \(rig.vcpuThreads.map(String.init).joined(separator: " "))")
 
         progress.begin("calibrating the guest's spin loop and TSC")
