@@ -29,7 +29,7 @@ struct BenchDoorbell: ParsableCommand {
     @Option(name: .customLong("placement"), help: "Only this placement (repeatable): unpinned, split, shared.")
     var placements: [Placement] = []
 
-    @Option(help: "Timed requests per path and placement (default: 2000, quick 100).")
+    @Option(help: "Timed requests per path and placement (default: 2100, quick 100).")
     var samples: Int?
 
     @Option(name: .customLong("poll-interval-us"), help: "Path 4: the daemon polls the slot this often (µs).")
