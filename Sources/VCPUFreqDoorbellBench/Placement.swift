@@ -17,12 +17,20 @@ public enum Placement: String, CaseIterable, Codable, Sendable {
     /// vCPU threads and the daemon on CPU 0: every kick asks the scheduler
     /// to preempt the busy vCPU for the daemon.
     case shared
+    /// As `split`, the daemon SCHED_FIFO (priority 1): other work on its CPU
+    /// can no longer delay it.
+    case splitRealtime = "split-fifo"
+    /// As `shared`, the daemon SCHED_FIFO (priority 1): a kick preempts the
+    /// vCPU at once, whatever the fair scheduler would have decided.
+    case sharedRealtime = "shared-fifo"
 
     public var title: String {
         switch self {
         case .unpinned: return "unpinned (the scheduler places every thread)"
         case .split: return "split: vCPU on CPU 0, daemon on CPU 1 (cross-CPU wake-ups)"
         case .shared: return "shared: vCPU and daemon both on CPU 0 (wake-up preemption)"
+        case .splitRealtime: return "split-fifo: as split, the daemon SCHED_FIFO 1"
+        case .sharedRealtime: return "shared-fifo: as shared, the daemon SCHED_FIFO 1"
         }
     }
 
@@ -32,10 +40,13 @@ public enum Placement: String, CaseIterable, Codable, Sendable {
         let all = CPUList(0..<max(cpuCount, 1))
         switch self {
         case .unpinned: return (all, all)
-        case .split: return cpuCount >= 2 ? (CPUList([0]), CPUList([1])) : nil
-        case .shared: return (CPUList([0]), CPUList([0]))
+        case .split, .splitRealtime: return cpuCount >= 2 ? (CPUList([0]), CPUList([1])) : nil
+        case .shared, .sharedRealtime: return (CPUList([0]), CPUList([0]))
         }
     }
+
+    /// The daemon runs SCHED_FIFO 1 instead of SCHED_NORMAL.
+    public var daemonRealtime: Bool { self == .splitRealtime || self == .sharedRealtime }
 
     /// Applies the placement to the vCPU threads `vcpuThreads` (TIDs of this
     /// process) and to every thread of process `daemonPID`.
@@ -46,7 +57,22 @@ public enum Placement: String, CaseIterable, Codable, Sendable {
         }
         for tid in vcpuThreads { try Self.pin(tid, to: vcpu) }
         if let daemonPID {
-            for tid in Self.threads(of: daemonPID) { try Self.pin(tid, to: daemon) }
+            for tid in Self.threads(of: daemonPID) {
+                try Self.pin(tid, to: daemon)
+                try Self.schedule(tid, realtime: daemonRealtime)
+            }
+        }
+    }
+
+    /// SCHED_FIFO 1, or back to SCHED_NORMAL nice 0 (what the daemon starts with).
+    static func schedule(_ tid: Int32, realtime: Bool) throws(BenchError) {
+        let attributes = SchedAttr(
+            size: UInt32(SchedAttr.sizeWithoutUtilClamp), policy: realtime ? .fifo : .normal, priority: realtime ? 1 : 0)
+        do {
+            try ThreadScheduling.setAttributes(attributes, of: tid)
+        } catch {
+            if error == .noSuchProcess { return }
+            throw .placement("cannot make thread \(tid) \(realtime ? "SCHED_FIFO" : "SCHED_NORMAL"): \(error)")
         }
     }
 

@@ -32,6 +32,7 @@ public struct WakeupBaseline: Sendable, Equatable, Codable {
         let shared = Shared(samples: samples)
         let reader = Thread {
             try? ThreadScheduling.setAffinity(readerCPUs, of: ThreadScheduling.currentThreadID())
+            if placement.daemonRealtime { try? Placement.schedule(ThreadScheduling.currentThreadID(), realtime: true) }
             shared.readerReady.store(true, ordering: .releasing)
             for index in 0..<samples {
                 guard (try? eventfd.read()) != nil else { break }

@@ -73,6 +73,10 @@ import VCPUFreqKVM
         #expect(split.vcpu == CPUList([0]) && split.daemon == CPUList([1]))
         let shared = try #require(Placement.shared.cpus(cpuCount: 4))
         #expect(shared.vcpu == CPUList([0]) && shared.daemon == CPUList([0]))
+        #expect(Placement.splitRealtime.cpus(cpuCount: 1) == nil)
+        let fifo = try #require(Placement.sharedRealtime.cpus(cpuCount: 2))
+        #expect(fifo.vcpu == CPUList([0]) && fifo.daemon == CPUList([0]))
+        #expect(Placement.allCases.filter(\.daemonRealtime) == [.splitRealtime, .sharedRealtime])
         let unpinned = try #require(Placement.unpinned.cpus(cpuCount: 2))
         #expect(unpinned.vcpu == CPUList([0, 1]) && unpinned.daemon == CPUList([0, 1]))
     }
