@@ -75,6 +75,27 @@ public enum Report {
         return lines.joined(separator: "\n")
     }
 
+    /// The targets as a matrix: one row per target, one column per placement.
+    public static func targetMatrix(_ results: DoorbellResults) -> String {
+        let placements = results.placements.map(\.placement)
+        var targets: [String] = []
+        for verdict in results.targets where !targets.contains(verdict.target) { targets.append(verdict.target) }
+        var lines = [
+            "| target | " + placements.map(\.rawValue).joined(separator: " | ") + " |",
+            "|---|" + placements.map { _ in "---|" }.joined(),
+        ]
+        for target in targets {
+            let cells = placements.map { placement -> String in
+                guard let verdict = results.targets.first(where: { $0.target == target && $0.placement == placement }) else {
+                    return "—"
+                }
+                return "\(verdict.met ? "met" : "**missed**") (\(number(verdict.value)))"
+            }
+            lines.append("| \(target) | " + cells.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     public static func targetTable(_ results: DoorbellResults) -> String {
         var lines = ["| target | placement | measured | limit | met |", "|---|---|---:|---:|---|"]
         for verdict in results.targets {
@@ -145,7 +166,7 @@ public enum Report {
             + "(path 1: the exit returned, the VMM applied it; paths 2-4: the daemon's host area shows the "
             + "request's util_min). Exits: the VMM's exit counters. × path 1: the same placement's path 1.\n\n"
         text += "## cur_perf reads\n\n" + readTable(results) + "\n\n"
-        text += "## Targets\n\n" + targetTable(results) + "\n\n"
+        text += "## Targets\n\n" + targetMatrix(results) + "\n\n"
         text += "## Where the time goes\n\n" + placementTable(results) + "\n\n"
         text += "Per timed request: the daemon's CPU time and its time runnable but waiting for a CPU, the vCPU "
             + "thread's time runnable but off its CPU (/proc/…/schedstat); other load: the share of all CPUs "
@@ -187,8 +208,7 @@ extension Report {
             text += "| \(read.title) | \(number(read.costMicroseconds)) | \(ratio(read.ratioToMMIOInVMM)) (× MMIO read) "
                 + "| \(number(read.exitsPerRead)) | " + placements.map { _ in "" }.joined(separator: " | ") + " |\n"
         }
-        let verdicts = results.targets.map { "\($0.target) [\($0.placement.rawValue)]: \($0.met ? "met" : "missed") (\(number($0.value)) \($0.unit))" }
-        text += "\nTargets: " + verdicts.joined(separator: "; ") + ".\n"
+        text += "\n" + targetMatrix(results) + "\n"
         return text
     }
 

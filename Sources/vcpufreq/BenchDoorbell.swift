@@ -41,6 +41,9 @@ struct BenchDoorbell: ParsableCommand {
     @Option(name: .customLong("kvm-device"), help: "The KVM device.")
     var kvmDevice = KVMSystem.defaultDevicePath.string
 
+    @Option(name: .customLong("from"), help: "Measure nothing: render this doorbell.json again (into --out, --readme).")
+    var from: String?
+
     func validate() throws {
         if let samples, !(2...1_000_000).contains(samples) { throw ValidationError("--samples must be 2...1000000") }
         if let pollIntervalMicroseconds, !(100...1_000_000).contains(pollIntervalMicroseconds) {
@@ -57,8 +60,8 @@ struct BenchDoorbell: ParsableCommand {
             placements: placements.isEmpty ? Placement.allCases : placements, progress: .standardError(),
             kvmDevice: kvmDevice)
         let results: DoorbellResults
-        do {
-            results = try bench.run()
+        do throws(BenchError) {
+            if let from { results = try ResultsWriter.read(from) } else { results = try bench.run() }
         } catch {
             printError("vcpufreq bench doorbell: \(error)")
             throw ExitCode(error.isKVMUnavailable ? VMM.kvmUnavailableStatus : 1)

@@ -27,7 +27,7 @@ import Testing
     @Test func helpNamesEveryOptionAndThePaths() {
         let (status, help) = Self.run(Self.command + ["--help"])
         #expect(status == 0)
-        for option in ["--quick", "--out", "--placement", "--samples", "--poll-interval-us", "--readme", "--kvm-device"] {
+        for option in ["--quick", "--out", "--placement", "--samples", "--poll-interval-us", "--readme", "--kvm-device", "--from"] {
             #expect(help.contains(option), "help lists \(option)")
         }
         for words in ["MMIO exit", "ioeventfd kick", "kicks", "mirror", "status 69"] {

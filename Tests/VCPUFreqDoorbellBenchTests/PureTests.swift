@@ -99,7 +99,7 @@ import VCPUFreqKVM
         #expect(Report.replacingReadmeSection(in: "\(Report.readmeEnd) \(Report.readmeBegin)", with: "x") == nil)
     }
 
-    @Test func aRunRendersOneRowPerPathAndPlacementAndOneCurvePerPath() {
+    @Test func aRunRendersOneRowPerPathAndPlacementAndOneCurvePerPath() throws {
         let results = SyntheticResults.make()
         let table = Report.requestTable(results)
         let rows = table.split(separator: "\n").dropFirst(2)
@@ -115,8 +115,13 @@ import VCPUFreqKVM
         #expect(markdown.contains("## Targets") && markdown.contains("doorbell.svg"))
         let section = Report.readmeSection(results)
         // One row per path and per read, after the two header lines.
-        let sectionRows = section.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| path") }
-        #expect(sectionRows.count == RequestPathKind.allCases.count + ReadPathKind.allCases.count)
+        let sectionLines = section.split(separator: "\n")
+        let pathRows = sectionLines.filter { $0.hasPrefix("| 1. ") || $0.hasPrefix("| 2. ") || $0.hasPrefix("| 3. ") || $0.hasPrefix("| 4. ") }
+        let readRows = sectionLines.filter { $0.hasPrefix("| cur_perf:") }
+        #expect(pathRows.count == RequestPathKind.allCases.count && readRows.count == ReadPathKind.allCases.count)
+        // The targets: one row each, one column per placement, the kick's p99 of 49 µs met everywhere.
+        let kickRow = try #require(sectionLines.first { $0.hasPrefix("| kick → hint applied p99") })
+        #expect(kickRow.components(separatedBy: "met (49.0)").count - 1 == results.placements.count)
     }
 
     @Test func theCDFKeepsTheExtremesAndAtMostThreeHundredPointsOrSo() throws {

@@ -51,6 +51,7 @@ enum SyntheticResults {
                 timestampOverheadNanoseconds: 40),
             daemonActuators: "clamp=none latency=slice affinity=off", daemonNotes: [],
             inVMMDevice: .init(requests: 1, uclampFailures: 1, lastUclampErrno: 95, sliceChanges: 1, sliceFailures: 0, reads: 1),
-            placements: Placement.allCases.map(placement), targets: [], findings: [])
+            placements: Placement.allCases.map(placement),
+            targets: Findings.targets(Placement.allCases.map(placement)), findings: [])
     }
 }
