@@ -136,6 +136,11 @@ public struct DoorbellBench {
         daemon counters: PlacementRun.DaemonCounters?, accounting: RequestResult.Accounting?
     ) -> RequestResult {
         let applied = latency.samples.compactMap { $0.appliedTicks.map { tsc.microseconds(ticks: $0) } }
+        func appliedOf(a: Bool) -> [Double] {
+            zip(latency.samples, latency.isRequestA).compactMap { sample, isA in
+                isA == a ? sample.appliedTicks.map { tsc.microseconds(ticks: $0) } : nil
+            }
+        }
         let requestCosts = latency.samples.map { tsc.microseconds(ticks: $0.requestTicks) }
         let timed = Double(max(latency.samples.count, 1))
         let daemon = counters.map {
@@ -147,6 +152,7 @@ public struct DoorbellBench {
             path: kind, name: kind.name, title: kind.title, costMicroseconds: cost.microsecondsPerRequest,
             costRounds: cost.rounds, costRatioToPath1: nil, exitsPerRequest: cost.exitsPerRequest,
             kicksPerRequest: cost.kicksPerRequest, latency: LatencySummary(applied), latencyRatioToPath1: nil,
+            latencyOfA: LatencySummary(appliedOf(a: true)), latencyOfB: LatencySummary(appliedOf(a: false)),
             spacedRequestCost: LatencySummary(requestCosts), abandoned: Int(latency.abandoned),
             timedExitsPerRequest: Double(latency.exits) / timed, timedKicksPerRequest: Double(latency.kicks) / timed,
             daemon: daemon, accounting: accounting,

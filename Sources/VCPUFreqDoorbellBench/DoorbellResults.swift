@@ -131,6 +131,11 @@ public struct RequestResult: Sendable, Codable {
     public var latency: LatencySummary?
     /// × path 1's latency p50 / p99 in the same placement.
     public var latencyRatioToPath1: LatencyRatios?
+    /// The latency of requests A (3 GHz; on the shared page also
+    /// latency-sensitive, so the daemon gives the vCPU thread a short EEVDF
+    /// slice) and of requests B (1 GHz; the slice goes back) apart.
+    public var latencyOfA: LatencySummary?
+    public var latencyOfB: LatencySummary?
     /// The timed requests' own cost on the vCPU (until the store or kick
     /// returned), guest TSC: the cost of a request that finds the daemon asleep.
     public var spacedRequestCost: LatencySummary?

@@ -71,6 +71,10 @@ public enum Findings {
                 applied += "; an eventfd wake-up without KVM takes p50 \(f(wakeup.p50)) / p99 \(f(wakeup.p99)) µs here"
             }
             lines.append(applied + ".")
+            if let a = kicked.latencyOfA, let b = kicked.latencyOfB {
+                lines.append("\(name): requests that set the short slice (A) p50 \(f(a.p50)) / p99 \(f(a.p99)) µs, "
+                    + "requests that clear it (B) p50 \(f(b.p50)) / p99 \(f(b.p99)) µs.")
+            }
             if let quiet = placement.kickWithoutSyscall, let quietLatency = quiet.latency,
                 let loud = kicked.accounting, let calm = quiet.accounting
             {

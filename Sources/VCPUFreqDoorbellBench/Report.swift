@@ -110,9 +110,9 @@ public enum Report {
     /// store nobody waits on, an eventfd wake-up without KVM).
     public static func placementTable(_ results: DoorbellResults) -> String {
         var lines = [
-            "| placement | path | applied p50 / p99 (µs) | vCPU cost per request, daemon asleep, p50 (µs) "
+            "| placement | path | applied p50 / p99 (µs) | p99 of A / of B (µs) | vCPU cost per request, daemon asleep, p50 (µs) "
                 + "| daemon CPU (µs) | daemon waiting for a CPU (µs) | vCPU preempted (µs) | other load | steal |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for placement in results.placements {
             var rows = placement.requests.filter { $0.path != .inVMM }
@@ -125,7 +125,8 @@ public enum Report {
                 let spaced = request.spacedRequestCost.map { number($0.p50) } ?? "—"
                 let a = request.accounting
                 func percent(_ value: Double?) -> String { value.map { "\(Int(($0 * 100).rounded())) %" } ?? "—" }
-                lines.append("| \(placement.placement.rawValue) | \(label) | \(latency) | \(spaced) "
+                let split = request.latencyOfA.flatMap { a in request.latencyOfB.map { "\(number(a.p99)) / \(number($0.p99))" } } ?? "—"
+                lines.append("| \(placement.placement.rawValue) | \(label) | \(latency) | \(split) | \(spaced) "
                     + "| \(a.map { number($0.daemonCPUMicrosecondsPerRequest) } ?? "—") "
                     + "| \(a.map { number($0.daemonRunQueueMicrosecondsPerRequest) } ?? "—") "
                     + "| \(a.map { number($0.vcpuRunQueueMicrosecondsPerRequest) } ?? "—") "

@@ -122,16 +122,20 @@ struct RequestPath {
     struct Latency {
         /// Per timed request: ticks until it left the vCPU, and until applied (nil: abandoned).
         var samples: [RequestLoopParameters.Sample]
+        /// Per timed request: it was request A (the fast one; latency-sensitive
+        /// on the shared page), not B.
+        var isRequestA: [Bool] = []
         var exits: UInt64
         var kicks: UInt64
         var abandoned: UInt64
         /// Sum of the runs' durations (for the daemon's per-request counters).
         var duration: Duration
 
-        static let empty = Latency(samples: [], exits: 0, kicks: 0, abandoned: 0, duration: .zero)
+        static let empty = Latency(samples: [], isRequestA: [], exits: 0, kicks: 0, abandoned: 0, duration: .zero)
 
         static func += (total: inout Latency, more: Latency) {
             total.samples += more.samples
+            total.isRequestA += more.isRequestA
             total.exits += more.exits
             total.kicks += more.kicks
             total.abandoned += more.abandoned
@@ -154,12 +158,13 @@ struct RequestPath {
         timed.gapMask = gapMask
         timed.seed = seed
         let runSize = max(2, min(perRun, sampleCapacity) & ~1)  // even: each run starts with A after B
-        var result = Latency(samples: [], exits: 0, kicks: 0, abandoned: 0, duration: .zero)
+        var result = Latency.empty
         result.samples.reserveCapacity(count)
         while result.samples.count < count {
             let requests = min(runSize, count - result.samples.count)
             let run = try self.run(timed, count: UInt32(requests), timeout: timeout)
             result.samples += timed.samples(in: ram, count: requests)
+            result.isRequestA += (0..<requests).map { $0 % 2 == 0 }  // each run starts with A
             result.exits += run.exits.total
             result.kicks += run.results.first?.doorbellWrites ?? 0
             result.abandoned += run.results.first?.abandonedWaits ?? 0

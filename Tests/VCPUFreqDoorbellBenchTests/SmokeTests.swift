@@ -44,6 +44,9 @@ func vcpufreqExecutable(filePath: String = #filePath) -> String {
                 #expect(latency.count + request.abandoned == 40)
                 #expect(latency.min > 0 && latency.p50 <= latency.p99 && latency.p99 <= latency.max)
                 #expect(request.latencyQuantiles.count == LatencySummary.quantileCount)
+                // Requests A and B alternate: half of the timed requests each.
+                #expect((request.latencyOfA?.count ?? 0) + (request.latencyOfB?.count ?? 0) == latency.count)
+                #expect(abs((request.latencyOfA?.count ?? 0) - (request.latencyOfB?.count ?? 0)) <= request.abandoned)
                 #expect(abs((request.latencyQuantiles.last ?? 0) - latency.max) <= 0.005)  // kept to 0.01 µs
             }
             // What the paths are: exits for the MMIO paths, none for the shared page.

@@ -9,6 +9,7 @@ enum SyntheticResults {
             path: kind, name: kind.name, title: kind.title, costMicroseconds: cost, costRounds: [cost],
             costRatioToPath1: cost / 20, exitsPerRequest: kind.rawValue <= 2 ? 1 : 0,
             kicksPerRequest: kind == .kicked ? 1 : 0, latency: LatencySummary(samples), latencyRatioToPath1: nil,
+            latencyOfA: nil, latencyOfB: nil,
             spacedRequestCost: LatencySummary([cost]), abandoned: 0, timedExitsPerRequest: 0, timedKicksPerRequest: 0,
             daemon: nil, accounting: nil, latencyQuantiles: LatencySummary.quantiles(samples))
     }
