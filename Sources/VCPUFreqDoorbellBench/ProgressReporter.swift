@@ -15,10 +15,13 @@ public final class ProgressReporter: @unchecked Sendable {
     /// Progress to stderr; overwriting counts only when stderr is a terminal.
     public static func standardError() -> ProgressReporter {
         ProgressReporter(overwrites: isatty(2) != 0) { text in
-            var bytes = Array(text.utf8)
+            let bytes = Array(text.utf8)
             var offset = 0
             while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + offset, $0.count - offset) }
+                let written = bytes.withUnsafeBytes { buffer in
+                    guard let base = buffer.baseAddress else { return -1 }
+                    return Glibc.write(2, base + offset, buffer.count - offset)
+                }
                 if written <= 0 { break }
                 offset += written
             }
