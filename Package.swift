@@ -12,6 +12,7 @@
 //   VCPUFreqVMM     the reference VMM as a daemon client: attach, shared page, mirror, doorbells, guest programs.
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
+//   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
 //   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
@@ -94,11 +95,19 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // `vcpufreq bench doorbell`: the four request paths and the two read paths side by side on real KVM.
+        .target(
+            name: "VCPUFreqDoorbellBench",
+            dependencies: [
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench",
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench", "VCPUFreqDoorbellBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -141,6 +150,11 @@ let package = Package(
                 "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqConfig",
                 "vcpufreq", .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+        // Quick-mode smoke test of the doorbell benchmark against a real daemon (.build/<config>/vcpufreq).
+        .testTarget(
+            name: "VCPUFreqDoorbellBenchTests",
+            dependencies: ["VCPUFreqDoorbellBench", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq"]
         ),
         .testTarget(
             name: "VCPUFreqBenchTests",

@@ -71,6 +71,38 @@
 //                The length comes from the device, not from the script, as in
 //                the driver. value = len, aux = wrapping sum of the entries
 //                (0 when refused).
+//  10 TIMESTAMP  value = the time stamp counter (rdtsc), aux = 0. Deltas of
+//                one vCPU's TSC are valid durations; the VMM converts ticks to
+//                ns by calibrating them against its own clock.
+//  11 REQUESTS   count requests, each timed and optionally awaited, driven by
+//                a parameter block in guest RAM at addr (RequestLoopParameters
+//                in VCPUFreqKVM; all fields u64 unless split in two u32):
+//                  +0  kind: 0 = STORE (a 32-bit store of the value at target:
+//                      a register such as set_perf), 1 = PUBLISH (the shared
+//                      page protocol of PUBLISH on the slot at target, the
+//                      value stored at slot + field, the flags in slot.flags,
+//                      the doorbell rung when the host asks for kicks)
+//                  +8  target   +16 doorbell   +24 field (slot offset)
+//                  +32 value A (low 32) | value B (high 32)
+//                  +40 flags A | flags B          (PUBLISH only)
+//                  +48 watch: address of a 32-bit word to wait on, 0 = none
+//                  +56 mask (low 32): bits of the watched word compared
+//                  +64 expected A | expected B: (word & mask) that means
+//                      "this request is applied"
+//                  +72 timeout: TSC ticks after which a wait gives up
+//                  +80 samples: address of an array of count pairs of u64,
+//                      0 = no time stamps
+//                  +88 gap mask: after each request, spin (rng & mask)
+//                      iterations: guest work of a random length between
+//                      requests, so requests fall at random phases of a
+//                      host poll interval
+//                  +96 rng: xorshift64 state (nonzero), updated in place
+//                Even iterations send A, odd ones B. Per iteration, when
+//                samples is set: pair.0 = ticks from the start of the request
+//                to the store (or kick) done, pair.1 = ticks until the watched
+//                word showed the expected value (= pair.0 without a watch;
+//                all ones when the wait gave up).
+//                value = doorbell writes made, aux = waits that gave up.
 // An unknown opcode or width stops the interpreter with a status saying so.
 
         .set OP_CODE, 0
@@ -97,6 +129,24 @@
         .set OPC_PORT_READ, 7
         .set OPC_PORT_WRITE, 8
         .set OPC_PERFTABLE, 9
+        .set OPC_TIMESTAMP, 10
+        .set OPC_REQUESTS, 11
+
+        // REQUESTS parameter block (RequestLoopParameters).
+        .set RQ_KIND, 0
+        .set RQ_TARGET, 8
+        .set RQ_DOORBELL, 16
+        .set RQ_FIELD, 24
+        .set RQ_VALUES, 32
+        .set RQ_FLAGS, 40
+        .set RQ_WATCH, 48
+        .set RQ_MASK, 56
+        .set RQ_EXPECTED, 64
+        .set RQ_TIMEOUT, 72
+        .set RQ_SAMPLES, 80
+        .set RQ_GAP_MASK, 88
+        .set RQ_RNG, 96
+        .set RQ_KIND_PUBLISH, 1
 
         .set STATUS_END, 1
         .set STATUS_BAD_OPCODE, 2
@@ -161,6 +211,10 @@ next_op:
         je      op_port_write
         cmpl    $OPC_PERFTABLE, %eax
         je      op_perftable
+        cmpl    $OPC_TIMESTAMP, %eax
+        je      op_timestamp
+        cmpl    $OPC_REQUESTS, %eax
+        je      op_requests
         movl    $STATUS_BAD_OPCODE, %eax
         jmp     finish
 
@@ -471,6 +525,130 @@ op_perftable:
         incl    %ecx
         cmpl    %r9d, %ecx
         jb      1b
+        jmp     op_done
+
+// ---- TIMESTAMP: r9 = TSC ----
+op_timestamp:
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        movq    %rax, %r9
+        xorl    %r10d, %r10d
+        jmp     op_done
+
+// ---- REQUESTS: rdi = parameter block, ecx = requests left, r11 = index,
+//      r8 = next sample pair (0: none), r9 = doorbell writes, r10 = waits
+//      abandoned, rsi = start TSC, rbx = 0 for A / 1 for B, r12 and r13
+//      scratch (rbx, r12, r13 saved on the stack, restored before op_done) ----
+op_requests:
+        movl    OP_COUNT(%r12), %ecx
+        movq    OP_ADDR(%r12), %rdi
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        xorl    %r9d, %r9d
+        xorl    %r10d, %r10d
+        xorl    %r11d, %r11d
+        movq    RQ_SAMPLES(%rdi), %r8
+        testl   %ecx, %ecx
+        jz      19f
+1:      movl    %r11d, %ebx
+        andl    $1, %ebx                     // 0: request A, 1: request B
+        // The start stamp, only when something is timed: an untimed loop
+        // measures the bare request (a suppressed publish is ~15 ns).
+        movq    RQ_WATCH(%rdi), %rax
+        orq     %r8, %rax
+        jz      2f
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        movq    %rax, %rsi
+2:      movl    RQ_VALUES(%rdi,%rbx,4), %r13d
+        movq    RQ_TARGET(%rdi), %rdx
+        cmpq    $RQ_KIND_PUBLISH, RQ_KIND(%rdi)
+        je      3f
+        movl    %r13d, (%rdx)                // STORE: the register write
+        jmp     5f
+3:      movl    SLOT_SEQ(%rdx), %eax         // PUBLISH, as the PUBLISH op
+        andl    $~1, %eax
+        leal    1(%rax), %r12d
+        movl    %r12d, SLOT_SEQ(%rdx)        // odd: being written
+        movl    RQ_FLAGS(%rdi,%rbx,4), %r12d
+        movl    %r12d, SLOT_FLAGS(%rdx)
+        movq    RQ_FIELD(%rdi), %r12
+        movl    %r13d, (%rdx,%r12)
+        addl    $2, %eax
+        jnz     4f
+        movl    $2, %eax                     // 0 means "never published"
+4:      movl    %eax, SLOT_SEQ(%rdx)         // even: complete
+        mfence                               // see PUBLISH
+        testl   $HOST_FLAG_KICK, SLOT_HOST_FLAGS(%rdx)
+        jz      5f
+        movq    RQ_DOORBELL(%rdi), %rdx
+        movl    %ebp, (%rdx)
+        incq    %r9
+5:      testq   %r8, %r8                     // the request is out
+        jz      6f
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        subq    %rsi, %rax
+        movq    %rax, (%r8)                  // pair.0: the request's own cost
+        movq    %rax, 8(%r8)                 // pair.1 unless a wait follows
+6:      movq    RQ_WATCH(%rdi), %r12
+        testq   %r12, %r12
+        jz      9f
+        movl    RQ_EXPECTED(%rdi,%rbx,4), %r13d
+7:      movl    (%r12), %eax
+        andl    RQ_MASK(%rdi), %eax
+        cmpl    %r13d, %eax
+        je      8f
+        pause
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        subq    %rsi, %rax
+        cmpq    RQ_TIMEOUT(%rdi), %rax
+        jbe     7b
+        incq    %r10                         // gave up
+        testq   %r8, %r8
+        jz      9f
+        movq    $-1, 8(%r8)
+        jmp     9f
+8:      testq   %r8, %r8                     // applied
+        jz      9f
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        subq    %rsi, %rax
+        movq    %rax, 8(%r8)                 // pair.1: until applied
+9:      testq   %r8, %r8
+        jz      10f
+        addq    $16, %r8
+10:     movq    RQ_GAP_MASK(%rdi), %rdx      // guest work of random length
+        testq   %rdx, %rdx
+        jz      12f
+        movq    RQ_RNG(%rdi), %rax           // xorshift64 (13, 7, 17)
+        movq    %rax, %r12
+        shlq    $13, %r12
+        xorq    %r12, %rax
+        movq    %rax, %r12
+        shrq    $7, %r12
+        xorq    %r12, %rax
+        movq    %rax, %r12
+        shlq    $17, %r12
+        xorq    %r12, %rax
+        movq    %rax, RQ_RNG(%rdi)
+        andq    %rdx, %rax
+        jz      12f
+11:     decq    %rax
+        jnz     11b
+12:     incq    %r11
+        decl    %ecx
+        jnz     1b
+19:     popq    %r13
+        popq    %r12
+        popq    %rbx
         jmp     op_done
 
 vcpufreq_guest_code_end:

@@ -48,6 +48,16 @@ public enum GuestOp: Sendable, Equatable {
     /// length read (`GuestOpResult.tableLength`) and the wrapping sum of the
     /// entries (0 when refused).
     case perfTable(window: UInt64, buffer: UInt64, maximumEntries: UInt32)
+    /// Reads the time stamp counter (`rdtsc`): `GuestOpResult.timestamp`.
+    /// Differences of one vCPU's readings are durations in TSC ticks.
+    case timestamp
+    /// `count` requests, each timed and, when asked, awaited: the loop and
+    /// its knobs live in a parameter block in guest RAM at `parameters`
+    /// (`RequestLoopParameters`, written there with `write(to:at:)`).
+    /// Result: doorbell writes made (`doorbellWrites`) and waits that gave up
+    /// (`abandonedWaits`); the per-request time stamps go to the block's
+    /// sample array (`RequestLoopParameters.samples(in:count:)`).
+    case requests(parameters: UInt64, count: UInt32)
     /// Ends the run. Appended by the encoder when a script lacks it.
     case end
 

@@ -31,6 +31,8 @@ public enum GuestScriptABI {
         case portRead = 7
         case portWrite = 8
         case perfTable = 9
+        case timestamp = 10
+        case requests = 11
     }
 
     /// Encodes `script` (with a final `end` if it lacks one) at `destination`,
@@ -89,6 +91,10 @@ public enum GuestScriptABI {
             return (.portWrite, count, UInt64(port), value, UInt64(width.rawValue))
         case .perfTable(let window, let buffer, let maximumEntries):
             return (.perfTable, 0, window, buffer, UInt64(maximumEntries))
+        case .timestamp:
+            return (.timestamp, 0, 0, 0, 0)
+        case .requests(let parameters, let count):
+            return (.requests, count, parameters, 0, 0)
         }
     }
 

@@ -13,5 +13,6 @@ struct Bench: ParsableCommand {
     static let subcommands: [ParsableCommand.Type] = [
         BenchDaemon.self,
         BenchBPF.self,
+        BenchDoorbell.self,
     ]
 }

@@ -1,0 +1,117 @@
+import Foundation
+
+/// The design's targets judged against a run, and where the time goes,
+/// stated from the run's own numbers (the same sentences come out of any
+/// machine; bench/doorbell.md holds the analysis of the published run).
+public enum Findings {
+    /// The design brief's limits ("Performance targets").
+    public static let kickedCostRatioLimit = 0.25
+    public static let suppressedCostRatioLimit = 0.05
+    public static let kickLatencyP99LimitMicroseconds = 50.0
+
+    /// Every target in every placement.
+    public static func targets(_ placements: [PlacementResults]) -> [TargetVerdict] {
+        var verdicts: [TargetVerdict] = []
+        for placement in placements {
+            if let ratio = placement.request(.kicked)?.costRatioToPath1 {
+                verdicts.append(.init(
+                    target: "path 3 (kick) vCPU cost ≤ 0.25 × path 1", placement: placement.placement, value: ratio,
+                    limit: kickedCostRatioLimit, unit: "× path 1", met: ratio <= kickedCostRatioLimit))
+            }
+            if let ratio = placement.request(.suppressed)?.costRatioToPath1 {
+                verdicts.append(.init(
+                    target: "path 4 (no kick) vCPU cost ≤ 0.05 × path 1", placement: placement.placement, value: ratio,
+                    limit: suppressedCostRatioLimit, unit: "× path 1", met: ratio <= suppressedCostRatioLimit))
+            }
+            if let mirror = placement.read(.mirror) {
+                verdicts.append(.init(
+                    target: "cur_perf from the mirror: zero exits", placement: placement.placement,
+                    value: mirror.exitsPerRead, limit: 0, unit: "exits/read", met: mirror.exitsPerRead == 0))
+            }
+            if let kicked = placement.request(.kicked), let latency = kicked.latency {
+                let met = latency.p99 <= kickLatencyP99LimitMicroseconds && kicked.abandoned == 0
+                verdicts.append(.init(
+                    target: "kick → hint applied p99 ≤ 50 µs", placement: placement.placement, value: latency.p99,
+                    limit: kickLatencyP99LimitMicroseconds, unit: "µs", met: met))
+            }
+        }
+        return verdicts
+    }
+
+    /// Sentences about where the time goes, from the numbers of `results`.
+    public static func explain(_ results: DoorbellResults) -> [String] {
+        var lines: [String] = []
+        func f(_ value: Double) -> String { Report.number(value) }
+        func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
+        for placement in results.placements {
+            let name = placement.placement.rawValue
+            guard let kicked = placement.request(.kicked), let latency = kicked.latency,
+                let inVMM = placement.request(.inVMM)
+            else { continue }
+            // The vCPU's side of a kick.
+            var cost = "\(name): a kick costs the vCPU \(f(kicked.costMicroseconds)) µs back to back "
+                + "(\(f(kicked.costRatioToPath1 ?? 0)) × path 1's \(f(inVMM.costMicroseconds)) µs)"
+            if let idle = placement.idleKickMicroseconds, inVMM.costMicroseconds > 0 {
+                cost += "; \(f(idle)) µs of it is KVM's own cost of the store (an ioeventfd nobody waits on: "
+                    + "\(f(idle / inVMM.costMicroseconds)) × path 1 before anything is woken), the rest is waking the daemon"
+            }
+            if let spaced = kicked.spacedRequestCost {
+                cost += "; a kick that finds the daemon asleep costs p50 \(f(spaced.p50)) µs"
+            }
+            lines.append(cost + ".")
+            // The host's side: who ran, who waited.
+            var applied = "\(name): kick → applied p50 \(f(latency.p50)) / p99 \(f(latency.p99)) µs"
+            if let a = kicked.accounting {
+                applied += "; per request the daemon ran \(f(a.daemonCPUMicrosecondsPerRequest)) µs and waited "
+                    + "\(f(a.daemonRunQueueMicrosecondsPerRequest)) µs for a CPU, the vCPU was kept off its CPU "
+                    + "\(f(a.vcpuRunQueueMicrosecondsPerRequest)) µs; other processes kept \(percent(a.otherLoadShare)) "
+                    + "of the CPUs busy, steal \(percent(a.stealShare))"
+            }
+            if let wakeup = placement.wakeup {
+                applied += "; an eventfd wake-up without KVM takes p50 \(f(wakeup.p50)) / p99 \(f(wakeup.p99)) µs here"
+            }
+            lines.append(applied + ".")
+            if let a = kicked.latencyOfA, let b = kicked.latencyOfB {
+                lines.append("\(name): requests that set the short slice (A) p50 \(f(a.p50)) / p99 \(f(a.p99)) µs, "
+                    + "requests that clear it (B) p50 \(f(b.p50)) / p99 \(f(b.p99)) µs.")
+            }
+            if let quiet = placement.kickWithoutSyscall, let quietLatency = quiet.latency,
+                let loud = kicked.accounting, let calm = quiet.accounting
+            {
+                lines.append("\(name): without the latency flag (no slice to change: the daemon makes no system call "
+                    + "on this host) a kick is applied after p50 \(f(quietLatency.p50)) / p99 \(f(quietLatency.p99)) µs "
+                    + "and the daemon runs \(f(calm.daemonCPUMicrosecondsPerRequest)) µs per request instead of "
+                    + "\(f(loud.daemonCPUMicrosecondsPerRequest)): the sched_setattr on the vCPU thread costs "
+                    + "\(f(loud.daemonCPUMicrosecondsPerRequest - calm.daemonCPUMicrosecondsPerRequest)) µs of daemon CPU.")
+            }
+            if kicked.abandoned > 0 {
+                lines.append("\(name): \(kicked.abandoned) kicked requests were not applied within "
+                    + "\(f(results.settings.applyTimeoutMicroseconds)) µs.")
+            }
+        }
+        let ranked = results.placements.compactMap { p in p.request(.kicked)?.latency.map { (p.placement, $0) } }
+            .sorted { $0.1.p99 < $1.1.p99 }
+        if let best = ranked.first, let worst = ranked.last, ranked.count > 1 {
+            lines.append("Lowest kick p99 with placement \(best.0.rawValue) (\(f(best.1.p99)) µs), highest with "
+                + "\(worst.0.rawValue) (\(f(worst.1.p99)) µs).")
+        }
+        for placement in results.placements {
+            let name = placement.placement.rawValue
+            if let forwarded = placement.request(.forwarded)?.latency, let inVMM = placement.request(.inVMM)?.latency {
+                lines.append("\(name): forwarding set_perf to the daemon adds \(f(forwarded.p50 - inVMM.p50)) µs at the "
+                    + "median over handling it in the VMM (\(f(inVMM.p50)) → \(f(forwarded.p50)) µs).")
+            }
+            if let suppressed = placement.request(.suppressed)?.latency {
+                lines.append("\(name): with kicks suppressed a request waits for the next poll: p50 \(f(suppressed.p50)) "
+                    + "/ p99 \(f(suppressed.p99)) µs against a poll interval of "
+                    + "\(f(Double(results.settings.pollIntervalMicroseconds))) µs.")
+            }
+        }
+        if results.inVMMDevice.uclampFailures > 0 {
+            lines.append("Path 1's crosvm-style uclamp sched_setattr failed \(results.inVMMDevice.uclampFailures) times "
+                + "(errno \(results.inVMMDevice.lastUclampErrno): this kernel has no uclamp); its EEVDF slice call "
+                + "succeeded \(results.inVMMDevice.sliceChanges) times.")
+        }
+        return lines
+    }
+}
