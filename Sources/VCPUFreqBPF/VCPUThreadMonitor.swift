@@ -44,6 +44,11 @@ public final class VCPUThreadMonitor: Sendable {
         var links: [BPFLink] = []
         var threadsFD: Int32 = -1
         var hintFD: Int32 = -1
+        /// The sequence last written per util-hint entry: the daemon is the
+        /// map's only writer, so after the first write of an entry (which
+        /// reads it, to continue a previous daemon's numbering) an update is
+        /// one syscall. Capacity reserved at start: no allocation per write.
+        var hintSequences: [UInt32: UInt32] = [:]
     }
 
     private let state = Mutex(State())
@@ -136,6 +141,7 @@ public final class VCPUThreadMonitor: Sendable {
         }
         state.threadsFD = try object.map(named: LibBPF.threadsMapName).fd
         state.hintFD = try object.map(named: LibBPF.utilHintMapName).fd
+        state.hintSequences.reserveCapacity(Int(configuration.maxTrackedThreads))
         state.object = object
     }
 
@@ -231,15 +237,16 @@ public final class VCPUThreadMonitor: Sendable {
     ) throws -> T {
         try state.withLock { state in
             let descriptor = map == .threads ? state.threadsFD : state.hintFD
-            guard descriptor >= 0 else {
-                let why: String
-                switch state.status.state {
-                case .failed(let error): why = "the BPF monitor is not running: \(error)"
-                default: why = "the BPF monitor is not running"
-                }
-                throw BPFError.wrongState(operation: operation(), reason: why)
-            }
+            guard descriptor >= 0 else { throw Self.notRunning(state, operation()) }
             return try body(descriptor)
+        }
+    }
+
+    /// The error for a map operation while no object is loaded: says why.
+    private static func notRunning(_ state: State, _ operation: String) -> BPFError {
+        switch state.status.state {
+        case .failed(let error): return BPFError.wrongState(operation: operation, reason: "the BPF monitor is not running: \(error)")
+        default: return BPFError.wrongState(operation: operation, reason: "the BPF monitor is not running")
         }
     }
 
@@ -299,8 +306,9 @@ public final class VCPUThreadMonitor: Sendable {
     @discardableResult
     public func setHint(tid: Int32, _ hint: UtilHint) throws -> UInt32 {
         let key = try Self.key(tid)
-        return try withMap(.hints, "setHint(tid: \(tid))") { fd in
-            let result = Self.writeNext(fd: fd, key: key, hint)
+        return try state.withLock { state in
+            guard state.hintFD >= 0 else { throw Self.notRunning(state, "setHint(tid: \(tid))") }
+            let result = Self.writeNext(fd: state.hintFD, key: key, hint, sequences: &state.hintSequences)
             guard result.code == 0 else {
                 throw Self.fail(LibBPF.utilHintMapName, "\(result.failedStep) \(tid)", result.code)
             }
@@ -308,16 +316,24 @@ public final class VCPUThreadMonitor: Sendable {
         }
     }
 
-    /// Reads the entry's sequence and writes `hint` with the next one: two
-    /// syscalls, nothing allocated. The daemon is the only writer, so the
-    /// read-then-write needs no atomicity beyond the monitor's lock.
+    /// Writes `hint` with the entry's next sequence: one syscall once the
+    /// entry's sequence is known (`State.hintSequences`), a lookup first for
+    /// an entry this monitor has not written yet. Nothing allocated. The
+    /// daemon is the only writer, so this needs no atomicity beyond the lock.
     private static func writeNext(
-        fd: Int32, key: UInt32, _ hint: UtilHint
+        fd: Int32, key: UInt32, _ hint: UtilHint, sequences: inout [UInt32: UInt32]
     ) -> (code: Int32, sequence: UInt32, failedStep: StaticString) {
-        guard let previous = LibBPF.readHint(fd: fd, tid: key) else { return (errno, 0, "lookup") }
+        let previous: UInt32
+        if let known = sequences[key] {
+            previous = known
+        } else {
+            guard let entry = LibBPF.readHint(fd: fd, tid: key) else { return (errno, 0, "lookup") }
+            previous = entry?.sequence ?? 0
+        }
         var next = hint
-        next.sequence = (previous?.sequence ?? 0) &+ 1
+        next.sequence = previous &+ 1
         let code = LibBPF.writeHint(fd: fd, tid: key, next)
+        if code == 0 { sequences[key] = next.sequence } else { sequences.removeValue(forKey: key) }
         return (code, code == 0 ? next.sequence : 0, "update")
     }
 
@@ -329,7 +345,7 @@ public final class VCPUThreadMonitor: Sendable {
         guard tid > 0 else { return (EINVAL, 0) }
         return state.withLock { state in
             guard state.hintFD >= 0 else { return (ENODEV, 0) }
-            let result = Self.writeNext(fd: state.hintFD, key: UInt32(tid), hint)
+            let result = Self.writeNext(fd: state.hintFD, key: UInt32(tid), hint, sequences: &state.hintSequences)
             return (result.code, result.sequence)
         }
     }
@@ -341,6 +357,7 @@ public final class VCPUThreadMonitor: Sendable {
         return state.withLock { state in
             guard state.hintFD >= 0 else { return ENODEV }
             var key = UInt32(tid)
+            state.hintSequences.removeValue(forKey: key)
             let code = LibBPF.delete(fd: state.hintFD, key: &key)
             return code == ENOENT ? 0 : code
         }
@@ -361,9 +378,11 @@ public final class VCPUThreadMonitor: Sendable {
     @discardableResult
     public func removeHint(tid: Int32) throws -> Bool {
         let key = try Self.key(tid)
-        return try withMap(.hints, "removeHint(tid: \(tid))") { fd in
+        return try state.withLock { state in
+            guard state.hintFD >= 0 else { throw Self.notRunning(state, "removeHint(tid: \(tid))") }
+            state.hintSequences.removeValue(forKey: key)
             var k = key
-            let code = LibBPF.delete(fd: fd, key: &k)
+            let code = LibBPF.delete(fd: state.hintFD, key: &k)
             if code == ENOENT { return false }
             guard code == 0 else { throw Self.fail(LibBPF.utilHintMapName, "delete \(tid)", code) }
             return true
