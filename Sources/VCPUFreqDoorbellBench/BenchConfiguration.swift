@@ -4,6 +4,8 @@
 public struct BenchConfiguration: Sendable, Equatable {
     /// Rounds of each back-to-back cost measurement; the median is reported.
     public var costRounds: Int
+    /// Extra `serve` options for the benchmark's daemon (e.g. `--busy-poll-us 300`).
+    public var daemonArguments: [String] = []
     /// Requests per cost round for the paths whose requests exit (1, 2) and
     /// the forwarded reads: each is tens of µs, so a round is tens of ms.
     public var exitingRequests: UInt32

@@ -112,7 +112,9 @@ public struct DoorbellBench {
             calibration: .init(
                 tsc: calibration.tsc, spinNanosecondsPerIteration: calibration.spin.nanosecondsPerIteration,
                 timestampOverheadNanoseconds: calibration.timestampOverheadNanoseconds),
-            daemonActuators: status?.daemon.actuators ?? "unknown", daemonNotes: status?.daemon.actuatorNotes ?? [],
+            daemonActuators: (status?.daemon.actuators ?? "unknown")
+                + (configuration.daemonArguments.isEmpty ? "" : "; serve \(configuration.daemonArguments.joined(separator: " "))"),
+            daemonNotes: status?.daemon.actuatorNotes ?? [],
             inVMMDevice: rig.inProcessDevice.counts, placements: results, targets: targets, findings: [])
         document.loadAverageBefore = loadBefore
         document.loadAverageAfter = MachineDescription.loadAverage()

@@ -46,7 +46,8 @@ final class Rig {
             try BenchTopology.text(cpuCount: cpuCount, pollIntervalMicroseconds: configuration.pollIntervalMicroseconds)
                 .write(toFile: topology, atomically: true, encoding: .utf8)
             daemon = try DaemonProcess(
-                executable: executable, topology: topology, arguments: ["--log-level", "warning", "--no-pin"])
+                executable: executable, topology: topology,
+                arguments: ["--log-level", "warning", "--no-pin"] + configuration.daemonArguments)
         } catch let error as VMMError {
             Self.removeDirectory(directory)
             throw .vmm(error)

@@ -35,6 +35,9 @@ struct BenchDoorbell: ParsableCommand {
     @Option(name: .customLong("poll-interval-us"), help: "Path 4: the daemon polls the slot this often (µs).")
     var pollIntervalMicroseconds: Int?
 
+    @Option(name: .customLong("daemon-args"), help: "Extra `serve` options for the daemon, space-separated (e.g. \"--busy-poll-us 300\").")
+    var daemonArguments: String?
+
     @Option(help: "Also replace the benchmark section of this README (between its doorbell-bench markers).")
     var readme: String?
 
@@ -55,6 +58,7 @@ struct BenchDoorbell: ParsableCommand {
         var configuration = quick ? BenchConfiguration.quick : BenchConfiguration.full
         if let samples { configuration.latencySamples = samples }
         if let pollIntervalMicroseconds { configuration.pollIntervalMicroseconds = pollIntervalMicroseconds }
+        if let daemonArguments { configuration.daemonArguments = daemonArguments.split(separator: " ").map(String.init) }
         let bench = DoorbellBench(
             configuration: configuration, daemonExecutable: VMM.ownExecutable(),
             placements: placements.isEmpty ? Placement.allCases : placements, progress: .standardError(),
