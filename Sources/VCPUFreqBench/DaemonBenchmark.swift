@@ -272,6 +272,7 @@ public final class DaemonBenchmark {
         }
         measured.warmupAllocations = counters.flatMap { file in warmupAllocationsBefore.map { file.read().since($0).allocations } }
 
+        progress("\(label) \(path.title), \(variant.title): measuring latency")
         let latencyAllocationsBefore = counters?.read()
         let latencyUsageBefore = daemon.usage()
         measured.latency = try recordingStacks(into: \.windowStacks) {
