@@ -49,6 +49,7 @@ let package = Package(
             name: "VCPUFreqLinux",
             dependencies: [
                 "VCPUFreqCore", "CVCPUFreqSys",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -15,8 +15,8 @@ final class EmulatedVM {
     let vcpuCount: Int
     /// The VMM's mapping of the whole memfd (kept alive while the VM is).
     private let mapping: MappedRegion
-    let page: GuestPageMemory
-    let guest: SharedPageGuest<GuestPageMemory>
+    let page: AtomicSharedPageMemory
+    let guest: SharedPageGuest<AtomicSharedPageMemory>
     /// Doorbell i of vCPU i: the eventfd a VMM registers as KVM ioeventfd.
     let doorbells: [FileDescriptor]
     private var detached = false
@@ -50,7 +50,7 @@ final class EmulatedVM {
                 throw BenchError("VM \(name): SHARED_OK layout does not hold \(threadIDs.count) slots: \(layout)")
             }
             mapping = try MappedRegion(mapping: shared.memfd, byteCount: Int(layout.memfdSize), writable: true)
-            page = GuestPageMemory(base: mapping.baseAddress + Int(layout.pageOffset), byteCount: Int(layout.pageSize))
+            page = AtomicSharedPageMemory(base: mapping.baseAddress + Int(layout.pageOffset), byteCount: Int(layout.pageSize))
         } catch let error as ClientError {
             throw BenchError("VM \(name): \(error)")
         } catch let error as Errno {

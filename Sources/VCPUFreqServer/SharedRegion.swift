@@ -14,8 +14,8 @@ final class SharedRegion {
     let pageSize: Int
     let mirrorOffset: Int
     let mirrorSize: Int
-    let memory: MappedSharedPageMemory
-    var host: SharedPageHost<MappedSharedPageMemory>
+    let memory: AtomicSharedPageMemory
+    var host: SharedPageHost<AtomicSharedPageMemory>
     /// Doorbell i wakes the daemon for slot i.
     let doorbells: [EventFD]
 
@@ -27,7 +27,7 @@ final class SharedRegion {
         self.pageSize = pageSize
         self.mirrorOffset = pageSize
         self.mirrorSize = mirrorSize
-        memory = MappedSharedPageMemory(base: mapping.baseAddress, byteCount: pageSize)
+        memory = AtomicSharedPageMemory(base: mapping.baseAddress, byteCount: pageSize)
         host = SharedPageHost(memory: memory, vm: vm)
         host.initialize(
             pollIntervalMicroseconds: UInt32(clamping: vm.policy.pollIntervalMicroseconds), generation: generation,

@@ -1,5 +1,6 @@
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqLinux
 import VCPUFreqProtocol
 
 /// What a guest program did and what it cost, per phase and per vCPU, and
@@ -52,7 +53,7 @@ public struct ProgramReport: Sendable {
         public var threadID: Int32
         public var exits: ExitCounts
         public var forwarding: ForwardingCounts
-        public var hostArea: SharedPageGuest<RegionPageMemory>.HostArea?
+        public var hostArea: SharedPageGuest<AtomicSharedPageMemory>.HostArea?
         public var status: StatusDocument.VCPU?
     }
 

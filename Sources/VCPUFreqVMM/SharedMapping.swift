@@ -3,6 +3,7 @@ import SystemPackage
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqLinux
 import VCPUFreqProtocol
 
 /// The daemon's shared memory as this VMM placed it in the guest (the
@@ -27,7 +28,7 @@ public final class SharedMapping: @unchecked Sendable {
     /// One registration per doorbell, in vCPU order.
     public let doorbells: [IOEventFDRegistration]
     /// The shared page seen through the guest's algorithms (host area reads).
-    public let guestView: SharedPageGuest<RegionPageMemory>
+    public let guestView: SharedPageGuest<AtomicSharedPageMemory>
     private let memfd: FileDescriptor
     private let doorbellFDs: [FileDescriptor]
 
@@ -58,7 +59,7 @@ public final class SharedMapping: @unchecked Sendable {
             self.page = page
             self.mirror = mirror
             doorbells = registered
-            guestView = SharedPageGuest(memory: RegionPageMemory(region: page), vcpuCount: vcpuCount)
+            guestView = SharedPageGuest(memory: AtomicSharedPageMemory(base: page.hostAddress, byteCount: page.size), vcpuCount: vcpuCount)
         } catch {
             for registration in registered { try? vm.deregisterIOEventFD(registration) }
             try? shared.memfd.close()
@@ -134,7 +135,7 @@ public final class SharedMapping: @unchecked Sendable {
 
     /// The host area of vCPU `vcpu`'s slot (seqlock read), nil while the
     /// daemon keeps writing it or for a slot the VM lacks.
-    public func hostArea(vcpu: Int) -> SharedPageGuest<RegionPageMemory>.HostArea? {
+    public func hostArea(vcpu: Int) -> SharedPageGuest<AtomicSharedPageMemory>.HostArea? {
         guestView.readHostArea(slot: vcpu, attempts: 64)
     }
 
