@@ -1,3 +1,4 @@
+import VCPUFreqCore
 import VCPUFreqProtocol
 
 extension StatusDocument.HostTruth {

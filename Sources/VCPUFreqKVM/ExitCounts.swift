@@ -1,3 +1,5 @@
+import VCPUFreqCore
+
 /// How many times a vCPU left KVM_RUN for userspace, by kind and by KVM exit
 /// code. The DONE write that ends a script run is not counted, so a script
 /// that never touches MMIO or ports has `total == 0`: that is how tests and

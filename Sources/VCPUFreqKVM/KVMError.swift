@@ -1,3 +1,4 @@
+import VCPUFreqCore
 import SystemPackage
 
 /// Everything that can go wrong in the reference VMM. Each case's doc comment

@@ -1,3 +1,5 @@
+import VCPUFreqCore
+
 /// The live, per-vCPU exit counters: plain 64-bit words updated with relaxed
 /// atomics by the vCPU thread (one increment per exit, no allocation) and read
 /// by any thread while the guest runs.

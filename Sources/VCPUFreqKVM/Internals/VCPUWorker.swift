@@ -1,3 +1,4 @@
+import VCPUFreqCore
 import Glibc
 import Logging
 import Synchronization

@@ -1,6 +1,7 @@
-/// Why KVM_RUN returned to userspace: `kvm_run.exit_reason`. An open set of
-/// values (the kernel adds reasons), so a struct with named members rather
-/// than an enum.
+/// Why KVM_RUN returned to userspace: `kvm_run.exit_reason`, also what the
+/// `kvm_userspace_exit` tracepoint reports. An open set of values (the
+/// kernel adds reasons), so a struct with named members rather than an enum.
+/// Pure ABI data, shared by the reference VMM and the BPF exit counters.
 public struct KVMExitReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -32,6 +33,8 @@ public struct KVMExitReason: RawRepresentable, Hashable, Sendable, CustomStringC
     /// The corresponding C constant is `KVM_EXIT_SYSTEM_EVENT`.
     public static let systemEvent = KVMExitReason(rawValue: 24)
 
+    /// The C constant without its `KVM_EXIT_` prefix ("MMIO"); "exit N"
+    /// for codes without a name here.
     public var name: String {
         switch rawValue {
         case 0: return "UNKNOWN"
@@ -51,6 +54,7 @@ public struct KVMExitReason: RawRepresentable, Hashable, Sendable, CustomStringC
         case 30: return "X86_WRMSR"
         case 33: return "X86_BUS_LOCK"
         case 37: return "NOTIFY"
+        case 39: return "MEMORY_FAULT"
         default: return "exit \(rawValue)"
         }
     }
