@@ -5,7 +5,9 @@ import VCPUFreqCore
 /// hints per vCPU and the invalid-access counters. Encodable as the `--json`
 /// output; `text` is the human form.
 struct ReplayReport: Encodable {
-    struct Read: Encodable {
+    /// A read (with `invalid` when it got the safe answer of an invalid
+    /// access), or a refused write (`invalid` always set).
+    struct Access: Encodable {
         var line: Int
         var vcpu: Int
         var offset: UInt64
@@ -13,16 +15,6 @@ struct ReplayReport: Encodable {
         var width: Int
         var value: UInt64
         var invalid: String?
-    }
-
-    struct RefusedWrite: Encodable {
-        var line: Int
-        var vcpu: Int
-        var offset: UInt64
-        var register: String
-        var width: Int
-        var value: UInt64
-        var invalid: String
     }
 
     struct Request: Encodable {
@@ -55,8 +47,8 @@ struct ReplayReport: Encodable {
     var vcpus: Int
     var tableMode: String
     var stepMicroseconds: UInt64
-    var reads: [Read] = []
-    var refusedWrites: [RefusedWrite] = []
+    var reads: [Access] = []
+    var refusedWrites: [Access] = []
     var notes: [String] = []
     var hints: [VCPUHint] = []
     var invalid: [String: UInt64] = [:]
@@ -73,12 +65,12 @@ struct ReplayReport: Encodable {
                 let register = map.name(ofOffset: access.offset)
                 if let value = access.value {
                     if let invalid = result.invalid {
-                        refusedWrites.append(RefusedWrite(
+                        refusedWrites.append(Access(
                             line: line, vcpu: access.vcpu, offset: access.offset, register: register, width: access.width,
                             value: value, invalid: invalid.description))
                     }
                 } else {
-                    reads.append(Read(
+                    reads.append(Access(
                         line: line, vcpu: access.vcpu, offset: access.offset, register: register, width: access.width,
                         value: result.value, invalid: result.invalid?.description))
                 }
@@ -121,7 +113,7 @@ struct ReplayReport: Encodable {
             ordered.append((read.line, line))
         }
         for write in refusedWrites {
-            ordered.append((write.line, "line \(write.line): vcpu \(write.vcpu) w \(write.register) \(write.value)  [invalid: \(write.invalid)]"))
+            ordered.append((write.line, "line \(write.line): vcpu \(write.vcpu) w \(write.register) \(write.value)  [invalid: \(write.invalid ?? "?")]"))
         }
         var lines = ordered.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element.text)
         lines += notes.map { "note: \($0)" }

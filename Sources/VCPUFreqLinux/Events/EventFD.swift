@@ -22,15 +22,7 @@ public final class EventFD: Sendable {
     /// Reads and resets the counter; nil when it is zero (nonblocking) —
     /// several kicks between two reads coalesce into one count.
     public func drain(retryOnInterrupt: Bool = true) throws(Errno) -> UInt64? {
-        var value: UInt64 = 0
-        let result = withUnsafeMutableBytes(of: &value) { bytes in
-            syscallResult(retryOnInterrupt: retryOnInterrupt) { system_read(descriptor.rawValue, bytes) }
-        }
-        switch result {
-        case .success: return value
-        case .failure(.resourceTemporarilyUnavailable): return nil
-        case .failure(let error): throw error
-        }
+        try readCounter(descriptor.rawValue, retryOnInterrupt: retryOnInterrupt)
     }
 
     deinit { _ = system_close(descriptor.rawValue) }

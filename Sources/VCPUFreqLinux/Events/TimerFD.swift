@@ -23,15 +23,7 @@ public final class TimerFD: Sendable {
 
     /// Expirations since the last read; nil when it has not fired.
     public func expirations(retryOnInterrupt: Bool = true) throws(Errno) -> UInt64? {
-        var value: UInt64 = 0
-        let result = withUnsafeMutableBytes(of: &value) { bytes in
-            syscallResult(retryOnInterrupt: retryOnInterrupt) { system_read(descriptor.rawValue, bytes) }
-        }
-        switch result {
-        case .success: return value
-        case .failure(.resourceTemporarilyUnavailable): return nil
-        case .failure(let error): throw error
-        }
+        try readCounter(descriptor.rawValue, retryOnInterrupt: retryOnInterrupt)
     }
 
     deinit { _ = system_close(descriptor.rawValue) }

@@ -265,3 +265,17 @@ func system_fsync(_ fd: Int32) -> Int32 {
 func system_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32 {
     hooked("rename", []) { Glibc.rename(from, to) }
 }
+
+/// Reads the 8-byte counter of an eventfd or timerfd (nonblocking): its
+/// value, which the read resets; nil when it is zero (EAGAIN).
+func readCounter(_ descriptor: Int32, retryOnInterrupt: Bool) throws(Errno) -> UInt64? {
+    var value: UInt64 = 0
+    let result = withUnsafeMutableBytes(of: &value) { bytes in
+        syscallResult(retryOnInterrupt: retryOnInterrupt) { system_read(descriptor, bytes) }
+    }
+    switch result {
+    case .success: return value
+    case .failure(.resourceTemporarilyUnavailable): return nil
+    case .failure(let error): throw error
+    }
+}
