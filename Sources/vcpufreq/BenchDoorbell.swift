@@ -63,9 +63,15 @@ struct BenchDoorbell: ParsableCommand {
             configuration: configuration, daemonExecutable: VMM.ownExecutable(),
             placements: placements.isEmpty ? Placement.allCases : placements, progress: .standardError(),
             kvmDevice: kvmDevice)
-        let results: DoorbellResults
+        var results: DoorbellResults
         do throws(BenchError) {
-            if let from { results = try ResultsWriter.read(from) } else { results = try bench.run() }
+            if let from {
+                // Render again with the current analysis: the findings are derived from the data.
+                results = try ResultsWriter.read(from)
+                results.findings = Findings.explain(results)
+            } else {
+                results = try bench.run()
+            }
         } catch {
             printError("vcpufreq bench doorbell: \(error)")
             throw ExitCode(error.isKVMUnavailable ? VMM.kvmUnavailableStatus : 1)

@@ -159,4 +159,17 @@ import VCPUFreqKVM
     func theGapMaskIsThePowerOfTwoNearestTheMaximum(nanoseconds: Double, mask: UInt64) {
         #expect(DoorbellBench.gapMask(for: .milliseconds(2), spin: SpinCalibration(nanosecondsPerIteration: nanoseconds)) == mask)
     }
+
+    /// The 3′ sentence names what the daemon still calls without a slice
+    /// change: read from the actuator summary the daemon reported.
+    @Test(arguments: [
+        ("clamp=none latency=slice affinity=off", "the daemon makes no system call on this host"),
+        ("clamp=bpf-map latency=slice affinity=off; serve --busy-poll-us 2000",
+         "the daemon's only system call is the BPF util-hint map update"),
+        ("latency=slice clamp=uclamp", "the daemon's only system call is its clamp actuator's (uclamp)"),
+        ("unknown", "the daemon calls only its clamp actuator"),
+    ])
+    func theSyscallLeftWithoutASliceChangeIsTheClampActuators(actuators: String, sentence: String) {
+        #expect(Findings.syscallsWithoutSlice(actuators) == sentence)
+    }
 }
