@@ -66,7 +66,7 @@ struct Demo: ParsableCommand {
             arguments.append("--no-pin")
         }
         do {
-            var vmm = try VMM.parse(arguments)
+            let vmm = try VMM.parse(arguments)
             try vmm.run()
             return true
         } catch let exit as ExitCode where exit.rawValue == VMM.kvmUnavailableStatus {

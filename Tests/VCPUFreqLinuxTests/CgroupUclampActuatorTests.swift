@@ -188,7 +188,7 @@ final class FakeCgroupFiles: CgroupFiles {
         let files = KernelCgroupFiles()
         try files.makeDirectory(root + "/g")
         try files.makeDirectory(root + "/g")
-        FileManager.default.createFile(atPath: root + "/g/cpu.uclamp.min", contents: nil)
+        #expect(FileManager.default.createFile(atPath: root + "/g/cpu.uclamp.min", contents: nil))
         try files.write("12.50", to: root + "/g/cpu.uclamp.min")
         #expect(try files.read(root + "/g/cpu.uclamp.min") == "12.50")
         let control = try files.openControl(root + "/g/cpu.uclamp.min")
