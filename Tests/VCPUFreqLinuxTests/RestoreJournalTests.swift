@@ -152,4 +152,37 @@ import VCPUFreqCore
         #expect(journal.records().records.isEmpty)
         #expect(procNice(scratch.tid) == 0)
     }
+
+    /// A restore that fails (here: the kernel refuses the slice change once)
+    /// keeps the thread's record, so the host is not left with the hint for
+    /// good: the next start's recovery restores it and only then removes it.
+    @Test(.enabled(if: isRoot, Comment(rawValue: needsRoot)))
+    func aFailedRestoreKeepsTheRecordForTheNextStart() throws {
+        let state = temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let scratch = try ScratchThread()
+        let originalSlice = try #require(slice(scratch.tid))
+        let journal = try RestoreJournal(stateDirectory: state)
+        let control = makeController(journal, defaultSlice: originalSlice)
+        let thread = try control.attach(tid: scratch.tid, vm: "phone", vcpu: 0, domain: 0)
+        try control.apply(HostHint(latency: .slice(microseconds: 300)), previous: nil, to: thread)
+        #expect(slice(scratch.tid) == 300_000)
+
+        let hook = SyscallHook()
+        hook.on("sched_setattr", times: 1, .fail(.notPermitted))
+        #expect(throws: ThreadControlError.self) { try SyscallHook.withHook(hook) { try control.restore(thread) } }
+        #expect(slice(scratch.tid) == 300_000)  // the refusal was real: the hint is still there
+        #expect(journal.records().records.map(\.thread) == [thread])
+
+        // A recovery that fails again keeps it too; one that succeeds removes it.
+        let refusing = SyscallHook()
+        refusing.on("sched_setattr", times: 1, .fail(.notPermitted))
+        let failed = SyscallHook.withHook(refusing) { journal.recover(with: makeController(journal, defaultSlice: originalSlice)) }
+        #expect(failed.failed.map(\.tid) == [scratch.tid] && failed.restored.isEmpty)
+        #expect(journal.records().records.count == 1)
+        let report = journal.recover(with: makeController(journal, defaultSlice: originalSlice))
+        #expect(report.restored.map(\.tid) == [scratch.tid] && report.failed.isEmpty)
+        #expect(slice(scratch.tid) == originalSlice)
+        #expect(journal.records().records.isEmpty)
+    }
 }

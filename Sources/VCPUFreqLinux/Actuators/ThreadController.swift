@@ -186,7 +186,10 @@ public final class ThreadController {
 
     /// Puts the captured attributes back (every captured facet, whatever
     /// was applied) and removes the journal record. A thread that has exited
-    /// has nothing to restore: that is not an error.
+    /// has nothing to restore: that is not an error. When a facet fails to
+    /// restore, the record stays, so the next daemon start tries again (its
+    /// recovery checks the thread's start time: a reused TID is never
+    /// touched).
     public func restore(_ thread: AttachedThread) throws(ThreadControlError) {
         var failures: [ThreadControlError.Failure] = []
         try? recorder?.record(.restore, target: thread.target, hint: RecordingActuator.originalHint(thread.snapshot))
@@ -210,8 +213,8 @@ public final class ThreadController {
                 }
             }
         }
+        guard failures.isEmpty else { throw ThreadControlError(operation: .restore, tid: thread.target.tid, failures: failures) }
         journal?.remove(thread)
-        if !failures.isEmpty { throw ThreadControlError(operation: .restore, tid: thread.target.tid, failures: failures) }
     }
 
     /// The actuator that undoes what `captured.actuator` did: ours when the

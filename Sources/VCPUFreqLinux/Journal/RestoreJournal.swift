@@ -11,8 +11,9 @@ import SystemPackage
 /// of one. Restore removes the record. At start, before accepting VMMs, the
 /// daemon calls `recover(with:)`: every recorded thread that still exists
 /// with the recorded start time gets its attributes back; a TID now used by
-/// another thread (different start time) is never touched; then the
-/// journal is emptied.
+/// another thread (different start time) is never touched. Records of
+/// restored, gone and reused threads and unreadable files are removed; a
+/// record whose restore failed stays for the next start.
 public final class RestoreJournal {
     /// The record format; a record of another version is not trusted.
     public static let version = 1
@@ -31,7 +32,8 @@ public final class RestoreJournal {
         public var gone: [ThreadTarget] = []
         /// The TID now names another thread (different start time): left alone.
         public var reused: [ThreadTarget] = []
-        /// Restores that failed (the thread keeps what the old daemon set).
+        /// Restores that failed (the thread keeps what the old daemon set;
+        /// its record stays, and the next start tries again).
         public var failed: [ThreadControlError] = []
         /// Files that could not be read as a record (names), removed.
         public var unreadable: [String] = []
@@ -110,8 +112,10 @@ public final class RestoreJournal {
         return (records.sorted { $0.thread.target.tid < $1.thread.target.tid }, unreadable)
     }
 
-    /// Restores every recorded thread that is still the same thread, then
-    /// empties the journal. Call before accepting connections.
+    /// Restores every recorded thread that is still the same thread and
+    /// removes its record; removes the records of gone and reused threads and
+    /// every unreadable file. A failed restore keeps its record. Call before
+    /// accepting connections.
     public func recover(with controller: ThreadController, procfs: ProcFS = ProcFS()) -> RecoveryReport {
         var report = RecoveryReport()
         let (records, unreadable) = records()
@@ -123,29 +127,29 @@ public final class RestoreJournal {
                 let startTime = procfs.startTime(ofThread: target.tid, inProcess: target.pid)
             else {
                 report.gone.append(target)
+                remove(thread)
                 continue
             }
             guard startTime == thread.startTime else {
                 report.reused.append(target)
+                remove(thread)
                 continue
             }
             do {
-                try controller.restore(thread)
+                try controller.restore(thread)  // removes the record when it succeeds
                 report.restored.append(target)
             } catch {
-                if error.threadGone { report.gone.append(target) } else { report.failed.append(error) }
+                if error.threadGone {
+                    report.gone.append(target)
+                    remove(thread)
+                } else {
+                    report.failed.append(error)
+                }
             }
         }
-        clear()
+        for name in unreadable { _ = (directory + "/" + name).withCString { system_unlink($0) } }
+        if !unreadable.isEmpty { try? syncDirectory() }
         return report
-    }
-
-    /// Removes every record and leftover temp file.
-    public func clear() {
-        for name in entries() {
-            _ = (directory + "/" + name).withCString { system_unlink($0) }
-        }
-        try? syncDirectory()
     }
 
     private func entries() -> [String] {
