@@ -63,76 +63,11 @@ extension Server {
 
     // MARK: Metrics
 
-    /// Rewrites the Prometheus text file atomically (temp file + rename), so
-    /// a scraper never reads half a file.
-    func writeMetrics() {
-        guard let path = configuration.metricsPath else { return }
-        let text = PrometheusText.render(status: statusDocument(for: sessions.values.sorted { $0.id < $1.id }))
-        let temporary = path + ".tmp"
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-            if rename(temporary, path) != 0 {
-                throw ServerError("rename: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            logger.warning("cannot write metrics", metadata: ["path": "\(path)", "error": "\(error)"])
-        }
-    }
-}
-
-/// The Prometheus text exposition of a status document.
-enum PrometheusText {
-    static func render(status: StatusDocument) -> String {
-        var out = ""
-        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
-            out += "# HELP vcpufreq_\(name) \(help)\n# TYPE vcpufreq_\(name) \(type)\n"
-            for sample in samples { out += "vcpufreq_\(name)\(sample.labels.isEmpty ? "" : "{\(sample.labels)}") \(sample.value)\n" }
-        }
-        func label(_ text: String) -> String {
-            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-        }
-        family("up_seconds", "gauge", "Seconds since the daemon started.", [("", String(status.daemon.uptimeSeconds))])
-        family("vms", "gauge", "Attached VMs.", [("", "\(status.vms.count)")])
-        family("vcpus", "gauge", "Attached vCPUs.", [("", "\(status.daemon.vcpus)")])
-        family("recovered_threads", "gauge", "Threads restored at start from a killed daemon's journal.",
-               [("", "\(status.daemon.recoveredThreads)")])
-        var perVCPU: [String: [(String, String)]] = [:]
-        var perVM: [String: [(String, String)]] = [:]
-        for vm in status.vms {
-            let vmLabel = "vm=\"\(label(vm.name))\""
-            perVM["kicks_total", default: []].append((vmLabel, "\(vm.counters.kicks)"))
-            perVM["polls_total", default: []].append((vmLabel, "\(vm.counters.polls)"))
-            perVM["accesses_total", default: []].append((vmLabel, "\(vm.counters.accesses)"))
-            perVM["restores_total", default: []].append((vmLabel, "\(vm.counters.restores)"))
-            perVM["polling", default: []].append((vmLabel, vm.polling ? "1" : "0"))
-            for (kind, count) in vm.invalidAccesses.sorted(by: { $0.key < $1.key }) {
-                perVM["invalid_accesses_total", default: []].append(("\(vmLabel),kind=\"\(kind)\"", "\(count)"))
-            }
-            for vcpu in vm.vcpus {
-                let labels = "\(vmLabel),vcpu=\"\(vcpu.index)\""
-                perVCPU["requests_total", default: []].append((labels, "\(vcpu.requests)"))
-                perVCPU["hints_applied_total", default: []].append((labels, "\(vcpu.hintsApplied)"))
-                perVCPU["actuation_errors_total", default: []].append((labels, "\(vcpu.actuationErrors)"))
-                perVCPU["util_min", default: []].append((labels, "\(vcpu.utilMin ?? 0)"))
-                perVCPU["util_max", default: []].append((labels, "\(vcpu.utilMax ?? 1024)"))
-                perVCPU["cur_perf_khz", default: []].append((labels, "\(vcpu.currentPerformanceKHz)"))
-            }
-        }
-        let help = [
-            "kicks_total": ("counter", "Doorbell kicks received."), "polls_total": ("counter", "Polls of the shared page."),
-            "accesses_total": ("counter", "Forwarded register accesses."), "restores_total": ("counter", "Threads restored."),
-            "polling": ("gauge", "1 while kicks are suppressed."), "invalid_accesses_total": ("counter", "Invalid guest accesses by kind."),
-            "requests_total": ("counter", "Guest requests per vCPU."), "hints_applied_total": ("counter", "Hint changes applied per vCPU."),
-            "actuation_errors_total": ("counter", "Failed hint applications per vCPU."), "util_min": ("gauge", "Applied util_min."),
-            "util_max": ("gauge", "Applied util_max."), "cur_perf_khz": ("gauge", "cur_perf the guest reads, kHz."),
-        ]
-        for (name, samples) in perVM.sorted(by: { $0.key < $1.key }) {
-            family(name, help[name]!.0, help[name]!.1, samples.map { (labels: $0.0, value: $0.1) })
-        }
-        for (name, samples) in perVCPU.sorted(by: { $0.key < $1.key }) {
-            family(name, help[name]!.0, help[name]!.1, samples.map { (labels: $0.0, value: $0.1) })
-        }
-        return out
+    /// Hands the current status to the metrics writer (rendered and written
+    /// off the loop); `waiting` at shutdown, so the last state is on disk.
+    func writeMetrics(waiting: Bool = false) {
+        guard let metricsWriter else { return }
+        let document = statusDocument(for: sessions.values.sorted { $0.id < $1.id })
+        if waiting { metricsWriter.flush(document) } else { metricsWriter.submit(document) }
     }
 }

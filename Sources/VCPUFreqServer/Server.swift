@@ -27,6 +27,8 @@ public final class Server {
     let procfs = ProcFS()
     let frequency: FrequencyMonitor
     let bpf: DaemonBPF
+    /// Writes `--metrics-file` off the loop; nil without one.
+    let metricsWriter: MetricsFileWriter?
     /// Resolved VM model per profile name, with the latency hint the host supports.
     let models: [String: VMModel]
     let startTime = MonotonicClock.nowNanoseconds()
@@ -125,6 +127,7 @@ public final class Server {
         }
         self.models = models
         frequency = FrequencyMonitor(host: configuration.topology.host, sysfsRoot: configuration.sysfsRoot)
+        metricsWriter = configuration.metricsPath.map { MetricsFileWriter(path: $0, logger: logger) }
 
         epoll = try Self.make("epoll") { () throws(Errno) in try Epoll() }
         timer = try Self.make("timerfd") { () throws(Errno) in try TimerFD() }
@@ -315,7 +318,7 @@ public final class Server {
         for connection in connections.values.sorted(by: { $0.id < $1.id }) {
             close(connection, reason: "daemon stopping")
         }
-        writeMetrics()
+        writeMetrics(waiting: true)
         logger.notice("stopped; every thread restored")
     }
 }

@@ -160,7 +160,10 @@ extension KernelTests {
         @Test("host truth in STATUS matches the kernel's accounting, and vcpufreq stats reports it")
         func hostTruthAndStats() throws {
             // No pin: this test must not touch the system's util-hint map; clamps are then off.
-            let daemon = try DaemonProcess("stats", arguments: ["--bpf-pin-path", "none"])
+            let metricsPath = NSTemporaryDirectory() + "vcpufreq-stats-metrics-\(getpid()).prom"
+            defer { unlink(metricsPath) }
+            let daemon = try DaemonProcess(
+                "stats", arguments: ["--bpf-pin-path", "none", "--metrics-file", metricsPath, "--metrics-interval-ms", "100"])
             defer { daemon.stop() }
             let client = try daemon.connect()
             #expect(try client.status().daemon.capabilities["bpf_map"]?.hasPrefix("unavailable: the util-hint map is not pinned") == true)
@@ -196,6 +199,20 @@ extension KernelTests {
                 ? truth.runtimeNanoseconds - kernelDelta : kernelDelta - truth.runtimeNanoseconds
             #expect(difference < 5_000_000, "BPF \(truth.runtimeNanoseconds) ns, kernel \(kernelDelta) ns")
             #expect(truth.runDelayCount > 0)
+
+            // The same truth in the metrics file, for Prometheus.
+            func metric(_ selector: String) -> Double? {
+                let text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+                let line = text.split(separator: "\n").first { $0.hasPrefix(selector + " ") }
+                return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            let v0 = #"{vm="stats-test",vcpu="0"}"#
+            let deadline = Date().addingTimeInterval(5)
+            while (metric("vcpufreq_host_runtime_seconds_total" + v0) ?? 0) < 0.2, Date() < deadline { usleep(20_000) }
+            #expect((metric("vcpufreq_host_runtime_seconds_total" + v0) ?? 0) >= 0.2)
+            #expect((metric("vcpufreq_host_run_delay_seconds_count" + v0) ?? 0) > 0)
+            #expect(metric(#"vcpufreq_host_run_delay_seconds_bucket{vm="stats-test",vcpu="0",le="+Inf"}"#)
+                == metric("vcpufreq_host_run_delay_seconds_count" + v0))
 
             // The stats command over 500 ms while vCPU 1 spins.
             let spinnerBefore = Self.kernelRuntime(spinner.tid)

@@ -37,9 +37,17 @@ struct PrometheusText {
                 Issue.record("not a sample line: \(line)", sourceLocation: sourceLocation)
                 continue
             }
-            if sample.name != current { Issue.record("sample \(sample.name) outside its family", sourceLocation: sourceLocation) }
+            if sample.name != current, !Self.isHistogramPart(sample.name, of: current, types) {
+                Issue.record("sample \(sample.name) outside its family", sourceLocation: sourceLocation)
+            }
             samples.append(sample)
         }
+    }
+
+    /// `family_bucket`, `family_sum` and `family_count` samples belong to a histogram family.
+    static func isHistogramPart(_ name: String, of family: String?, _ types: [String: String]) -> Bool {
+        guard let family, types[family] == "histogram" else { return false }
+        return ["_bucket", "_sum", "_count"].contains { name == family + $0 }
     }
 
     /// `name{a="x",b="y"} value`, with \\ \" \n escapes in label values.
@@ -168,6 +176,11 @@ extension DaemonTests {
             #expect(after.value("vcpufreq_up_seconds")! > 0)
             // Written by rename: no temporary file is left behind.
             #expect(!FileManager.default.fileExists(atPath: daemon.metricsPath + ".tmp"))
+            // SIGTERM: the writer finishes the last state (every VM detached) before the daemon exits.
+            let stopped = daemon.stop()
+            #expect(stopped.status == 0 && !stopped.signaled)
+            #expect(metrics()?.value("vcpufreq_vms") == 0)
+            #expect(metrics()?.value("vcpufreq_vcpus") == 0)
         }
     }
 }
