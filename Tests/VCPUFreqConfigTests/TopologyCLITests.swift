@@ -11,13 +11,15 @@ enum CLI {
         var stderr: String
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// `prefix` runs the binary through another program (`setpriv --reuid=65534 ...`).
+    static func run(_ arguments: [String], prefix: [String] = []) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: Fixtures.binary) else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(Fixtures.binary) is missing: run `swift build` first"])
         }
+        let command = prefix + [Fixtures.binary] + arguments
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Fixtures.binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.packageDirectory)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
