@@ -6,8 +6,8 @@ public enum DeviceTree {
     /// `compatible` of the vCPU nodes; any armv8 string works for a KVM guest.
     public static let cpuCompatible = "arm,armv8"
 
-    /// The root node's `compatible`: the generic virtual machine QEMU's and
-    /// crosvm's arm64 boards use. The core schema (root-node.yaml) requires
+    /// The root node's `compatible`: the generic virtual machine compatible of
+    /// QEMU's arm64 `virt` board. dtschema's root-node.yaml requires
     /// `compatible` and `model` on the root.
     public static let rootCompatible = "linux,dummy-virt"
     public static let rootModel = "vcpufreq virtual machine"
