@@ -3,7 +3,7 @@ import Testing
 import VCPUFreqConfig
 import VCPUFreqCore
 
-/// A program's exit status and output.
+/// A program's exit status and output (run from the package directory).
 struct ProgramRun {
     var status: Int32
     var stdout: String
@@ -18,6 +18,7 @@ struct ProgramRun {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Read both pipes before waiting, so a large output cannot block the child.
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
