@@ -306,6 +306,25 @@ final class FakeCgroupFiles: CgroupFiles {
         #expect(rig.effective(101) == [0, 1024])
     }
 
+    /// A process the VMM spawned from one of its threads starts in that
+    /// thread's group (here a daemon started after a crash, in `others`, as
+    /// the kernel matrix's 7.3 guest had it): restore takes it back to the
+    /// VMM's original group too, so the subtree can go. Both the normal
+    /// restore and journal recovery.
+    @Test(arguments: [false, true])
+    func aProcessSpawnedInsideTheSubtreeGoesBackWithTheVMM(recovering: Bool) throws {
+        var rig = try Rig()
+        try rig.attach(rig.vmA)
+        rig.model.addProcess(300, threads: [301], in: "/vcpufreq/vmm-100/others")
+        rig.model.addProcess(400, threads: [], in: "/vcpufreq/vmm-100/a/domain0")
+        let restorer = recovering ? CgroupUclampActuator(root: "/cg", files: rig.model) : rig.actuator
+        for target in rig.vmA { try restorer.restore(target, from: rig.snapshots[target.tid]!) }
+        for tid: Int32 in [100, 101, 107, 300, 301, 400] {
+            #expect(rig.model.unifiedPath(ofThread: tid) == Self.original, "\(tid)")
+        }
+        #expect(rig.model.groups["/vcpufreq/vmm-100"] == nil, "\(rig.model.groups.keys.sorted())")
+    }
+
     /// A VMM that exited before its restore: its groups go anyway.
     @Test func aGoneProcessLeavesNoGroups() throws {
         var rig = try Rig()

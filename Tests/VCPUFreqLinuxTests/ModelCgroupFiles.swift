@@ -6,8 +6,9 @@ import SystemPackage
 /// An in-memory cgroup v2 hierarchy that enforces the kernel's rules the
 /// cgroup actuator depends on (kernel/cgroup/cgroup.c, kernel/sched/core.c),
 /// as Linux 7.3 showed them in the kernel matrix guest:
-/// - writing a PID to `cgroup.procs` moves every thread of that process,
-///   and only into a domain group (EOPNOTSUPP into a threaded one);
+/// - writing a PID (or any TID of it) to `cgroup.procs` moves every thread
+///   of that process, and only into a domain group (EOPNOTSUPP into a
+///   threaded one);
 /// - a TID written to `cgroup.threads` must stay in its threaded subtree
 ///   (the same threaded domain), else EOPNOTSUPP;
 /// - a child of a threaded group is "domain invalid" until made threaded;
@@ -154,7 +155,9 @@ final class ModelCgroupFiles: CgroupFiles {
         guard let (group, file) = split(path), let node = groups[group] else { throw .noSuchFileOrDirectory }
         switch file {
         case "cgroup.procs":
-            guard let pid = Int32(text), let tids = processes[pid] else { throw .noSuchProcess }
+            guard let tid = Int32(text), let tids = processes.first(where: { $0.value.contains(tid) })?.value else {
+                throw .noSuchProcess
+            }
             guard node.type != .threaded, node.type != .domainInvalid else { throw .notSupported }
             for tid in tids { threadGroup[tid] = group }
         case "cgroup.threads":

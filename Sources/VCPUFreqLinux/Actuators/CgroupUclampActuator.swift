@@ -357,8 +357,28 @@ public final class CgroupUclampActuator: ThreadActuator {
         try moveProcess(target.pid, to: moved.original)
     }
 
+    /// Moves the process back to `original`, and with it every other
+    /// process found in its subtree: a process the VMM spawned starts in
+    /// the group of the thread that spawned it (`others`, or a domain
+    /// group), and would keep the subtree from being removed (seen on Linux
+    /// 7.3: a daemon started by the VMM after a crash sat in `others`).
+    /// Without us it would have started in the VMM's original group.
     private func moveProcess(_ pid: Int32, to original: String) throws(Errno) {
-        try files.write("\(pid)", to: directory(ofCgroup: original) + "/cgroup.procs")
+        let destination = directory(ofCgroup: original) + "/cgroup.procs"
+        try files.write("\(pid)", to: destination)
+        for _ in 0..<Self.moveRounds {
+            let left = threads(inTree: processDirectory(pid: pid))
+            if left.isEmpty { break }
+            // A TID written to cgroup.procs moves its whole process.
+            for tid in left { try? files.write(tid, to: destination) }
+        }
+    }
+
+    /// The TIDs in a group and every group below it.
+    private func threads(inTree directory: String) -> [String] {
+        var tids = ((try? files.read(directory + "/cgroup.threads")) ?? "").split(whereSeparator: \.isNewline).map(String.init)
+        for child in files.subdirectories(directory) { tids += threads(inTree: directory + "/" + child) }
+        return tids
     }
 
     /// The directory of a cgroup v2 path (`/` is the mount itself).
