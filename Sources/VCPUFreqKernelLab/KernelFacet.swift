@@ -34,12 +34,15 @@ public struct FacetCheck {
 
     /// Records `what` as a failure unless `condition` holds.
     public mutating func expect(_ condition: Bool, _ what: @autoclosure () -> String) {
-        if !condition { failures.append(what()) }
+        if !condition { failures.append(Self.failurePrefix + what()) }
     }
+
+    /// Starts every failure among a result's notes.
+    public static let failurePrefix = "FAILED: "
 
     public mutating func note(_ text: String) { notes.append(text) }
 
-    public mutating func fail(_ text: String) { failures.append(text) }
+    public mutating func fail(_ text: String) { failures.append(Self.failurePrefix + text) }
 
     /// `verified` (or `absent` when the kernel lacks the facet) unless an expectation failed.
     public func result(absent: Bool = false) -> FacetResult {

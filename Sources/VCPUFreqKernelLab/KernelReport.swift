@@ -115,7 +115,13 @@ public struct KernelMatrix: Codable, Equatable, Sendable {
         var text = ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
         for report in kernels {
             for name in names where status(report, name) == .failed {
-                for note in report.notes[name] ?? [] { text += "\(report.release) \(name) FAILED: \(note)\n" }
+                let notes = report.notes[name] ?? []
+                // A facet's own failures are marked; a run that failed as a whole has only its reason.
+                let failures = notes.filter { $0.hasPrefix(FacetCheck.failurePrefix) }
+                for note in failures.isEmpty ? notes : failures {
+                    let reason = note.hasPrefix(FacetCheck.failurePrefix) ? String(note.dropFirst(FacetCheck.failurePrefix.count)) : note
+                    text += "\(report.release) \(name) FAILED: \(reason)\n"
+                }
             }
         }
         return text

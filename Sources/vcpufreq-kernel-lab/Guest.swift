@@ -41,7 +41,7 @@ struct Guest: ParsableCommand {
             for facet in KernelFacets.all where facets.isEmpty || facets.contains(facet.name) {
                 let began = Date()
                 let result: FacetResult
-                do { result = try facet.run(in: lab) } catch { result = FacetResult(.failed, notes: ["\(error)"]) }
+                do { result = try facet.run(in: lab) } catch { result = FacetResult(.failed, notes: [FacetCheck.failurePrefix + "\(error)"]) }
                 report.facets[facet.name] = result.status
                 report.notes[facet.name] = result.notes
                 FileHandle.standardError.write(Data(

@@ -15,13 +15,18 @@ struct BPFFacet: KernelFacet {
 
     func run(in lab: KernelLab) throws -> FacetResult {
         var check = FacetCheck()
-        let daemon = try lab.defaultDaemon()
-        let info = try daemon.status().daemon
+        let info = try lab.defaultStatus()
         check.note("daemon: \(info.bpf.prefix(120))")
         guard info.bpf.hasPrefix("loaded") else {
             check.fail("the BPF programs did not load: \(info.bpf)")
             return check.result()
         }
+        // The daemon writes the util-hint map while the map is its clamp (docs/bpf.md): ask for it.
+        lab.stopDefaultDaemon()
+        let daemon = try lab.startDaemon(["--clamp", "bpf-map,none"])
+        defer { daemon.stop() }
+        let plan = try daemon.status().daemon.actuators
+        check.expect(plan.contains("clamp=bpf-map"), "--clamp bpf-map,none gave plan \(plan)")
         let vm = try lab.attach(daemon, name: "bpf", profile: "lab", count: 2)
         try vm.request(vcpu: 0, utilization: 700, latencySensitive: true)
         let hints = try PinnedUtilHints(path: lab.utilHintPinPath)

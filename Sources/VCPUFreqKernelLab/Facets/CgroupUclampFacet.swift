@@ -88,8 +88,20 @@ struct CgroupUclampFacet: KernelFacet {
         defer { next.stop() }
         check.expect((c.tids + [ThreadScheduling.currentThreadID()]).allSatisfy { ThreadState.of($0).cgroup == original },
             "after journal recovery: \(c.tids.map { ThreadState.of($0).cgroup ?? "?" }), not \(original)")
-        check.expect(processGroup.map { !exists($0) } ?? false, "journal recovery left \(processGroup ?? "?")")
+        check.expect(processGroup.map { !exists($0) } ?? false,
+            "journal recovery left \(processGroup ?? "?"): \(processGroup.map(Self.describeTree) ?? "") (daemon: \(next.logTail(lines: 12)))")
         check.expect((try? next.status().daemon.recoveredThreads) == 2, "the next daemon recovered \(String(describing: try? next.status().daemon.recoveredThreads)) threads, not 2")
         return check.result()
+    }
+
+    /// Every group below `directory` with its type and threads (for a failure message).
+    static func describeTree(_ directory: String) -> String {
+        let names = (FileManager.default.subpaths(atPath: directory) ?? []).filter { !$0.contains(".") || $0.hasSuffix("/") }
+        return ([""] + names).compactMap { name -> String? in
+            let path = name.isEmpty ? directory : directory + "/" + name
+            guard let type = readText(path + "/cgroup.type") else { return nil }
+            let threads = (readText(path + "/cgroup.threads") ?? "?").split(whereSeparator: \.isNewline).joined(separator: ",")
+            return "\(name.isEmpty ? "." : name) [\(type.trimmingCharacters(in: .whitespacesAndNewlines)); threads \(threads)]"
+        }.joined(separator: " ")
     }
 }
