@@ -162,7 +162,10 @@ final class DaemonBPF {
                 logger.notice("pin left alone: it no longer names this daemon's map", metadata: ["path": "\(pin.path)"])
             }
         }
-        if !ownPins.isEmpty, let instanceDirectory { _ = rmdir(instanceDirectory) }
+        // Also when nothing was pinned (the programs did not load): the
+        // directory was made for this instance at start; rmdir leaves it
+        // while anything is still pinned in it.
+        if pinLock != nil, let instanceDirectory { _ = rmdir(instanceDirectory) }
         if !ownPins.isEmpty, let recordPath { _ = unlink(recordPath) }
         ownPins = []
         pinLock?.release()

@@ -106,8 +106,10 @@ final class Daemon {
 
     var pid: Int32 { process.processIdentifier }
 
-    /// Polls until a client can say HELLO (the daemon recovers its journal
-    /// before it listens, so "ready" also means "recovered").
+    /// Polls until a client can say HELLO to this process (STATUS names its
+    /// pid: in a restart, the socket file may still be the old daemon's for
+    /// a moment). The daemon recovers its journal before it listens, so
+    /// "ready" also means "recovered".
     private func waitUntilReady(timeoutSeconds: Double = 15) throws {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
@@ -115,7 +117,8 @@ final class Daemon {
                 throw DaemonError(description: "vcpufreq serve exited (\(process.terminationStatus)) at start:\n\(log)")
             }
             if FileManager.default.fileExists(atPath: socketPath),
-                (try? VCPUFreqClient(socketPath: socketPath, clientName: "readiness probe", timeoutMilliseconds: 2000)) != nil
+                let probe = try? VCPUFreqClient(socketPath: socketPath, clientName: "readiness probe", timeoutMilliseconds: 2000),
+                (try? probe.status().daemon.pid) == pid
             {
                 return
             }
