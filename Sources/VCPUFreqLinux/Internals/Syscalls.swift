@@ -329,8 +329,6 @@ func system_waitpid(_ pid: Int32, _ status: UnsafeMutablePointer<Int32>, _ nohan
     hooked("waitpid", [int64(pid), nohang ? 1 : 0]) { vcpufreq_sys_waitpid(pid, status, nohang ? 1 : 0) }
 }
 
-func system_sleep(microseconds: UInt32) { _ = Glibc.usleep(microseconds) }
-
 func system_kill(_ pid: Int32, _ signal: Int32) -> Int32 {
     hooked("kill", [int64(pid), int64(signal)]) { Glibc.kill(pid, signal) }
 }
