@@ -35,6 +35,9 @@ public struct KernelReport: Codable, Equatable, Sendable {
     public var plan: String?
     /// Wall time of the driver in the guest, seconds.
     public var seconds: Double?
+    /// The kernel's build options that decide the facets (`KernelConfig.options`), read on the host
+    /// from the package's config: "y", "m" or "not set".
+    public var config: [String: String]?
 
     public init(
         release: String, facets: [String: FacetStatus], notes: [String: [String]] = [:], plan: String? = nil,
@@ -79,6 +82,25 @@ public struct KernelReport: Codable, Equatable, Sendable {
     }
 
     public var anyFailed: Bool { facets.values.contains(.failed) }
+}
+
+/// The build options behind the facets, read from a kernel's config file.
+public enum KernelConfig {
+    public static let options = [
+        "UCLAMP_TASK", "UCLAMP_TASK_GROUP", "CGROUP_SCHED", "SCHED_CLASS_EXT", "BPF_SYSCALL", "DEBUG_INFO_BTF",
+    ]
+
+    /// Each option of `options` as the config text sets it ("y", "m", or "not set").
+    public static func parse(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard line.hasPrefix("CONFIG_"), let equals = line.firstIndex(of: "=") else { continue }
+            let name = String(line[line.index(line.startIndex, offsetBy: 7)..<equals])
+            if options.contains(name) { values[name] = String(line[line.index(after: equals)...]) }
+        }
+        for option in options where values[option] == nil { values[option] = "not set" }
+        return values
+    }
 }
 
 /// Every kernel of one run: the `--json FILE` document,
@@ -135,6 +157,14 @@ public struct KernelMatrix: Codable, Equatable, Sendable {
         for report in kernels {
             let cells = names.map { status(report, $0).rawValue }
             text += "| \(report.release) | `\(report.plan ?? "?")` | " + cells.joined(separator: " | ") + " |\n"
+        }
+        let configured = kernels.filter { $0.config != nil }
+        if !configured.isEmpty {
+            text += "\nBuild options (from each package's config):\n\n| kernel | " + KernelConfig.options.map { "`\($0)`" }.joined(separator: " | ") + " |\n"
+            text += "|---|" + String(repeating: "---|", count: KernelConfig.options.count) + "\n"
+            for report in configured {
+                text += "| \(report.release) | " + KernelConfig.options.map { report.config?[$0] ?? "?" }.joined(separator: " | ") + " |\n"
+            }
         }
         for report in kernels {
             text += "\n**\(report.release)**\n\n"

@@ -15,11 +15,15 @@ struct Report: ParsableCommand {
     @Option(help: "Rewrite the matrix between the markers of this Markdown file (docs/kernels.md).")
     var markdown: String?
 
+    @Option(name: .customLong("config"), help: "KERNEL=CONFIG-FILE: the kernel's build options for the docs (repeatable).")
+    var configs: [String] = []
+
     @Argument(help: "KERNEL=CONSOLE-LOG, one per kernel.")
     var logs: [String]
 
     func validate() throws {
         for log in logs where !log.contains("=") { throw ValidationError("\"\(log)\" is not KERNEL=CONSOLE-LOG") }
+        for config in configs where !config.contains("=") { throw ValidationError("--config: \"\(config)\" is not KERNEL=CONFIG-FILE") }
     }
 
     func run() throws {
@@ -31,7 +35,12 @@ struct Report: ParsableCommand {
                 reports.append(.failedRun(release: kernel, reason: "no console log at \(path)"))
                 continue
             }
-            if let report = KernelReport.parse(consoleLog: text) {
+            if var report = KernelReport.parse(consoleLog: text) {
+                if let config = configs.first(where: { $0.hasPrefix(kernel + "=") }),
+                    let configText = try? String(contentsOfFile: String(config.dropFirst(kernel.count + 1)), encoding: .utf8)
+                {
+                    report.config = KernelConfig.parse(configText)
+                }
                 reports.append(report)
             } else {
                 let tail = text.split(whereSeparator: \.isNewline).suffix(5).joined(separator: " | ")
@@ -50,6 +59,10 @@ struct Report: ParsableCommand {
             }
             try updated.write(toFile: markdown, atomically: true, encoding: .utf8)
         }
+        // The plain closing line test runners print: verified and absent (a checked fallback) pass.
+        let statuses = reports.flatMap { report in matrix.facetNames.map { report.facets[$0] ?? .notRun } }
+        print("kernels: \(statuses.filter { $0 == .verified || $0 == .absent }.count) passed, "
+            + "\(statuses.filter { $0 == .failed }.count) failed, \(statuses.filter { $0 == .notRun }.count) skipped")
         if reports.contains(where: \.anyFailed) { throw ExitCode(1) }
     }
 }

@@ -58,4 +58,15 @@ import Testing
         #expect(Set(KernelFacets.names).count == KernelFacets.names.count)
         #expect(KernelFacets.all.allSatisfy { KernelFacets.names.contains($0.name) })
     }
+
+    @Test func buildOptionsComeFromTheConfigText() {
+        let config = KernelConfig.parse("# CONFIG_UCLAMP_TASK is not set\nCONFIG_SCHED_CLASS_EXT=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_UCLAMP_TASK_GROUPX=y\n")
+        #expect(config["SCHED_CLASS_EXT"] == "y")
+        #expect(config["UCLAMP_TASK"] == "not set")
+        #expect(config["UCLAMP_TASK_GROUP"] == "not set", "a longer name is another option")
+        #expect(Set(config.keys) == Set(KernelConfig.options))
+        var report = Self.report
+        report.config = config
+        #expect(KernelMatrix(kernels: [report]).markdown().contains("| 7.3.4+deb13-amd64 | not set | not set | not set | y | y | not set |"))
+    }
 }

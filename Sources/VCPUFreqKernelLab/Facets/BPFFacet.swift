@@ -16,7 +16,7 @@ struct BPFFacet: KernelFacet {
     func run(in lab: KernelLab) throws -> FacetResult {
         var check = FacetCheck()
         let info = try lab.defaultStatus()
-        check.note("daemon: \(info.bpf.prefix(120))")
+        check.note("daemon: \(info.bpf.prefix { $0 != ";" })")
         guard info.bpf.hasPrefix("loaded") else {
             check.fail("the BPF programs did not load: \(info.bpf)")
             return check.result()
