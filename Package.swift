@@ -134,7 +134,7 @@ let package = Package(
             name: "VCPUFreqBPFTests",
             dependencies: [
                 "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqKVM", "vcpufreq-bpf-probe", "vcpufreq",
+                "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq-bpf-probe", "vcpufreq",
             ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
