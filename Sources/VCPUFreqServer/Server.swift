@@ -94,7 +94,7 @@ public final class Server {
         for (facet, capability) in [
             ("uclamp", capabilities.uclamp), ("cgroup_uclamp", capabilities.cgroupUclamp),
             ("eevdf_slice", capabilities.eevdfSlice), ("nice", capabilities.nice), ("affinity", capabilities.affinity),
-            ("bpf_map", capabilities.bpfMap),
+            ("bpf_map", capabilities.bpfMap), ("bpf_map_page", bpf.pageCapability),
         ] {
             logger.info("capability", metadata: ["facet": "\(facet)", "detected": "\(capability)"])
         }

@@ -191,6 +191,27 @@ extension KernelTests {
             let (seen, _) = shared.schedulerWords(vcpu: 0)
             #expect(seen == SharedPageABI.SchedulerSeen(sequence: UInt16(2 * requests), utilization: UInt16(100 + 40 * requests)))
 
+            // vcpufreq stats: what the guest asked at the moments the host scheduled it.
+            let spin = try vm.vcpus[0].calibrateSpin(iterations: 20_000_000)
+            var busy: GuestScript = []
+            for k in 1...40 {
+                busy.append(programs.publish(vcpu: 0, utilization: UInt32(200 + k), flags: [.utilValid]))
+                busy.append(.spin(iterations: spin.iterations(for: .milliseconds(20))))
+            }
+            let guestThread = try #require(NativeThread { _ = try? vm.run(vcpu: 0, busy, timeout: .seconds(30)) })
+            let stats = try DaemonProcess.runTool(["stats", "--socket", daemon.socketPath, "--json", "--interval-ms", "400"])
+            guestThread.join()
+            #expect(stats.status == 0, "\(stats.error)")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let report = try decoder.decode(StatsReport.self, from: Data(stats.output.utf8))
+            let interval = try #require(report.vms.first { $0.name == "bpf-page" }?.vcpus[0].host?.guest, "\(stats.output)")
+            #expect(interval.reads >= 1 && interval.newRequests >= 1, "\(interval)")
+            let mean = try #require(interval.meanUtilization)
+            #expect(mean >= 201 && mean <= 240, "\(interval)")
+            let text = try DaemonProcess.runTool(["stats", "--socket", daemon.socketPath, "--interval-ms", "100"])
+            #expect(text.output.contains("guest at switches/ticks (bpf): "), "\(text.output)")
+
             // A VMM that does not ask gets a memfd, and status says why.
             let plain = try Self.vm(daemon, name: "memfd-page", bpfMapPage: false)
             #expect(plain.shared?.pageKind == .memfd)
