@@ -198,9 +198,11 @@ extension KernelTests {
                 busy.append(programs.publish(vcpu: 0, utilization: UInt32(200 + k), flags: [.utilValid]))
                 busy.append(.spin(iterations: spin.iterations(for: .milliseconds(20))))
             }
-            let guestThread = try #require(NativeThread { _ = try? vm.run(vcpu: 0, busy, timeout: .seconds(30)) })
+            // The guest runs on its own vCPU thread while `vcpufreq stats` samples twice.
+            try vm.vcpus[0].start(script: busy)
             let stats = try DaemonProcess.runTool(["stats", "--socket", daemon.socketPath, "--json", "--interval-ms", "400"])
-            guestThread.join()
+            let busyRun = try vm.vcpus[0].wait(timeout: .seconds(30))
+            #expect(busyRun.exits.total == 0 && stride(from: 0, to: busyRun.results.count, by: 2).allSatisfy { busyRun.results[$0].doorbellWrites == 0 })
             #expect(stats.status == 0, "\(stats.error)")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
