@@ -22,6 +22,17 @@ public enum BenchTopology {
     /// Profile names.
     public static let kickedProfile = "kicked"
     public static let polledProfile = "polled"
+    public static let schedulerProfile = "scheduler"
+
+    /// Path 5's daemon poll interval: its requests reach the host's BPF
+    /// programs, not the daemon, which polls the slot only for what needs a
+    /// system call; once a second keeps its wake-ups out of the numbers.
+    public static let schedulerPollIntervalMicroseconds = 1_000_000
+
+    /// Path 5 asks for utilizations (what `sched_seen` reports) equal to the
+    /// util_min of requests A and B, so that every path asks for the same.
+    public static var utilizationA: UInt32 { utilMin(forKHz: requestA) }
+    public static var utilizationB: UInt32 { utilMin(forKHz: requestB) }
 
     /// The util_min the daemon applies for a request of `kHz`: the design's
     /// formula `capacity × perf / fmax`, rounded to nearest, no headroom
@@ -73,6 +84,19 @@ public enum BenchTopology {
             min_interval_us = 0
             kick_mode = "never"
             poll_interval_us = \(pollIntervalMicroseconds)
+
+            # Path 5: a BPF-map page; the host's BPF programs read its requests,
+            # kicks are off and the daemon polls once a second.
+            [[vm]]
+            name = "\(schedulerProfile)"
+            vcpus = 1
+            clusters = ["cpu"]
+            pin = false
+            [vm.policy]
+            hysteresis = 0
+            min_interval_us = 0
+            kick_mode = "scheduler"
+            poll_interval_us = \(schedulerPollIntervalMicroseconds)
 
             """
     }
