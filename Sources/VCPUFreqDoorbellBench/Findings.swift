@@ -113,8 +113,13 @@ public enum Findings {
                     + "\(f(Double(results.settings.pollIntervalMicroseconds))) µs.")
             }
             if let page = placement.request(.bpfMapPage), let seen = page.latency {
-                var line = "\(name): on a BPF-map page a host BPF program saw a request after p50 \(f(seen.p50)) / p99 "
-                    + "\(f(seen.p99)) µs (its vCPU thread's next switch or tick), for \(f(page.costMicroseconds)) µs of vCPU time "
+                var line = "\(name): on a BPF-map page the guest saw a host BPF program's sched_seen show its request after "
+                    + "p50 \(f(seen.p50)) / p99 \(f(seen.p99)) µs (the program reads at the vCPU thread's next switch or tick; "
+                    + "the guest sees it when it next runs"
+                if let a = page.accounting {
+                    line += ": the vCPU was kept off its CPU \(f(a.vcpuRunQueueMicrosecondsPerRequest)) µs per request"
+                }
+                line += "), for \(f(page.costMicroseconds)) µs of vCPU time "
                     + "and \(f(page.exitsPerRequest)) exits, \(f(page.kicksPerRequest)) kicks per request"
                 if let woken = page.daemon?.wakeupsPerRequest {
                     line += "; the daemon woke \(f(woken)) times per request"

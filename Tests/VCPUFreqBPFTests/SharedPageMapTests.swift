@@ -307,6 +307,66 @@ extension KernelTests {
             #expect(torn.capped - base.capped == reads && torn.rejected - base.rejected >= reads)
         }
 
+        /// The programs read vCPU 0's slot on vCPU 0's CPU; a guest can write
+        /// any slot, so vCPU 1, on the other CPU, rewrites slot 0 while they
+        /// read it: each round first stores an odd sequence, an unknown flag
+        /// bit and a utilization far above the cap, waits, then stores a clean
+        /// request (utilization 300) and an even sequence, and waits again. A
+        /// read that let any field through outside a complete publication
+        /// would count as rejected or capped, or add something other than 300.
+        @Test("torn reads across CPUs: a guest rewriting its slot from another vCPU never gets a half-written value past the seqlock")
+        func tornReadsAcrossCPUs() throws {
+            let (daemon, _) = try Self.daemon("bpftorn", pins: false)
+            defer { daemon.stop() }
+            let vm = try Self.vm(daemon, name: "torn")
+            try #require(vm.shared?.pageKind == .bpfMap)
+            let tids = vm.vcpus.map { Int32($0.threadID) }
+            try #require(Self.pin(tids[0], toCPU: 0) && Self.pin(tids[1], toCPU: 1), "this test needs 2 CPUs")
+            typealias Slot = SharedPageABI.Slot
+            let field = { (offset: Int) in vm.addresses.slotField(offset, vcpu: 0) }
+            let utilValid = SharedPageABI.GuestFlags.utilValid.rawValue
+            let spin = try vm.vcpus[1].calibrateSpin(iterations: 20_000_000)
+            let half = spin.iterations(for: .microseconds(150))
+            // 8 ops a round: 127 rounds fill a script (1024 ops, END included).
+            var writer: GuestScript = []
+            for round in 0..<127 {
+                let sequence = UInt32(2 * round + 2)
+                for op: GuestOp in [
+                    .write32(field(Slot.sequence), value: sequence + 1),
+                    .write32(field(Slot.flags), value: utilValid | 0x100),
+                    .write32(field(Slot.utilization), value: 50_000),
+                    .spin(iterations: half),
+                    .write32(field(Slot.flags), value: utilValid),
+                    .write32(field(Slot.utilization), value: 300),
+                    .write32(field(Slot.sequence), value: sequence + 2),
+                    .spin(iterations: half),
+                ] { writer.append(op) }
+            }
+            let reader: GuestScript = [.spin(iterations: spin.iterations(for: .milliseconds(60)))]
+            let base = try #require(try vm.status()?.vcpus[0].hostTruth)
+            var runs = 0
+            var samples = base.guest ?? StatusDocument.GuestSamples()
+            let start = ContinuousClock.now
+            // Until the reads during odd windows show the race was on (or 20 rounds).
+            while runs < 20, runs < 4 || samples.busy - (base.guest?.busy ?? 0) < 20 {
+                for result in vm.run([reader, writer], timeout: .seconds(30)) {
+                    let run = try result.get()
+                    #expect(run.exits.total == 0)
+                }
+                runs += 1
+                samples = try #require(try vm.status()?.vcpus[0].hostTruth?.guest)
+            }
+            let earlier = base.guest ?? StatusDocument.GuestSamples()
+            let reads = samples.utilizationReads - earlier.utilizationReads
+            let busy = samples.busy - earlier.busy
+            print("torn reads across CPUs: \(runs) runs in \(ContinuousClock.now - start), \(reads) reads, \(busy) busy")
+            #expect(busy >= 1, "no read ever met the writer mid-publication: the race was not exercised")
+            #expect(reads >= 1, "no consistent read")
+            #expect(samples.rejected == earlier.rejected, "a half-written publication (unknown flag) was read")
+            #expect(samples.capped == earlier.capped, "a half-written publication (utilization 50000) was read")
+            #expect(samples.utilizationSum - earlier.utilizationSum == 300 * reads)
+        }
+
         @Test("without BPF (--no-bpf) the page is a memfd, status says so, and kicks carry the requests")
         func memfdFallback() throws {
             let (daemon, _) = try Self.daemon("bpfoff", pins: false, arguments: ["--no-bpf"])
