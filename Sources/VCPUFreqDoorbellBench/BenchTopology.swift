@@ -62,42 +62,21 @@ public enum BenchTopology {
             frequencies_khz = [\(table)]
             nominal = true
 
-            # Paths 2 and 3: the daemon always wants the doorbell rung.
-            [[vm]]
-            name = "\(kickedProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "always"
-
-            # Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.
-            [[vm]]
-            name = "\(polledProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "never"
-            poll_interval_us = \(pollIntervalMicroseconds)
-
-            # Path 5: a BPF-map page; the host's BPF programs read its requests,
-            # kicks are off and the daemon polls once a second.
-            [[vm]]
-            name = "\(schedulerProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "scheduler"
-            poll_interval_us = \(schedulerPollIntervalMicroseconds)
-
+            \(profile(kickedProfile, "Paths 2 and 3: the daemon always wants the doorbell rung.", kickMode: "always"))
+            \(profile(polledProfile, "Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.",
+                      kickMode: "never", pollIntervalMicroseconds: pollIntervalMicroseconds))
+            \(profile(schedulerProfile, "Path 5: a BPF-map page; the host's BPF programs read its requests, kicks are off, the daemon polls once a second.",
+                      kickMode: "scheduler", pollIntervalMicroseconds: schedulerPollIntervalMicroseconds))
             """
+    }
+
+    /// One `[[vm]]` of one vCPU over the cluster, no dead band, no rate limit, not pinned.
+    static func profile(_ name: String, _ comment: String, kickMode: String, pollIntervalMicroseconds: Int? = nil) -> String {
+        var lines = [
+            "# \(comment)", "[[vm]]", "name = \"\(name)\"", "vcpus = 1", "clusters = [\"cpu\"]", "pin = false",
+            "[vm.policy]", "hysteresis = 0", "min_interval_us = 0", "kick_mode = \"\(kickMode)\"",
+        ]
+        if let pollIntervalMicroseconds { lines.append("poll_interval_us = \(pollIntervalMicroseconds)") }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

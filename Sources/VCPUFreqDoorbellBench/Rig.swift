@@ -134,13 +134,7 @@ final class Rig {
     /// it when done (`ConnectedVM.detach`), or the daemon keeps polling.
     func attachSuppressed() throws(BenchError) -> (ConnectedVM, RequestPath) {
         let vm = try Self.connect(system, daemon, "polled", profile: BenchTopology.polledProfile, mirror: true)
-        let scratch = vm.vm.layout.scratch
-        let path = RequestPath(
-            kind: .suppressed, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: scratch.lowerBound,
-            scratchBytes: scratch.upperBound - scratch.lowerBound,
-            template: Self.template(.suppressed, addresses: vm.addresses,
-                                    values: (BenchTopology.requestA, BenchTopology.requestB)))
-        return (vm, path)
+        return (vm, Self.path(.suppressed, on: vm, values: (BenchTopology.requestA, BenchTopology.requestB)))
     }
 
     /// Attaches path 5's VM, whose shared page must be a BPF map, and returns
@@ -153,13 +147,16 @@ final class Rig {
             _ = try? vm.detach()
             throw .measurement("path 5 needs a BPF-map shared page; the daemon gave a memfd: \(note ?? "no reason given")")
         }
+        return (vm, Self.path(.bpfMapPage, on: vm, values: (BenchTopology.utilizationA, BenchTopology.utilizationB)))
+    }
+
+    /// A path on an attached one-vCPU VM, its block at the start of the VM's scratch RAM.
+    private static func path(_ kind: RequestPathKind, on vm: ConnectedVM, values: (UInt32, UInt32)) -> RequestPath {
         let scratch = vm.vm.layout.scratch
-        let path = RequestPath(
-            kind: .bpfMapPage, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: scratch.lowerBound,
+        return RequestPath(
+            kind: kind, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: scratch.lowerBound,
             scratchBytes: scratch.upperBound - scratch.lowerBound,
-            template: Self.template(.bpfMapPage, addresses: vm.addresses,
-                                    values: (BenchTopology.utilizationA, BenchTopology.utilizationB)))
-        return (vm, path)
+            template: template(kind, addresses: vm.addresses, values: values))
     }
 
     /// Path 5: a utilization publish with no kick (kick mode "scheduler"
