@@ -531,3 +531,18 @@ private let libbpfPrint: libbpf_print_fn_t = { level, format, arguments in
         return written
     }
 }
+
+extension LibBPF {
+    /// The kernel's id of the map pinned at `path` (bpf_obj_get, then
+    /// bpf_obj_get_info_by_fd); nil when nothing, or no map, is pinned there.
+    /// Ids are unique among the maps alive, so an id names one map.
+    static func pinnedMapID(path: String) -> UInt32? {
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0, info.id != 0 else { return nil }
+        return info.id
+    }
+}

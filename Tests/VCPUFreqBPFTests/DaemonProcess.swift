@@ -88,6 +88,8 @@ final class DaemonProcess {
 
     deinit { stop() }
 
+    var pid: Int32 { process.processIdentifier }
+
     /// The daemon's log so far (its standard error and output).
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

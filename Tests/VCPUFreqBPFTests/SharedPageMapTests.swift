@@ -226,6 +226,17 @@ extension KernelTests {
             let plainStatus = try #require(try plain.status())
             #expect(plainStatus.sharedPage == "memfd")
             #expect(plainStatus.sharedPageNote?.contains("did not ask") == true, "\(plainStatus.sharedPageNote ?? "nil")")
+
+            // The daemon owns every map it pinned and unpins them all when it stops.
+            if let pins {
+                for name in BPFPins.mapNames { #expect(FileSystems.exists(pins + "/" + name), "\(name) pinned") }
+                _ = try vm.detach()
+                _ = try plain.detach()
+                let log = daemon.stop()
+                for name in BPFPins.mapNames {
+                    #expect(!FileSystems.exists(pins + "/" + name), "\(name) still pinned after the daemon stopped: \(log)")
+                }
+            }
         }
 
         @Test("a hostile guest: out-of-range values and torn sequences never get past the caps")
