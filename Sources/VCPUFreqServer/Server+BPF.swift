@@ -25,6 +25,9 @@ extension ServerConfiguration {
         public var utilHintPin = Pin.instance
         /// Count KVM exits per vCPU thread (tracepoint/kvm/*).
         public var countKVMExits = true
+        /// VMs that can have a BPF-map shared page at once (the daemon sets
+        /// it to --max-vms).
+        public var maximumPageVMs = 64
 
         public init(enabled: Bool = true, utilHintPin: Pin = .instance) {
             self.enabled = enabled
@@ -50,9 +53,18 @@ final class DaemonBPF {
     let summary: String
     /// `HostCapabilities.bpfMap`.
     let capability: HostCapabilities.Status
+    /// Whether VMs can get a BPF-map shared page (STATUS
+    /// `capabilities.bpf_map_page`): the programs run; else why not.
+    let pageCapability: HostCapabilities.Status
     private let logger: Logger
     /// Only the first failure to track is logged (a full map fails them all).
     private var trackFailureLogged = false
+    /// vm_pages indices in use, and where the next search starts: indices are
+    /// handed out round-robin, so one is reused only after every other was,
+    /// long after a program could still hold a reference to its last VM.
+    private var usedIndices: Set<UInt32> = []
+    private var nextIndex: UInt32 = 0
+
     /// The pin directory, locked while this daemon pins there (another
     /// daemon pinning in it would reuse, and at its exit unpin, our maps).
     private var pinLock: InstanceLock?
@@ -71,8 +83,8 @@ final class DaemonBPF {
     /// on without them). Only a pin directory locked by another daemon
     /// stops the start, with a message naming it and the holder.
     init(
-        settings: ServerConfiguration.BPFSettings, pinPath: String?, instance: DaemonInstance, recordsPins: Bool,
-        stoppingWaitMilliseconds: Int = 0, logger: Logger
+        settings: ServerConfiguration.BPFSettings, pinPath: String?, instance: DaemonInstance, host: HostTopology,
+        recordsPins: Bool, stoppingWaitMilliseconds: Int = 0, logger: Logger
     ) throws(ServerError) {
         self.logger = logger
         recordPath = recordsPins ? instance.pinRecordPath : nil
@@ -81,17 +93,22 @@ final class DaemonBPF {
             monitor = nil
             summary = "not loaded: switched off (--no-bpf)"
             capability = .unavailable("the BPF programs are switched off (--no-bpf)")
-            logger.notice("BPF programs switched off: no host truth in status, no bpf-map clamp")
+            pageCapability = .unavailable("the BPF programs are switched off (--no-bpf): shared pages are memfds")
+            logger.notice("BPF programs switched off: no host truth in status, no bpf-map clamp, memfd shared pages")
             return
         }
-        var pinnedBefore: UInt32?
+        // What is pinned at each of our maps' paths before we load (the
+        // util-hint map and the shared-page maps beside it, `BPFPins`).
+        var pinnedBefore: [String: UInt32] = [:]
         if let pinPath {
             pinLock = try Self.lockPinDirectory(of: pinPath, wait: stoppingWaitMilliseconds, logger: logger)
-            pinnedBefore = PinnedMaps.id(at: pinPath)
+            let pins = BPFPins(utilHintPath: pinPath)
+            for name in BPFPins.mapNames { pinnedBefore[pins.path(of: name)] = PinnedMaps.id(at: pins.path(of: name)) }
         }
         var configuration = VCPUThreadMonitor.Configuration()
         configuration.utilHintPinPath = pinPath
         configuration.countKVMExits = settings.countKVMExits
+        configuration.maxPageVMs = UInt32(clamping: max(settings.maximumPageVMs, 1))
         let monitor = VCPUThreadMonitor(configuration: configuration)
         let status = monitor.start()
         summary = status.summary
@@ -100,14 +117,88 @@ final class DaemonBPF {
             self.monitor = monitor
             logger.info("BPF programs loaded", metadata: ["bpf": "\(summary)"])
             for mount in status.mounted { logger.notice("mounted \(mount) for the BPF programs") }
+            do {
+                try monitor.setCPUTable(HostCPUTable(host: host))
+                pageCapability = .available(
+                    "shared pages are BPF maps for VMMs that ask (HELLO feature 0x10000); up to "
+                        + "\(monitor.pageVMCapacity) VMs; host BPF programs read them in place")
+            } catch {
+                pageCapability = .unavailable("cannot write the host CPU table for the BPF programs: \(error)")
+                logger.warning("BPF-map shared pages off", metadata: ["error": "\(error)"])
+            }
         } else {
             self.monitor = nil
+            pageCapability = .unavailable("the BPF programs are not loaded: shared pages are memfds")
             logger.warning(
                 "BPF programs not loaded; running without host truth and the bpf-map clamp",
                 metadata: ["reason": "\(summary.dropFirst("not loaded: ".count))"])
         }
-        if let path = status.utilHintPinPath, status.isRunning { claim(path, pinnedBefore: pinnedBefore) }
+        if status.isRunning { claim(status.pinnedMaps, pinnedBefore: pinnedBefore) }
     }
+
+    /// Whether HELLO may grant `ProtocolFeature.bpfMapPage`.
+    var offersPages: Bool {
+        if case .available = pageCapability { return true }
+        return false
+    }
+
+    /// A BPF map for `session`'s page and a free vm_pages index, or why the
+    /// VM gets a memfd instead. The page is not installed yet (`install`).
+    func makePage(for session: VMSession) -> Result<(map: BPFPageMap, index: UInt32), PageRefusal> {
+        guard let monitor, offersPages else {
+            if case .unavailable(let reason) = pageCapability { return .failure(PageRefusal(reason)) }
+            return .failure(PageRefusal("the BPF programs are not loaded"))
+        }
+        let capacity = UInt32(monitor.pageVMCapacity)
+        guard usedIndices.count < Int(capacity) else {
+            return .failure(PageRefusal("all \(capacity) BPF-map pages are in use (vm_pages is sized from --max-vms)"))
+        }
+        var index = nextIndex % capacity
+        while usedIndices.contains(index) { index = (index + 1) % capacity }
+        let map: BPFPageMap
+        do {
+            map = try BPFPageMap(byteCount: SharedPageABI.regionSize(vcpuCount: session.vcpuCount))
+        } catch {
+            return .failure(PageRefusal("\(error)"))
+        }
+        usedIndices.insert(index)
+        nextIndex = (index + 1) % capacity
+        return .success((map, index))
+    }
+
+    /// Why a VM got a memfd page.
+    struct PageRefusal: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Hands `session`'s BPF-map page to the programs: its caps, the page,
+    /// then each vCPU thread's slot. On failure the page stays the VM's
+    /// (the VMM maps it either way) but no program reads it; logged.
+    func install(_ session: VMSession, region: SharedRegion) {
+        guard let monitor, case .bpfMap(let map, let index, _) = region.backing else { return }
+        do {
+            try monitor.installVM(
+                index: index, vmID: session.id, vcpuCount: session.vcpuCount, caps: GuestValueCaps(vm: session.model),
+                page: map)
+            for (vcpu, thread) in session.threads.enumerated() {
+                try monitor.bindThread(tid: thread.target.tid, vmIndex: index, vcpu: vcpu, vmID: session.id)
+            }
+        } catch {
+            logger.warning("BPF programs cannot read this VM's page", metadata: ["vm": "\(session.name)", "error": "\(error)"])
+            monitor.removeVM(index: index, tids: session.threads.map(\.target.tid))
+        }
+    }
+
+    /// Takes a detached VM's page away from the programs and frees its index.
+    func release(_ session: VMSession) {
+        guard let region = session.shared, let index = region.bpfIndex else { return }
+        monitor?.removeVM(index: index, tids: session.threads.map(\.target.tid))
+        releaseIndex(index)
+    }
+
+    /// Frees an index whose page never reached the programs.
+    func releaseIndex(_ index: UInt32) { usedIndices.remove(index) }
 
     /// Creates and locks the pin directory. Nothing else can fail the start:
     /// without privileges or bpffs the monitor reports why it did not pin.
@@ -130,19 +221,21 @@ final class DaemonBPF {
         }
     }
 
-    /// Decides whether the map now pinned at `path` is this daemon's, and records it.
-    private func claim(_ path: String, pinnedBefore: UInt32?) {
-        guard let id = PinnedMaps.id(at: path) else { return }
+    /// Decides which of the maps now pinned at `paths` are this daemon's, and records them.
+    private func claim(_ paths: [String], pinnedBefore: [String: UInt32]) {
         let boot = BPFPinRecord.currentBootID
         let previous = recordPath.flatMap(BPFPinRecord.read)
-        guard pinnedBefore != id || previous?.names(id: id, path: path, bootID: boot) == true else {
-            logger.notice("reusing a util-hint map another program pinned; it stays pinned when this daemon stops", metadata: [
-                "path": "\(path)", "map_id": "\(id)",
-            ])
-            return
+        for path in paths {
+            guard let id = PinnedMaps.id(at: path) else { continue }
+            guard pinnedBefore[path] != id || previous?.names(id: id, path: path, bootID: boot) == true else {
+                logger.notice("reusing a map another program pinned; it stays pinned when this daemon stops", metadata: [
+                    "path": "\(path)", "map_id": "\(id)",
+                ])
+                continue
+            }
+            ownPins.append((path, id))
         }
-        ownPins = [(path, id)]
-        guard let recordPath else { return }
+        guard let recordPath, !ownPins.isEmpty else { return }
         do {
             try BPFPinRecord(bootID: boot, pins: ownPins.map { ($0.id, $0.path) }).write(to: recordPath)
         } catch {

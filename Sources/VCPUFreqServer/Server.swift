@@ -48,6 +48,8 @@ public final class Server {
     var nextConnectionID: UInt32 = 1
     var nextVMID: UInt32 = 1
     private(set) var recoveredThreads = 0
+    /// The loop's wake-ups by source (STATUS `daemon.wakeups`).
+    private(set) var wakeups = StatusDocument.Wakeups()
     /// The deadline the timerfd is armed for; nil once it fired (or never armed).
     private var armedDeadline: UInt64?
     private var nextFrequencyRefresh: UInt64?
@@ -95,8 +97,11 @@ public final class Server {
             "state_dir": "\(instance.stateDirectory)", "name": "\(instance.qualifiedName)", "pid": "\(getpid())",
         ])
 
+        var bpfSettings = configuration.bpf
+        bpfSettings.maximumPageVMs = configuration.maximumVMs
         bpf = try DaemonBPF(
-            settings: configuration.bpf, pinPath: configuration.utilHintPinPath(instance), instance: instance,
+            settings: bpfSettings, pinPath: configuration.utilHintPinPath(instance), instance: instance,
+            host: configuration.topology.host,
             recordsPins: !configuration.dryRun, stoppingWaitMilliseconds: configuration.stoppingDaemonWaitMilliseconds,
             logger: logger)
         capabilities = HostCapabilities.detect().with(bpfMap: bpf.capability)
@@ -106,7 +111,7 @@ public final class Server {
         for (facet, capability) in [
             ("uclamp", capabilities.uclamp), ("cgroup_uclamp", capabilities.cgroupUclamp),
             ("eevdf_slice", capabilities.eevdfSlice), ("nice", capabilities.nice), ("affinity", capabilities.affinity),
-            ("bpf_map", capabilities.bpfMap),
+            ("bpf_map", capabilities.bpfMap), ("bpf_map_page", bpf.pageCapability),
         ] {
             logger.info("capability", metadata: ["facet": "\(facet)", "detected": "\(capability)"])
         }
@@ -238,6 +243,7 @@ public final class Server {
             }
             let now = MonotonicClock.nowNanoseconds()
             var requests = false
+            if count > 0 { wakeups.total &+= 1 }
             for index in 0..<count {
                 let event = ready[index]
                 if dispatch(token: event.token, events: event.events, now: now) { requests = true }
@@ -255,11 +261,13 @@ public final class Server {
     private func dispatch(token: UInt64, events: EpollEvents, now: UInt64) -> Bool {
         switch token & (0xFF << 56) {
         case Self.doorbellKind:
+            wakeups.doorbells &+= 1
             let vmID = UInt32(truncatingIfNeeded: (token >> 16) & 0xFFFF_FFFF)
             let slot = Int(token & 0xFFFF)
             sessions[vmID]?.doorbellRang(slot: slot, now: now)
             return true
         case Self.connectionKind:
+            wakeups.connections &+= 1
             let id = UInt32(truncatingIfNeeded: token)
             guard let connection = connections[id] else { return false }
             if events.contains(.writable) { flush(connection) }
@@ -269,9 +277,14 @@ public final class Server {
             return true
         default:
             switch token {
-            case Self.listenerToken: acceptConnections(now: now)
-            case Self.signalToken: handleSignals()
+            case Self.listenerToken:
+                wakeups.other &+= 1
+                acceptConnections(now: now)
+            case Self.signalToken:
+                wakeups.other &+= 1
+                handleSignals()
             case Self.timerToken:
+                wakeups.timer &+= 1
                 // One-shot: it is disarmed now, whatever deadline it was for.
                 _ = try? timer.expirations()
                 armedDeadline = nil
