@@ -56,9 +56,12 @@ public final class KernelLab {
         shared = nil
     }
 
-    /// `count` vCPU threads attached as VM `name` with `profile`.
-    public func attach(_ daemon: LabDaemon, name: String, profile: String, count: Int) throws -> LabVM {
-        try LabVM(socketPath: daemon.socketPath, name: name, profile: profile, threads: (0..<count).map { _ in LabThread() })
+    /// `count` vCPU threads attached as VM `name` with `profile`; with
+    /// `bpfMapPage` the VMM asks for its shared page as a BPF map.
+    public func attach(_ daemon: LabDaemon, name: String, profile: String, count: Int, bpfMapPage: Bool = false) throws -> LabVM {
+        try LabVM(
+            socketPath: daemon.socketPath, name: name, profile: profile, threads: (0..<count).map { _ in LabThread() },
+            bpfMapPage: bpfMapPage)
     }
 }
 
@@ -71,12 +74,12 @@ public final class LabVM {
     public let originals: [ThreadState]
     public var tids: [Int32] { threads.map(\.tid) }
 
-    public init(socketPath: String, name: String, profile: String, threads: [LabThread]) throws {
+    public init(socketPath: String, name: String, profile: String, threads: [LabThread], bpfMapPage: Bool = false) throws {
         self.threads = threads
         originals = threads.map { ThreadState.of($0.tid) }
         vm = try EmulatedVM(
             socketPath: socketPath, name: name, profile: profile, threadIDs: threads.map(\.tid),
-            clientName: "kernel-lab")
+            clientName: "kernel-lab", bpfMapPage: bpfMapPage)
     }
 
     public var live: [ThreadState] { tids.map(ThreadState.of) }
