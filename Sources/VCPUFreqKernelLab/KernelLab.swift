@@ -17,6 +17,11 @@ public final class KernelLab {
     public let utilHintPinPath: String
     private var started = 0
     private var shared: LabDaemon?
+    /// The default daemon's first STATUS: what it detected and planned does
+    /// not change while the kernel runs, so a facet after one that stopped
+    /// the daemon reads this instead of starting it again (a start costs
+    /// several seconds of BPF verification in a TCG guest).
+    private var defaultDaemonStatus: StatusDocument.Daemon?
 
     public init(executable: String, labExecutable: String, workDirectory: String) throws {
         self.executable = executable
@@ -48,7 +53,12 @@ public final class KernelLab {
     }
 
     /// The default daemon's capabilities and plan.
-    public func defaultStatus() throws -> StatusDocument.Daemon { try defaultDaemon().status().daemon }
+    public func defaultStatus() throws -> StatusDocument.Daemon {
+        if let defaultDaemonStatus { return defaultDaemonStatus }
+        let status = try defaultDaemon().status().daemon
+        defaultDaemonStatus = status
+        return status
+    }
 
     /// Stops the shared daemon (before facets that must be alone).
     public func stopDefaultDaemon() {
