@@ -26,6 +26,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var vcpus: Int
         /// Threads restored at start from a killed daemon's journal.
         public var recoveredThreads: Int
+        /// The `--vhost-user-scmi` sockets (absent when there are none).
+        public var vhostUserSockets: [VhostUserSocket]? = nil
 
         public init(
             version: String, pid: Int32, uptimeSeconds: Double, actuators: String, actuatorNotes: [String],
@@ -61,6 +63,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// Invalid guest accesses by kind (docs/abi.md names).
         public var invalidAccesses: [String: UInt64]
         public var vcpus: [VCPU]
+        /// The SCMI device over vhost-user; nil for a VM attached with protocol v1.
+        public var scmi: SCMIDevice? = nil
 
         /// Spelled so that the JSON key (`peer_pid`, what convertToSnakeCase
         /// makes of `peerPID`) decodes again with convertFromSnakeCase, which
@@ -69,7 +73,7 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// `peerPID` (StatusDocument+Decoding.swift).
         enum CodingKeys: String, CodingKey {
             case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, counters
-            case invalidAccesses, vcpus
+            case invalidAccesses, vcpus, scmi
             case peerPID = "peerPid"
             case peerUID = "peerUid"
         }

@@ -16,7 +16,9 @@ extension Server {
             ],
             bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
-        return bpf.withHostTruth(StatusDocument(daemon: daemon, vms: selected.map(vmStatus)))
+        var document = StatusDocument(daemon: daemon, vms: selected.map(vmStatus))
+        document.daemon.vhostUserSockets = vhostUserSocketStatus
+        return bpf.withHostTruth(document)
     }
 
     private func vmStatus(_ session: VMSession) -> StatusDocument.VM {
@@ -30,7 +32,7 @@ extension Server {
         let vcpus = (0..<session.vcpuCount).map { vcpu -> StatusDocument.VCPU in
             let hint = session.applied[vcpu]
             return StatusDocument.VCPU(
-                index: vcpu, tid: session.threads[vcpu].target.tid, domain: session.model.vcpus[vcpu].performanceDomain,
+                index: vcpu, tid: session.threads[vcpu]?.target.tid ?? 0, domain: session.model.vcpus[vcpu].performanceDomain,
                 lastRequest: session.lastRequests[vcpu].map(Self.describe), utilMin: hint?.utilMin, utilMax: hint?.utilMax,
                 latency: hint?.latency.description, cpus: hint?.affinity?.description,
                 currentPerformanceKHz: session.device.currentPerformanceKHz(vcpu: vcpu),
@@ -38,7 +40,7 @@ extension Server {
                 kicks: counters.kicks[vcpu], hintsApplied: counters.hintsApplied[vcpu],
                 invalidAccesses: device.invalid(vcpu: vcpu), actuationErrors: counters.actuationErrors[vcpu])
         }
-        return StatusDocument.VM(
+        var status = StatusDocument.VM(
             id: session.id, name: session.name, profile: session.profile, peerPID: session.peer.pid,
             peerUID: session.peer.uid, actuators: actuatorSummary(for: session.model), kickMode: session.model.policy.kickMode.rawValue,
             polling: session.kicks.isPolling, sharedMapped: session.shared != nil,
@@ -49,6 +51,8 @@ extension Server {
                 actuationErrors: counters.actuationErrors.reduce(0, &+), threadsGone: counters.threadsGone,
                 restores: counters.restores),
             invalidAccesses: invalid, vcpus: vcpus)
+        status.scmi = scmiStatus(of: session)
+        return status
     }
 
     /// `set_perf 1803000 kHz`, `util_hint 512`, `shared_page util 600 boost latency`.

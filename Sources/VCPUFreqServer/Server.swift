@@ -43,6 +43,12 @@ public final class Server {
     var attachedVCPUs = 0
     var nextConnectionID: UInt32 = 1
     var nextVMID: UInt32 = 1
+    /// `--vhost-user-scmi` sockets, their connected SCMI devices (by device
+    /// id) and the devices with chains left for the next turn.
+    var vhostListeners: [VhostUserSCMIListener] = []
+    var scmiDevices: [UInt32: SCMIDevice] = [:]
+    var pendingSCMI: Set<UInt32> = []
+    var nextSCMIDeviceID: UInt32 = 1
     private(set) var recoveredThreads = 0
     /// The deadline the timerfd is armed for; nil once it fired (or never armed).
     private var armedDeadline: UInt64?
@@ -151,6 +157,9 @@ public final class Server {
             try SeqPacketListener(path: configuration.socketPath, access: access)
         }
         self.listener = listener
+        vhostListeners = try Self.openVhostUserListeners(configuration, models: models, access: access)
+        try watchVhostUserListeners()
+        pendingSCMI.reserveCapacity(64)
         try Self.make("epoll registration") { () throws(Errno) in
             try epoll.add(listener.descriptor, events: .readable, token: Self.listenerToken)
             try epoll.add(signals.descriptor, events: .readable, token: Self.signalToken)
@@ -195,7 +204,7 @@ public final class Server {
             let spinning = spinUntil != 0 && MonotonicClock.nowNanoseconds() < spinUntil
             let count: Int
             do {
-                count = try epoll.wait(into: ready, timeoutMilliseconds: spinning ? 0 : -1)
+                count = try epoll.wait(into: ready, timeoutMilliseconds: spinning || !pendingSCMI.isEmpty ? 0 : -1)
             } catch .interrupted {
                 continue
             } catch {
@@ -207,6 +216,7 @@ public final class Server {
                 let event = ready[index]
                 if dispatch(token: event.token, events: event.events, now: now) { requests = true }
             }
+            servePendingSCMI(now: now)
             if busyPoll > 0 {
                 if requests { spinUntil = now + busyPoll } else if !spinning { spinUntil = 0 }
             }
@@ -232,6 +242,8 @@ public final class Server {
                 receive(connection, now: now)
             }
             return true
+        case Self.vhostListenerKind, Self.vhostConnectionKind, Self.vhostKickKind:
+            return dispatchVhostUser(token: token, now: now)
         default:
             switch token {
             case Self.listenerToken: acceptConnections(now: now)
@@ -263,6 +275,9 @@ public final class Server {
     private func runTimers(now: UInt64) {
         for session in sessions.values {
             if let due = session.nextDeadline, due <= now { session.advance(now: now) }
+        }
+        for device in scmiDevices.values {
+            if let due = device.nextThreadScan, due <= now { scanThreads(device, now: now) }
         }
         if let due = nextFrequencyRefresh, due <= now {
             if frequency.refresh() {
@@ -297,6 +312,7 @@ public final class Server {
         consider(nextMetrics)
         consider(acceptPausedUntil)
         for session in sessions.values { consider(session.nextDeadline) }
+        for device in scmiDevices.values { consider(device.nextThreadScan) }
         guard earliest != armedDeadline else { return }
         armedDeadline = earliest
         do {
@@ -318,6 +334,9 @@ public final class Server {
         for connection in connections.values.sorted(by: { $0.id < $1.id }) {
             close(connection, reason: "daemon stopping")
         }
+        for device in scmiDevices.values.sorted(by: { $0.id < $1.id }) { closeSCMI(device, failure: nil) }
+        for entry in vhostListeners { try? epoll.remove(entry.listener.descriptor) }
+        vhostListeners = []
         writeMetrics(waiting: true)
         logger.notice("stopped; every thread restored")
     }
