@@ -10,6 +10,10 @@
 //   CVCPUFreqKVM    KVM ioctl wrappers and the guest script interpreter (.S) of the reference VMM.
 //   VCPUFreqKVM     the reference VMM: a minimal real KVM VMM (memslots, ioeventfd, vCPU threads).
 //   VCPUFreqVMM     the reference VMM as a daemon client: attach, shared page, mirror, doorbells, guest programs.
+//   VCPUFreqVhostUser the vhost-user back-end protocol and split virtqueues over abstract guest memory: pure,
+//                   device-agnostic (never knows SCMI).
+//   VCPUFreqSCMI    the SCMI platform (base + performance protocols) over request/response bytes: pure, never sees
+//                   a ring; LEVEL_SET/LIMITS_SET become the same GuestRequest the other ABIs produce.
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
@@ -45,6 +49,8 @@ let package = Package(
             dependencies: ["VCPUFreqCore", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(name: "CVCPUFreqSys"),
+        .target(name: "VCPUFreqVhostUser", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
+        .target(name: "VCPUFreqSCMI", dependencies: ["VCPUFreqCore"]),
         .target(
             name: "VCPUFreqLinux",
             dependencies: [
@@ -69,7 +75,7 @@ let package = Package(
         .target(
             name: "VCPUFreqServer",
             dependencies: [
-                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqBPF",
+                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqBPF", "VCPUFreqVhostUser", "VCPUFreqSCMI",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -138,6 +144,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
+        // Hostile-input tests of the vhost-user codec, the back-end state machine and the split virtqueue (fake memory).
+        .testTarget(name: "VCPUFreqVhostUserTests", dependencies: ["VCPUFreqVhostUser"]),
+        .testTarget(name: "VCPUFreqSCMITests", dependencies: ["VCPUFreqSCMI", "VCPUFreqCore", "VCPUFreqVhostUser"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
