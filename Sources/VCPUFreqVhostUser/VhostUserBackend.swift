@@ -46,6 +46,8 @@ public struct VhostUserBackend: Sendable {
         public var hasKick = false
         public var hasCall = false
 
+        public init() {}
+
         /// Started, enabled and fully configured: buffers may be served.
         public var isServing: Bool { started && enabled && layout != nil }
 
