@@ -308,6 +308,8 @@ int vcpufreq_sys_file_seals(int fd) { return fcntl(fd, F_GET_SEALS); }
 
 int vcpufreq_sys_seal_shrink(void) { return F_SEAL_SHRINK; }
 
+int vcpufreq_sys_seal_size(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW); }
+
 int vcpufreq_sys_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;

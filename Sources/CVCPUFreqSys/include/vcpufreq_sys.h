@@ -145,6 +145,9 @@ int vcpufreq_sys_file_seals(int fd);
 /// F_SEAL_SHRINK: a file that can never become shorter (reads of a mapping
 /// of it cannot fault with SIGBUS).
 int vcpufreq_sys_seal_shrink(void);
+/// fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW): the memfd keeps its size
+/// (what QEMU's memory-backend-memfd does with seal=on).
+int vcpufreq_sys_seal_size(int fd);
 
 /// getsockopt(SO_PEERCRED).
 int vcpufreq_sys_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);

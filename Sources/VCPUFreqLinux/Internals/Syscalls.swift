@@ -214,6 +214,10 @@ func system_file_seals(_ fd: Int32) -> Int32 {
     hooked("fcntl", [int64(fd)]) { vcpufreq_sys_file_seals(fd) }
 }
 
+func system_seal_size(_ fd: Int32) -> Int32 {
+    hooked("fcntl", [int64(fd)]) { vcpufreq_sys_seal_size(fd) }
+}
+
 func system_bind(_ fd: Int32, _ path: UnsafePointer<CChar>) -> Int32 {
     hooked("bind", [int64(fd)]) { vcpufreq_sys_bind_path(fd, path) }
 }
