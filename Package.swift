@@ -15,7 +15,8 @@
 //   VCPUFreqSCMI    the SCMI platform (base + performance protocols) over request/response bytes: pure, never sees
 //                   a ring; LEVEL_SET/LIMITS_SET become the same GuestRequest the other ABIs produce.
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
-//   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
+//   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon; also a vhost-user
+//                   front-end playing QEMU's vhost-user-scmi (tests, benchmark).
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
@@ -83,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "VCPUFreqClient",
-            dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqVhostUser", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(
             name: "VCPUFreqVMM",
@@ -176,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqServerTests",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqVhostUser",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ]

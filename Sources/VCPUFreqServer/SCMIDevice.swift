@@ -53,7 +53,9 @@ final class SCMIDevice {
             if let guestRequest = result.request { session.submitRequest(guestRequest, now: now) }
             return result.responseLength
         }
+        // The hints first, then the interrupt: a used buffer tells the guest its level is in force.
         session.applyChanges(now: now)
+        transport.interrupt(queue: Self.commandQueue)
         if case .more = outcome { return true }
         return false
     }

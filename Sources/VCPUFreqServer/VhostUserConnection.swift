@@ -22,6 +22,8 @@ final class VhostUserConnection {
     private var queues: [SplitVirtqueue?]
     private(set) var kicks: [OwnedDescriptor?]
     private var calls: [EventFD?]
+    /// Per queue: buffers used and not yet signalled.
+    private var unsignalled: [Int]
     private var chain: DescriptorChain
     private let requestBuffer: UnsafeMutableRawBufferPointer
     private let responseBuffer: UnsafeMutableRawBufferPointer
@@ -45,6 +47,7 @@ final class VhostUserConnection {
         queues = Array(repeating: nil, count: device.queueCount)
         kicks = Array(repeating: nil, count: device.queueCount)
         calls = Array(repeating: nil, count: device.queueCount)
+        unsignalled = Array(repeating: 0, count: device.queueCount)
         chain = DescriptorChain(capacity: maximumChainLength)
         requestBuffer = .allocate(byteCount: Self.bufferBytes, alignment: 8)
         responseBuffer = .allocate(byteCount: Self.bufferBytes, alignment: 8)
@@ -218,8 +221,9 @@ final class VhostUserConnection {
     }
 
     /// Serves up to `limit` chains of queue `index` with `handler` (request
-    /// bytes and length → response length), then signals the call eventfd
-    /// once if the driver wants interrupts. A broken ring throws.
+    /// bytes and length → response length). The guest is not told yet:
+    /// `interrupt(queue:)` does that, once the caller has acted on the
+    /// requests (so a used buffer means "done"). A broken ring throws.
     func serve(
         queue index: Int, limit: Int,
         _ handler: (_ request: UnsafeRawBufferPointer, _ readableLength: Int, _ response: UnsafeMutableRawBufferPointer) -> Int
@@ -232,13 +236,18 @@ final class VhostUserConnection {
         }
         let outcome = try queue.serve(
             memory: memory, chain: &chain, request: requestBuffer, response: responseBuffer, limit: limit, handler)
-        let served: Int
         switch outcome {
-        case .drained(let count), .more(let count): served = count
-        }
-        if served > 0, queue.wantsInterrupt(), let call = calls[index] {
-            _ = try? call.signal()
+        case .drained(let count), .more(let count): unsignalled[index] += count
         }
         return outcome
+    }
+
+    /// Signals queue `index`'s call eventfd once if buffers were used since
+    /// the last signal and the driver wants interrupts (one eventfd write
+    /// per batch, not per buffer).
+    func interrupt(queue index: Int) {
+        guard unsignalled.indices.contains(index), unsignalled[index] > 0, let queue = queues[index] else { return }
+        unsignalled[index] = 0
+        if queue.wantsInterrupt(), let call = calls[index] { _ = try? call.signal() }
     }
 }

@@ -239,3 +239,81 @@ public enum VhostUserReply {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 }
+
+/// The front-end's side of the codec: what QEMU or crosvm sends. The
+/// daemon never encodes a request; the tests, the benchmark and fuzzers
+/// play the front-end with it.
+extension VhostUserRequest {
+    /// The header's request code of this message.
+    public var code: VhostUserRequestCode {
+        switch self {
+        case .getFeatures: return .getFeatures
+        case .setFeatures: return .setFeatures
+        case .setOwner: return .setOwner
+        case .resetOwner: return .resetOwner
+        case .setMemoryTable: return .setMemTable
+        case .setVringNum: return .setVringNum
+        case .setVringAddress: return .setVringAddr
+        case .setVringBase: return .setVringBase
+        case .getVringBase: return .getVringBase
+        case .setVringKick: return .setVringKick
+        case .setVringCall: return .setVringCall
+        case .setVringError: return .setVringErr
+        case .getProtocolFeatures: return .getProtocolFeatures
+        case .setProtocolFeatures: return .setProtocolFeatures
+        case .getQueueNum: return .getQueueNum
+        case .setVringEnable: return .setVringEnable
+        case .getMaxMemorySlots: return .getMaxMemSlots
+        case .other(let code): return code
+        }
+    }
+
+    /// Header (version 1, plus `flags`) and payload, replacing `bytes`.
+    /// SET_MEM_TABLE carries only its regions (QEMU sends all 8 slots; both are valid).
+    public func encode(flags: UInt32 = 0, into bytes: inout [UInt8]) {
+        var payload: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { payload.append(contentsOf: $0) } }
+        func ring(_ index: UInt32, _ hasDescriptor: Bool) { put(UInt64(index & 0xFF) | (hasDescriptor ? 0 : 0x100)) }
+        switch self {
+        case .getFeatures, .setOwner, .resetOwner, .getProtocolFeatures, .getQueueNum, .getMaxMemorySlots, .other:
+            break
+        case .setFeatures(let value), .setProtocolFeatures(let value):
+            put(value)
+        case .setMemoryTable(let regions):
+            put(UInt32(regions.count))
+            put(UInt32(0))
+            for region in regions {
+                put(region.guestAddress)
+                put(region.size)
+                put(region.userAddress)
+                put(region.mmapOffset)
+            }
+        case .setVringNum(let index, let size):
+            put(index)
+            put(size)
+        case .setVringAddress(let addresses):
+            put(addresses.index)
+            put(addresses.flags)
+            put(addresses.descriptorTable)
+            put(addresses.usedRing)
+            put(addresses.availableRing)
+            put(addresses.log)
+        case .setVringBase(let index, let base):
+            put(index)
+            put(base)
+        case .getVringBase(let index):
+            put(index)
+            put(UInt32(0))
+        case .setVringKick(let index, let has), .setVringCall(let index, let has), .setVringError(let index, let has):
+            ring(index, has)
+        case .setVringEnable(let index, let enabled):
+            put(index)
+            put(UInt32(enabled ? 1 : 0))
+        }
+        bytes.removeAll(keepingCapacity: true)
+        withUnsafeBytes(of: code.rawValue.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: (VhostUserHeader.version | flags).littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes += payload
+    }
+}

@@ -155,3 +155,26 @@ func decode(_ bytes: [UInt8]) throws(VhostUserError) -> VhostUserRequest {
         #expect(throws: VhostUserError.badFlags(0)) { try framer.isComplete() }
     }
 }
+
+/// The front-end side (what the tests and the benchmark send) agrees with
+/// the back-end's decoder, message by message.
+@Suite struct FrontEndEncodingTests {
+    @Test(arguments: [
+        VhostUserRequest.getFeatures, .setFeatures(1 << 32 | 1), .setOwner, .resetOwner,
+        .setMemoryTable([.init(guestAddress: 0x4000_0000, size: 1 << 20, userAddress: 0x7F00_0000_0000, mmapOffset: 4096)]),
+        .setVringNum(index: 1, size: 256), .setVringBase(index: 0, base: 9), .getVringBase(index: 1),
+        .setVringAddress(.init(index: 1, descriptorTable: 0x1000, usedRing: 0x3000, availableRing: 0x2000)),
+        .setVringKick(index: 1, hasDescriptor: true), .setVringCall(index: 0, hasDescriptor: false), .setVringError(index: 1, hasDescriptor: true),
+        .getProtocolFeatures, .setProtocolFeatures(1), .getQueueNum, .setVringEnable(index: 1, enabled: true), .getMaxMemorySlots,
+    ])
+    func encodedRequestsDecodeToThemselves(_ request: VhostUserRequest) throws {
+        var bytes: [UInt8] = []
+        request.encode(into: &bytes)
+        let decoded = try bytes.withUnsafeBytes { raw throws(VhostUserError) -> VhostUserRequest in
+            let header = try VhostUserHeader.decode(UnsafeRawBufferPointer(rebasing: raw[0..<12]))
+            #expect(header.request == request.code && Int(header.size) == bytes.count - 12)
+            return try VhostUserRequest.decode(header: header, payload: UnsafeRawBufferPointer(rebasing: raw[12...]))
+        }
+        #expect(decoded == request)
+    }
+}

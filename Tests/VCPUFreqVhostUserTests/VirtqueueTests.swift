@@ -251,3 +251,31 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// The driver side used by the tests and the benchmark against the device side.
+@Suite struct VirtqueueDriverTests {
+    @Test func driverAndDeviceAgree() throws {
+        let memory = FakeGuestMemory()
+        let layout = VirtqueueLayout(size: 8, descriptorTable: memory.base, availableRing: memory.base + 0x100, usedRing: memory.base + 0x200)
+        var driver = try VirtqueueDriver(layout: layout, memory: memory)
+        var device = try SplitVirtqueue(layout: layout, memory: memory, nextAvailable: 0, indirectDescriptors: false)
+        #expect(driver.popUsed() == nil)
+        for round in 0..<20 {  // wraps the 8-entry rings and the u16 indices' low bits
+            let request = memory.base + 0x1000, response = memory.base + 0x2000
+            memory.write([UInt8(round), 1, 2], at: request)
+            let first = UInt16(2 * (round % 4))
+            driver.setRequestChain(first: first, request: request, requestLength: 3, response: response, responseLength: 16)
+            driver.publish(first)
+            let (outcome, seen) = try serveEcho(&device, memory: memory)
+            #expect(outcome == .drained(served: 1) && seen == [[UInt8(round), 1, 2]])
+            let popped = driver.popUsed()
+            let used = try #require(popped)
+            #expect(used.id == UInt32(first) && used.length == 3)
+            #expect(memory.read(3, at: response) == [2, 1, UInt8(round)])
+            #expect(driver.popUsed() == nil)
+        }
+        #expect(throws: VirtqueueError.misaligned(ring: "descriptor table", address: memory.base + 8)) {
+            try VirtqueueDriver(layout: VirtqueueLayout(size: 8, descriptorTable: memory.base + 8, availableRing: memory.base + 0x100, usedRing: memory.base + 0x200), memory: memory)
+        }
+    }
+}
