@@ -222,6 +222,26 @@ public final class VhostUserFrontEnd {
         }
     }
 
+    /// Waits (spinning with sched_yield) until the device signals `queue`'s
+    /// call eventfd, as the guest waits for its interrupt; returns the count
+    /// (signals coalesce). The daemon signals after acting on the batch.
+    @discardableResult
+    public func waitInterrupt(queue: Int = 0) throws -> UInt64 {
+        let start = MonotonicClock.nowNanoseconds()
+        while true {
+            if let count = try calls[queue].drain() { return count }
+            if MonotonicClock.nowNanoseconds() &- start > timeoutNanoseconds {
+                throw VhostUserFrontEndError("no interrupt on queue \(queue) within \(timeoutNanoseconds / 1_000_000) ms")
+            }
+            sched_yield()
+        }
+    }
+
+    /// The next used element of `queue` (slot and length), nil when none is new.
+    public func popUsed(queue: Int = 0) -> (slot: Int, length: Int)? {
+        queues[queue].popUsed().map { (Int($0.id / 2), Int($0.length)) }
+    }
+
     /// The response bytes the device wrote into slot `slot`.
     public func response(slot: Int, length: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(guest.bytes(atGuestAddress: Self.buffers(slot: slot).response, count: length)!)
