@@ -55,6 +55,34 @@ import VCPUFreqVhostUser
         #expect(!backend.rings[0].isServing)
     }
 
+    /// crosvm's frontend (vhost_user_frontend/mod.rs): SET_OWNER, GET_FEATURES,
+    /// SET_FEATURES(bit 30), protocol features, GET_QUEUE_NUM; on activate the
+    /// memory table, then per queue NUM, ADDR, BASE, CALL, KICK, ENABLE, and
+    /// SET_FEATURES with the acked device features last.
+    @Test func crosvmSequenceServesBothQueues() throws {
+        var backend = VhostUserBackend(device: Self.device)
+        try send(&backend, .setOwner, .setOwner)
+        let offered = try send(&backend, .getFeatures, .getFeatures).reply
+        #expect(offered == .u64(.getFeatures, 1 << 32 | 1 << 30 | 1 << 28 | 1))
+        try send(&backend, .setFeatures(1 << 30), .setFeatures)
+        #expect(try send(&backend, .getProtocolFeatures, .getProtocolFeatures).reply == .u64(.getProtocolFeatures, 1))
+        try send(&backend, .setProtocolFeatures(1), .setProtocolFeatures)
+        #expect(try send(&backend, .getQueueNum, .getQueueNum).reply == .u64(.getQueueNum, 2))
+        try send(&backend, .setMemoryTable([.init(guestAddress: 0, size: 0x10000, userAddress: 0x7000, mmapOffset: 0)]), .setMemTable, descriptors: 1)
+        for queue: UInt32 in [0, 1] {
+            let base = 0x7000 + UInt64(queue) * 0x3000
+            try send(&backend, .setVringNum(index: queue, size: 256), .setVringNum)
+            try send(&backend, .setVringAddress(.init(index: queue, descriptorTable: base, usedRing: base + 0x2000, availableRing: base + 0x1000)), .setVringAddr)
+            try send(&backend, .setVringBase(index: queue, base: 0), .setVringBase)
+            try send(&backend, .setVringCall(index: queue, hasDescriptor: true), .setVringCall, descriptors: 1)
+            try send(&backend, .setVringKick(index: queue, hasDescriptor: true), .setVringKick, descriptors: 1)
+            try send(&backend, .setVringEnable(index: queue, enabled: true), .setVringEnable)
+        }
+        try send(&backend, .setFeatures(1 << 32 | 1 << 30 | 1), .setFeatures)
+        #expect(backend.rings.allSatisfy { $0.isServing })
+        #expect(backend.ackedFeatures == 1 << 32 | 1 << 30 | 1)
+    }
+
     @Test func withoutProtocolFeaturesAKickedRingIsEnabled() throws {
         var backend = VhostUserBackend(device: Self.device)
         try send(&backend, .setFeatures(1 << 32), .setFeatures)

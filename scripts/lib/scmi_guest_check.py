@@ -52,19 +52,27 @@ def expect(path, vm_name=None):
                             "capacity": cluster["capacity"]})
         domains[seen[number]]["vcpus"].append(vcpu)
     policy = vm.get("policy", {})
-    json.dump({"vm": vm["name"], "vcpus": vm["vcpus"], "compensate_headroom": compensate,
+    json.dump({"vm": vm["name"], "vcpus": vm.get("vcpus", len(names)), "compensate_headroom": compensate,
                "util_cap": vm.get("util_cap", 1024), "hysteresis": policy.get("hysteresis", 8),
                "domains": domains}, sys.stdout)
 
 
-def utilization(khz, domain, expected):
+def utilization(khz, domain, expected, capped=True):
     """PolicyEngine.utilization(forPerformanceKHz:) written out again: capacity x perf / max, x 0.8
     with headroom compensation, rounded half up; then the VM's cap."""
     top = max(domain["frequencies_khz"])
     numerator, denominator = domain["capacity"] * min(khz, top), top
     if expected["compensate_headroom"]:
         numerator, denominator = numerator * 4, denominator * 5
-    return min((numerator + denominator // 2) // denominator, 1024, expected["util_cap"])
+    value = min((numerator + denominator // 2) // denominator, 1024)
+    return min(value, expected["util_cap"]) if capped else value
+
+
+def applied_level(khz, domain, expected):
+    """The level the daemon applies for a LEVEL_SET of khz: held at the highest level whose
+    utilization the VM's util_cap allows (docs/scmi.md)."""
+    allowed = [f for f in domain["frequencies_khz"] if utilization(f, domain, expected, capped=False) <= expected["util_cap"]]
+    return min(khz, max(allowed)) if allowed else min(domain["frequencies_khz"])
 
 
 def guest_lines(console, tag):
@@ -113,14 +121,15 @@ def check_sets(expect_path, console, status_path):
         if cur != khz:
             fail(f"policy{cpu}: scaling_setspeed {khz} but scaling_cur_freq {cur}")
         scmi = vm["scmi"]["domains"][index]
-        if scmi["vcpus"] != domain["vcpus"] or scmi["requested_khz"] != khz or scmi["applied_khz"] != khz:
-            fail(f"daemon domain {index}: {scmi}; the guest set {khz} kHz on vCPUs {domain['vcpus']}")
+        level = applied_level(khz, domain, expected)
+        if scmi["vcpus"] != domain["vcpus"] or scmi["requested_khz"] != khz or scmi["applied_khz"] != level:
+            fail(f"daemon domain {index}: {scmi}; the guest set {khz} kHz on vCPUs {domain['vcpus']} (applied {level} expected)")
         first = vm["vcpus"][domain["vcpus"][0]]
-        if first["last_request"] != f"scmi {khz} kHz":
-            fail(f"vCPU {domain['vcpus'][0]}: last request {first['last_request']!r}, expected 'scmi {khz} kHz'")
+        if first["last_request"] != f"scmi {level} kHz":
+            fail(f"vCPU {domain['vcpus'][0]}: last request {first['last_request']!r}, expected 'scmi {level} kHz'")
         # The policy's hysteresis keeps an applied value that is closer than `hysteresis` to the
         # new one (the guest's governor may have asked for a neighbouring level before).
-        want = utilization(khz, domain, expected)
+        want = utilization(level, domain, expected)
         tolerance = max(expected["hysteresis"] - 1, 0)
         applied = {vm["vcpus"][vcpu].get("util_min") for vcpu in domain["vcpus"]}
         for vcpu in domain["vcpus"]:
@@ -131,7 +140,7 @@ def check_sets(expect_path, console, status_path):
                 fail(f"vCPU {vcpu} (tid {got['tid']}): util_min {got.get('util_min')}, expected {want} (±{tolerance}) for {khz} kHz")
         if len(applied) != 1:
             fail(f"domain {index}: its vCPUs hold different util_min {sorted(applied)}")
-        print(f"ok: domain {index} ({scmi['name']}): guest set {khz} kHz, daemon requested and applied it, util_min {applied.pop()} "
+        print(f"ok: domain {index} ({scmi['name']}): guest set {khz} kHz, daemon requested it and applied {level} kHz, util_min {applied.pop()} "
               f"(expected {want} ±{tolerance}) on vCPUs {domain['vcpus']}")
 
 
@@ -220,7 +229,8 @@ def requests(expect_path, console, status_path, out_path):
     for entry in guest_lines(console, "SET"):
         cpu, khz = int(entry["policy"]), int(entry["khz"])
         index = next(i for i, d in enumerate(expected["domains"]) if d["vcpus"][0] == cpu)
-        result.append({"domain": index, "khz": khz, "applied": vm["scmi"]["domains"][index]["applied_khz"] == khz})
+        result.append({"domain": index, "khz": khz,
+                       "applied": vm["scmi"]["domains"][index]["applied_khz"] == applied_level(khz, expected["domains"][index], expected)})
     json.dump({"requests": result}, open(out_path, "w"))
 
 
