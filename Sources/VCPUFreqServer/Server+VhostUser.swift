@@ -58,7 +58,8 @@ extension Server {
             do {
                 listeners.append(VhostUserSCMIListener(endpoint: endpoint, listener: try StreamListener(path: endpoint.path, access: access)))
             } catch {
-                throw ServerError("cannot create vhost-user socket \(endpoint.path): \(error)")
+                throw socketError(
+                    endpoint.path, error, what: "vhost-user socket", flag: "--vhost-user-scmi", occupant: StreamListener.occupant(of: endpoint.path))
             }
         }
         return listeners

@@ -53,13 +53,22 @@ public final class StreamConnection {
 }
 
 /// A listening Unix SOCK_STREAM socket at a path (nonblocking): where a
-/// vhost-user front-end connects.
-public final class StreamListener {
+/// vhost-user front-end connects. Bound and removed by the same rules as
+/// `SeqPacketListener` (a live listener is never taken over, a stale socket
+/// file is removed, deinit removes only the file this listener bound).
+public final class StreamListener: UnixSocketListener {
     public let descriptor: FileDescriptor
     public let path: String
+    /// The socket file bind created (nil if it vanished at once).
+    public let boundFile: FileIdentity?
+
+    /// Whether anyone listens at `path` (a stream connect probe).
+    public static func occupant(of path: String) -> UnixSocketOccupant { UnixSocketIO.occupant(of: path, probingWith: .stream) }
 
     public init(path: String, access: SeqPacketListener.Access = .init(), backlog: Int32 = 4) throws(Errno) {
-        descriptor = FileDescriptor(rawValue: try UnixSocketIO.bindAndListen(.stream, path: path, access: access, backlog: backlog))
+        let bound = try UnixSocketIO.bindAndListen(.stream, path: path, access: access, backlog: backlog)
+        descriptor = FileDescriptor(rawValue: bound.descriptor)
+        boundFile = bound.boundFile
         self.path = path
     }
 
@@ -67,5 +76,5 @@ public final class StreamListener {
         try UnixSocketIO.accept(descriptor.rawValue).map { StreamConnection(adopting: $0, nonblocking: true) }
     }
 
-    deinit { UnixSocketIO.closeListener(descriptor.rawValue, path: path) }
+    deinit { UnixSocketIO.closeListener(descriptor.rawValue, path: path, boundFile: boundFile) }
 }

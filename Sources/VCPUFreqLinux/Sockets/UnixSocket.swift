@@ -93,11 +93,30 @@ enum UnixSocketIO {
         return PeerCredentials(pid: pid, uid: uid, gid: gid)
     }
 
-    /// Removes a stale socket file at `path` (a previous daemon that died
-    /// leaves one; bind would fail with EADDRINUSE). Only a socket file is
-    /// removed: any other file at `path` makes bind fail rather than be deleted.
+    /// Finds out whether a daemon listens at `path` by connecting a socket
+    /// of `kind` to it (nonblocking; the probe connection is closed at
+    /// once). A live listener sees a connection that closes without a message.
+    static func occupant(of path: String, probingWith kind: UnixSocketKind) -> UnixSocketOccupant {
+        switch FileStatusProbe.kind(of: path) {
+        case .missing: return .none
+        case .socket: break
+        default: return .notASocket
+        }
+        let fd: Int32
+        do { fd = try valueOrErrno { kind.socket(nonblocking: true) } } catch { return .unknown(error) }
+        defer { _ = system_close(fd) }
+        let connected = path.withCString { cPath in syscallResult { system_connect(fd, cPath) } }
+        switch connected {
+        case .success: return .live(pid: try? peerCredentials(fd).pid)
+        // A full backlog, or a listener of another socket type: someone is there.
+        case .failure(.resourceTemporarilyUnavailable), .failure(.protocolWrongTypeForSocket): return .live(pid: nil)
+        case .failure(.connectionRefused): return .stale
+        case .failure(.noSuchFileOrDirectory): return .none
+        case .failure(let error): return .unknown(error)
+        }
+    }
+
     static func removeStaleSocket(at path: String) throws(Errno) {
-        guard FileStatusProbe.kind(of: path) == .socket else { return }
         let removed = path.withCString { cPath in syscallResult { system_unlink(cPath) } }
         switch removed {
         case .success, .failure(.noSuchFileOrDirectory): return
@@ -105,12 +124,24 @@ enum UnixSocketIO {
         }
     }
 
-    /// A nonblocking listening socket of `kind` bound at `path` with `access`.
-    /// Everything that can fail happens here, before the listener object
-    /// exists: a failed init must not run a deinit that unlinks whatever
-    /// file is at `path`.
-    static func bindAndListen(_ kind: UnixSocketKind, path: String, access: SeqPacketListener.Access, backlog: Int32) throws(Errno) -> Int32 {
-        try removeStaleSocket(at: path)
+    /// A nonblocking listening socket of `kind` bound at `path` with `access`,
+    /// after checking what is at `path` (`occupant(of:probingWith:)`): a
+    /// stale socket file (a dead daemon's) is removed; a live listener, or
+    /// one that cannot be checked, fails with EADDRINUSE / the connect errno
+    /// and is left alone; any other file makes bind fail rather than be
+    /// deleted. Everything that can fail happens here, before the listener
+    /// object exists: a failed init must not run a deinit that unlinks
+    /// whatever file is at `path`. Returns the descriptor and the identity
+    /// of the socket file bind created (nil if it vanished at once).
+    static func bindAndListen(
+        _ kind: UnixSocketKind, path: String, access: SeqPacketListener.Access, backlog: Int32
+    ) throws(Errno) -> (descriptor: Int32, boundFile: FileIdentity?) {
+        switch occupant(of: path, probingWith: kind) {
+        case .none, .notASocket: break
+        case .stale: try removeStaleSocket(at: path)
+        case .live: throw Errno.addressInUse
+        case .unknown(let error): throw error
+        }
         let fd = try valueOrErrno { kind.socket(nonblocking: true) }
         let result = path.withCString { cPath -> Result<Int32, Errno> in
             let bound = syscallResult { system_bind(fd, cPath) }
@@ -131,7 +162,7 @@ enum UnixSocketIO {
             _ = system_close(fd)
             throw error
         }
-        return fd
+        return (fd, FileIdentity.of(path: path))
     }
 
     /// The next pending connection's descriptor (nonblocking, close-on-exec), nil when none waits.
@@ -143,9 +174,42 @@ enum UnixSocketIO {
         }
     }
 
-    /// Closes a listener and removes its file (if a socket is still there).
-    static func closeListener(_ fd: Int32, path: String) {
+    /// Closes a listener and removes its file, if the file at `path` is
+    /// still the one it bound (not a socket another process put there since).
+    static func closeListener(_ fd: Int32, path: String, boundFile: FileIdentity?) {
         _ = system_close(fd)
-        if FileStatusProbe.kind(of: path) == .socket { _ = path.withCString { system_unlink($0) } }
+        if let boundFile, FileStatusProbe.kind(of: path) == .socket, FileIdentity.of(path: path) == boundFile {
+            _ = path.withCString { system_unlink($0) }
+        }
     }
+}
+
+/// A listening Unix socket at a path, of either kind: bound after the
+/// connect probe (`UnixSocketIO.bindAndListen`), removed at deinit only
+/// while the file at its path is the one it bound.
+public protocol UnixSocketListener: AnyObject {
+    var descriptor: FileDescriptor { get }
+    var path: String { get }
+    /// The socket file bind created (nil if it vanished at once).
+    var boundFile: FileIdentity? { get }
+    init(path: String, access: SeqPacketListener.Access, backlog: Int32) throws(Errno)
+    /// What is at `path` now, probed with a socket of this listener's kind.
+    static func occupant(of path: String) -> UnixSocketOccupant
+}
+
+/// What is at a listening socket's path before a daemon binds it.
+public enum UnixSocketOccupant: Equatable, Sendable {
+    /// Nothing.
+    case none
+    /// A socket file nobody listens on (connect: ECONNREFUSED): a dead
+    /// daemon's leftover, safe to remove.
+    case stale
+    /// A listener answered: `pid` is the listener's (SO_PEERCRED),
+    /// nil when its backlog was full or it is a socket of another type.
+    case live(pid: Int32?)
+    /// A file that is not a socket: never removed (bind fails).
+    case notASocket
+    /// connect failed otherwise (EACCES: a socket this process may not
+    /// use): whether anyone listens is unknown, so nothing is removed.
+    case unknown(Errno)
 }
