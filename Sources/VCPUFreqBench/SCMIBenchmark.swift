@@ -177,7 +177,12 @@ public final class SCMIBenchmark {
         #endif
         if let file = counters, let before = allocationsBefore {
             let windows = rows.reduce(UInt64(0)) { $0 &+ ($1.allocations?.allocations ?? 0) }
-            notes.append("allocation counter live: \(before) allocations before the first measurement (start-up, attach), \(windows) in the throughput windows; \(file.read().allocations) in all")
+            let warmups = rows.reduce(UInt64(0)) { $0 &+ ($1.warmupAllocations ?? 0) }
+            let samples = sums.reduce(UInt64(0)) { $0 &+ ($1.latencyAllocations?.allocations ?? 0) }
+            notes.append(
+                "allocation counter live: \(before) allocations before the first measurement (start-up, attach); "
+                    + "\(warmups) in the warm-ups, \(samples) while the latency samples ran, \(windows) in the throughput windows; "
+                    + "\(file.read().allocations) in all (the rest: the STATUS requests between rows that read the device's counts)")
         }
         return SCMIBenchReport(
             command: command, date: ISO8601DateFormatter().string(from: Date()), quick: options.quick, build: DaemonBenchmark.buildConfiguration,
@@ -261,13 +266,7 @@ public struct SCMIBenchReport: Codable, Sendable {
             "SCMI messages the daemon counted over each row (warm-up, samples, window, drain): "
                 + scmiRows.map { "\($0.path.title) \($0.daemonCounted?.requests ?? 0) (errors \($0.daemonCounted?.actuationErrors ?? 0))" }
                 .joined(separator: "; ") + ".")
-        let all = notes + warnings.prefix(10).map { "daemon log: \($0)" }
-        if !all.isEmpty {
-            out.append("")
-            out.append("Notes:")
-            out.append("")
-            for note in all { out.append("- \(note)") }
-        }
+        out += R.notesSection(notes, daemonWarnings: warnings)
         return out.joined(separator: "\n") + "\n"
     }
 
