@@ -85,14 +85,15 @@ extension DaemonBenchReport {
                 out += Self.siteLines(daemon.firstUseAllocationSites)
             }
         }
-        let notes = self.notes + daemon.warnings.prefix(10).map { "daemon log: \($0)" }
-        if !notes.isEmpty {
-            out.append("")
-            out.append("Notes:")
-            out.append("")
-            for note in notes { out.append("- \(note)") }
-        }
+        out += Self.notesSection(notes, daemonWarnings: daemon.warnings)
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The "Notes:" list of a report: its notes, then up to ten daemon log
+    /// warnings; nothing when there are none.
+    static func notesSection(_ notes: [String], daemonWarnings: [String]) -> [String] {
+        let all = notes + daemonWarnings.prefix(10).map { "daemon log: \($0)" }
+        return all.isEmpty ? [] : ["", "Notes:", ""] + all.map { "- \($0)" }
     }
 
     /// The report as pretty JSON (keys as the Swift names: a snake_case

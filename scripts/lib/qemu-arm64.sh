@@ -14,7 +14,10 @@ qemu_arm64_dtb() {
       || [ ! -s "$tmp/qemu.dtb" ]; then
     echo "qemu-arm64: QEMU could not dump its device tree:" >&2; cat "$tmp/dump.log" >&2; rm -rf "$tmp"; return 1
   fi
-  dtc -q -I dtb -O dts -o "$tmp/qemu.dts" "$tmp/qemu.dtb"
+  # QEMU names its CPU nodes in decimal (cpu@10 for reg 0xa); ours, like the DT spec, in hex: renamed
+  # here so that both describe the same nodes (otherwise cpu@a and cpu@10 are two CPUs with one reg).
+  dtc -q -I dtb -O dts "$tmp/qemu.dtb" \
+    | awk '/^\t\tcpu@[0-9]+ \{$/ { n = substr($1, 5) + 0; printf "\t\tcpu@%x {\n", n; next } { print }' >"$tmp/qemu.dts"
   { cat "$tmp/qemu.dts"; echo; echo "// merged from $fragment"; grep -v '^/dts-v1/;' "$fragment"; } >"$tmp/merged.dts"
   if ! dtc -q -I dts -O dtb -o "$out" "$tmp/merged.dts" 2>"$tmp/dtc.log"; then
     echo "qemu-arm64: the merged device tree does not compile (source kept in $tmp/merged.dts):" >&2
