@@ -106,6 +106,7 @@ struct VCPUFreqCPUFreqState {
     uint64_t invalid_replies;
     uint64_t failures;      /* accesses answered locally because the daemon was gone */
     uint64_t no_vcpu;       /* accesses with no executing vCPU (debugger, DMA) */
+    uint64_t foreign_thread; /* accesses of a vCPU handled off its own thread (never, with MTTCG or KVM) */
     Notifier exit_notifier;
 };
 
@@ -346,6 +347,10 @@ static int vcf_executing_vcpu(VCPUFreqCPUFreqState *s)
     if (!current_cpu || current_cpu->cpu_index < 0 || (uint32_t)current_cpu->cpu_index >= s->vcpus) {
         s->no_vcpu++;
         return -1;
+    }
+    /* The daemon hints the thread ATTACH named for this vCPU: it must be the one running it. */
+    if (current_cpu->thread_id != qemu_get_thread_id()) {
+        s->foreign_thread++;
     }
     return current_cpu->cpu_index;
 }
@@ -750,8 +755,9 @@ static void vcf_exit_summary(Notifier *n, void *data)
 
     info_report("vcpufreq-cpufreq: forwarded %" PRIu64 " loads, %" PRIu64 " stores (%" PRIu64 " sync), %"
                 PRIu64 " invalid replies, %" PRIu64 " answered locally with the daemon gone, %" PRIu64
-                " with no vCPU; mirror %s", s->forwarded_reads, s->forwarded_writes, s->sync_writes,
-                s->invalid_replies, s->failures, s->no_vcpu, s->mirror_mapped ? "mapped" : "not mapped");
+                " with no vCPU, %" PRIu64 " off the vCPU's own thread; mirror %s", s->forwarded_reads,
+                s->forwarded_writes, s->sync_writes, s->invalid_replies, s->failures, s->no_vcpu,
+                s->foreign_thread, s->mirror_mapped ? "mapped" : "not mapped");
     for (uint32_t i = 0; i < s->vcpus; i++) {
         VCPUFreqVCPUCounts *c = &s->counts[i];
         info_report("vcpufreq-cpufreq: vCPU %" PRIu32 ": loads %" PRIu64 " stores %" PRIu64 " set_perf own %"
