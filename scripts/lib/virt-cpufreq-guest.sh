@@ -20,17 +20,19 @@ ack() {
 # A sysfs list ("0 1 2 3", "300000 574000 ") as "0,1,2,3".
 commas() { tr -s ' \n' ',,' <"$1" 2>/dev/null | sed 's/^,*//; s/,*$//'; }
 policies() { for n in $(seq 0 $((ncpus - 1))); do [ -d "$cf/policy$n" ] && echo "$n"; done; }
-# CPUs $2 (default: all) busy for $1 seconds, each spinner pinned to its CPU.
-load() {
-  pids=
-  for c in ${2:-$(seq 0 $((ncpus - 1)))}; do
-    taskset -c "$c" sh -c 'while :; do :; done' &
-    pids="$pids $!"
+# spin [CPUS]: CPUS (default: all) busy, each spinner pinned to its CPU, until unspin. At nice 19
+# a spinner still makes its CPU's utilization 1024 (PELT counts running time, not weight), and this
+# script, when it wants a CPU, gets it at once: with 8 vCPUs on 2 host CPUs that is the difference
+# between seconds and half a minute.
+spin() {
+  spinners=
+  for c in ${1:-$(seq 0 $((ncpus - 1)))}; do
+    taskset -c "$c" sh -c 'renice -n 19 -p $$ >/dev/null; while :; do :; done' &
+    spinners="$spinners $!"
   done
-  sleep "$1"
-  kill $pids
-  wait 2>/dev/null
 }
+unspin() { kill $spinners; wait 2>/dev/null; }
+load() { spin "$2"; sleep "$1"; unspin; }   # load SECONDS [CPUS]
 
 say boot cpus="$ncpus" driver="$(cat $cf/policy0/scaling_driver 2>/dev/null || echo none)"
 for n in $(policies); do
@@ -69,27 +71,29 @@ for n in $(policies); do
 done
 
 # schedutil under a load on every CPU: the driver's fast switch writes set_perf. The guest's own
-# evidence is policy->cur (scaling_cur_freq) during the load: stats/total_trans stays 0 with this
-# driver in table mode (it has no ->get, so the core never learns a starting frequency to count from).
+# evidence is policy->cur (scaling_cur_freq), sampled while the spinners run (the sampling sits
+# inside the load, so no sample comes after it: forks are slow with 8 vCPUs on 2 host CPUs).
+# stats/total_trans stays 0 with this driver in table mode (it has no ->get, so the core never
+# learns a starting frequency to count from).
 for n in $(policies); do echo schedutil >"$cf/policy$n/scaling_governor"; done
-curs() { for n in $(policies); do echo "$n:$(cat $cf/policy$n/scaling_cur_freq)"; done; }
-before=$(curs)
 say schedutil-start
 ack
-load 2 &
-spinning=$!
+# Sampled with shell builtins only: a fork under this load is slow.
+pols=$(policies)
+sample() { for n in $pols; do read -r v <"$cf/policy$n/scaling_cur_freq"; samples="$samples $n:$v"; done; }
+spin
 samples=
-for _ in 1 2 3 4 5 6 7; do sleep 0.25; samples="$samples $(curs)"; done
-wait $spinning
-for entry in $before; do
-  n=${entry%%:*}
+for _ in 1 2 3 4 5 6; do sleep 0.25; sample; done
+unspin
+for n in $(policies); do
   peak=0 seen=
   for l in $samples; do
     [ "${l%%:*}" = "$n" ] || continue
     seen="$seen,${l#*:}"
     [ "${l#*:}" -gt "$peak" ] && peak=${l#*:}
   done
-  say schedutil policy="$n" before="${entry#*:}" loaded="$peak" samples="${seen#,}" after="$(cat $cf/policy$n/scaling_cur_freq)"
+  say schedutil policy="$n" min="$(cat $cf/policy$n/cpuinfo_min_freq)" loaded="$peak" samples="${seen#,}" \
+      after="$(cat $cf/policy$n/scaling_cur_freq)"
 done
 say schedutil-done
 ack
