@@ -30,8 +30,11 @@
  *
  * When the daemon cannot be reached at realize, realize fails with the reason.
  * When it goes away later (socket closed, an ERROR, no reply within
- * timeout-ms) the device logs why once and carries on: forwarded loads read 0,
- * stores are dropped, the mirror and the shared page keep their last values.
+ * timeout-ms) the device logs why once and carries on: stores are dropped; a
+ * load of an upstream register reads what the daemon last answered for it
+ * (what the mirror, which keeps its last contents, would show), any other
+ * load reads 0. So cur_perf, read on every tick for frequency invariance,
+ * never drops to 0 (which would freeze the guest's PELT clock on that CPU).
  * The guest never sees a fault.
  *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
@@ -69,6 +72,9 @@ typedef struct VCPUFreqVCPUCounts {
     uint64_t set_perf_other; /* set_perf stores to another vCPU's window */
 } VCPUFreqVCPUCounts;
 
+/* The upstream registers of one window a load can read (cur_perf ... perf_domain). */
+#define VCF_UP_REGS (VCPUFREQ_UP_REG_PERF_DOMAIN / VCPUFREQ_UP_REG_WIDTH + 1)
+
 struct VCPUFreqCPUFreqState {
     SysBusDevice parent_obj;
 
@@ -100,6 +106,7 @@ struct VCPUFreqCPUFreqState {
 
     /* counters (QOM properties, and the summary at exit) */
     VCPUFreqVCPUCounts *counts;
+    uint32_t (*last_answer)[VCF_UP_REGS]; /* per window: the daemon's last answer per register */
     uint64_t forwarded_reads;
     uint64_t forwarded_writes;
     uint64_t sync_writes;
@@ -218,9 +225,9 @@ static void vcf_lost(VCPUFreqCPUFreqState *s, const char *why)
     }
     close(s->sock);
     s->sock = -1;
-    error_report("vcpufreq-cpufreq: lost the vcpufreq daemon at %s: %s; from now on forwarded "
-                 "loads read 0 and stores are dropped (the mirror and the shared page keep their "
-                 "last values)", s->socket_path, why);
+    error_report("vcpufreq-cpufreq: lost the vcpufreq daemon at %s: %s; from now on stores are "
+                 "dropped, upstream registers read their last values (the mirror and the shared page "
+                 "keep theirs) and other loads read 0", s->socket_path, why);
 }
 
 static bool vcf_send(VCPUFreqCPUFreqState *s, VCFMessage *m, Error **errp)
@@ -355,6 +362,18 @@ static int vcf_executing_vcpu(VCPUFreqCPUFreqState *s)
     return current_cpu->cpu_index;
 }
 
+/* The last-answer slot of an upstream register load, or NULL for any other load. */
+static uint32_t *vcf_answer_slot(VCPUFreqCPUFreqState *s, hwaddr offset, unsigned size)
+{
+    hwaddr window = offset / VCPUFREQ_UP_WINDOW_SIZE, reg = offset % VCPUFREQ_UP_WINDOW_SIZE;
+
+    if (offset >= VCPUFREQ_UTIL_HINT_OFFSET || window >= s->vcpus || size != VCPUFREQ_UP_REG_WIDTH
+        || reg % VCPUFREQ_UP_REG_WIDTH || reg / VCPUFREQ_UP_REG_WIDTH >= VCF_UP_REGS) {
+        return NULL;
+    }
+    return &s->last_answer[window][reg / VCPUFREQ_UP_REG_WIDTH];
+}
+
 static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigned size)
 {
     VCFMessage m;
@@ -363,12 +382,14 @@ static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigne
     Error *err = NULL;
     int vcpu = vcf_executing_vcpu(s);
 
+    uint32_t *answer = vcf_answer_slot(s, offset, size);
+
     if (vcpu < 0) {
-        return 0;
+        return answer ? *answer : 0;
     }
     if (s->sock < 0) {
         s->failures++;
-        return 0;
+        return answer ? *answer : 0;
     }
     uint32_t id = s->next_id++;
     vcf_msg_start(&m, VCPUFREQ_MSG_READ, 0, id);
@@ -379,7 +400,7 @@ static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigne
         vcf_lost(s, error_get_pretty(err));
         error_free(err);
         s->failures++;
-        return 0;
+        return answer ? *answer : 0;
     }
     uint64_t value = vcf_get64(&r);
     uint32_t invalid = vcf_get32(&r);
@@ -387,6 +408,9 @@ static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigne
     s->counts[vcpu].reads++;
     if (invalid) {
         s->invalid_replies++;
+    }
+    if (answer) {
+        *answer = value;
     }
     return value;
 }
@@ -796,6 +820,7 @@ static void vcf_realize(DeviceState *dev, Error **errp)
     }
     s->rx = g_malloc(VCPUFREQ_PROTO_MAX_DAEMON_MESSAGE);
     s->counts = g_new0(VCPUFreqVCPUCounts, s->vcpus);
+    s->last_answer = g_malloc0_n(s->vcpus, sizeof(*s->last_answer));
 
     if (!vcf_connect(s, errp)) {
         return;

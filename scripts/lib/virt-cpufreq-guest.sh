@@ -5,7 +5,8 @@
 #
 # It talks to the host over its console, one line per event: "VCF <event> key=value ...", and
 # after each step waits for the host to answer "ok" on the console (the host checks the daemon's
-# STATUS in between). /vcf.conf sets MODE: "control" (report, load, stop) or "full".
+# STATUS in between). /vcf.conf sets MODE: "control" (report, load, the daemon stopped, stop) or
+# "full", and BASE, the device's guest-physical address.
 
 . /vcf.conf
 cf=/sys/devices/system/cpu/cpufreq
@@ -33,6 +34,16 @@ spin() {
 }
 unspin() { kill $spinners; wait 2>/dev/null; }
 load() { spin "$2"; sleep "$1"; unspin; }   # load SECONDS [CPUS]
+# The device's registers as the driver reads them (32-bit loads, through /dev/mem), in decimal:
+# cur_perf and perf_domain of every CPU's upstream window, as "cur=c0,c1,... domain=d0,d1,...".
+reg() { echo $(( $(busybox devmem $((BASE + $1)) 32) )); }
+registers() {
+  curs= domains=
+  for c in $(seq 0 $((ncpus - 1))); do
+    curs="$curs,$(reg $((c * 0x1000)))" domains="$domains,$(reg $((c * 0x1000 + 0x14)))"
+  done
+  echo "cur=${curs#,} domain=${domains#,}"
+}
 
 say boot cpus="$ncpus" driver="$(cat $cf/policy0/scaling_driver 2>/dev/null || echo none)"
 for n in $(policies); do
@@ -49,6 +60,13 @@ if [ "$MODE" = control ]; then
   load 1 0
   say control-done
   ack
+  # Then the host stops the daemon: the driver's registers must read what they read before, the
+  # capacity register of CPU 0's util-hint window (never read before) 0, and the ticks go on.
+  say registers-live $(registers) capacity="$(reg 0x400014)"
+  ack
+  say registers-gone $(registers) capacity="$(reg 0x400014)"
+  load 1 0
+  say control-gone-done
   poweroff -f
 fi
 
@@ -98,11 +116,17 @@ done
 say schedutil-done
 ack
 
-# The daemon is gone now (the host stopped it): requests go nowhere, the guest carries on.
+# The shared page is RAM both sides map (its header's magic is the daemon's); a store to vCPU 0's
+# doorbell completes in QEMU's ioeventfd, a kick the daemon counts.
+busybox devmem $((BASE + 0x880000)) 32 1
+say registers-live $(registers) magic="$(reg 0x800000)"
+ack
+# The daemon is gone now (the host stopped it): requests go nowhere, the mirror keeps its values,
+# the guest carries on.
 for n in $(policies); do
   echo userspace >"$cf/policy$n/scaling_governor"
   taskset -c "$n" sh -c "echo $(cat $cf/policy$n/cpuinfo_max_freq) >$cf/policy$n/scaling_setspeed"
 done
 load 1
-say gone-done cur="$(cat $cf/policy0/scaling_cur_freq)"
+say gone-done $(registers)
 poweroff -f
