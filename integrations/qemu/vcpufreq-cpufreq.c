@@ -25,8 +25,8 @@
  *      width to a doorbell) is forwarded: loads as READ, stores as posted WRITE.
  *
  * Accesses are forwarded with the index of the vCPU that executed them
- * (current_cpu), from that vCPU's own thread. The MMIO callbacks run under
- * the BQL, so one request is on the socket at a time.
+ * (current_cpu), from that vCPU's own thread, one request on the socket at a
+ * time, and without the BQL while the daemon answers (vcf_io_lock).
  *
  * When the daemon cannot be reached at realize, realize fails with the reason.
  * When it goes away later (socket closed, an ERROR, no reply within
@@ -47,7 +47,9 @@
 #include "qemu/bswap.h"
 #include "qemu/error-report.h"
 #include "qemu/event_notifier.h"
+#include "qemu/main-loop.h"
 #include "qemu/module.h"
+#include "qemu/thread.h"
 #include "qom/object.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
@@ -88,7 +90,8 @@ struct VCPUFreqCPUFreqState {
     bool mirror_wanted;
     bool doorbells_wanted;
 
-    /* connection */
+    /* connection (after realize, under io_lock: see vcf_io_lock) */
+    QemuMutex io_lock;
     int sock;             /* -1 once the daemon is gone */
     uint32_t next_id;
     uint8_t *rx;          /* VCPUFREQ_PROTO_MAX_DAEMON_MESSAGE bytes */
@@ -374,14 +377,41 @@ static uint32_t *vcf_answer_slot(VCPUFreqCPUFreqState *s, hwaddr offset, unsigne
     return &s->last_answer[window][reg / VCPUFREQ_UP_REG_WIDTH];
 }
 
-static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigned size)
+/*
+ * The round trip to the daemon runs without the BQL (as hw/remote's proxy
+ * device does): a vCPU waiting for the daemon must stop neither the other
+ * vCPUs nor the main loop's timers and interrupts (without the mirror, 16
+ * vCPUs' ticks on a 2-CPU host starve the guest into RCU stalls otherwise).
+ * io_lock keeps one request on the socket at a time and guards everything
+ * forwarding touches; it is never held together with the BQL.
+ */
+static bool vcf_io_lock(VCPUFreqCPUFreqState *s)
+{
+    bool had_bql = bql_locked();
+
+    if (had_bql) {
+        bql_unlock();
+    }
+    qemu_mutex_lock(&s->io_lock);
+    return had_bql;
+}
+
+static void vcf_io_unlock(VCPUFreqCPUFreqState *s, bool had_bql)
+{
+    qemu_mutex_unlock(&s->io_lock);
+    if (had_bql) {
+        bql_lock();
+    }
+}
+
+/* A guest load the daemon answers (io_lock held). */
+static uint64_t vcf_forward_read_locked(VCPUFreqCPUFreqState *s, hwaddr offset, unsigned size)
 {
     VCFMessage m;
     VCFReply r;
     size_t nfds;
     Error *err = NULL;
     int vcpu = vcf_executing_vcpu(s);
-
     uint32_t *answer = vcf_answer_slot(s, offset, size);
 
     if (vcpu < 0) {
@@ -415,7 +445,9 @@ static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigne
     return value;
 }
 
-static void vcf_forward_write(VCPUFreqCPUFreqState *s, hwaddr offset, uint64_t value, unsigned size, bool sync)
+/* A guest store for the daemon (io_lock held). */
+static void vcf_forward_write_locked(VCPUFreqCPUFreqState *s, hwaddr offset, uint64_t value, unsigned size,
+                                     bool sync)
 {
     VCFMessage m;
     VCFReply r;
@@ -459,6 +491,23 @@ static void vcf_forward_write(VCPUFreqCPUFreqState *s, hwaddr offset, uint64_t v
             s->invalid_replies++;
         }
     }
+}
+
+static uint64_t vcf_forward_read(VCPUFreqCPUFreqState *s, hwaddr offset, unsigned size)
+{
+    bool had_bql = vcf_io_lock(s);
+    uint64_t value = vcf_forward_read_locked(s, offset, size);
+
+    vcf_io_unlock(s, had_bql);
+    return value;
+}
+
+static void vcf_forward_write(VCPUFreqCPUFreqState *s, hwaddr offset, uint64_t value, unsigned size, bool sync)
+{
+    bool had_bql = vcf_io_lock(s);
+
+    vcf_forward_write_locked(s, offset, value, size, sync);
+    vcf_io_unlock(s, had_bql);
 }
 
 /* Everything in the device space that no subregion serves. */
@@ -763,6 +812,7 @@ static bool vcf_map_shared(VCPUFreqCPUFreqState *s, Error **errp)
     /* The doorbells: a 4-byte store completes as an eventfd signal, no callback. */
     memory_region_init_io(&s->doorbell, OBJECT(s), &vcf_doorbell_ops, s, "vcpufreq-cpufreq.doorbells",
                           VCPUFREQ_TOTAL_SPAN - VCPUFREQ_DOORBELL_OFFSET);
+    s->doorbell.disable_reentrancy_guard = true;   /* as the space's */
     for (uint32_t i = 0; i < s->doorbell_count; i++) {
         memory_region_add_eventfd(&s->doorbell, (hwaddr)i * doorbell_stride, 4, false, 0, &s->kicks[i]);
     }
@@ -848,6 +898,8 @@ static void vcf_realize(DeviceState *dev, Error **errp)
     }
 
     memory_region_init_io(&s->space, OBJECT(s), &vcf_space_ops, s, "vcpufreq-cpufreq", VCPUFREQ_TOTAL_SPAN);
+    /* vCPUs access the device at the same time (vcf_io_lock drops the BQL); it never re-enters itself. */
+    s->space.disable_reentrancy_guard = true;
     if (s->map_shared && !vcf_map_shared(s, errp)) {
         goto fail;
     }
@@ -885,6 +937,12 @@ static void vcf_instance_init(Object *obj)
     VCPUFreqCPUFreqState *s = VCPUFREQ_CPUFREQ(obj);
     s->sock = -1;
     s->next_id = 1;
+    qemu_mutex_init(&s->io_lock);
+}
+
+static void vcf_instance_finalize(Object *obj)
+{
+    qemu_mutex_destroy(&VCPUFREQ_CPUFREQ(obj)->io_lock);
 }
 
 static void vcf_class_init(ObjectClass *klass, void *data)
@@ -905,6 +963,7 @@ static const TypeInfo vcf_info = {
     .parent = TYPE_SYS_BUS_DEVICE,
     .instance_size = sizeof(VCPUFreqCPUFreqState),
     .instance_init = vcf_instance_init,
+    .instance_finalize = vcf_instance_finalize,
     .class_init = vcf_class_init,
 };
 
