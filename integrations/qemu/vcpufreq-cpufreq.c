@@ -752,8 +752,10 @@ static bool vcf_map_shared(VCPUFreqCPUFreqState *s, Error **errp)
     uint64_t page_device_offset = vcf_get64(&r), mirror_offset = vcf_get64(&r), mirror_size = vcf_get64(&r);
     uint64_t mirror_device_offset = vcf_get64(&r), doorbell_device_offset = vcf_get64(&r);
     uint32_t doorbell_stride = vcf_get32(&r), doorbell_count = vcf_get32(&r), doorbell_messages = vcf_get32(&r);
-    if (r.short_read || nfds != 1) {
-        error_setg(errp, "SHARED_OK is malformed or carries %zu descriptors", nfds);
+    uint32_t page_kind = vcf_get32(&r);   /* HELLO asked for no BPF-map page: always the memfd */
+    if (r.short_read || nfds != 1 || page_kind != VCPUFREQ_PAGE_KIND_MEMFD) {
+        error_setg(errp, "SHARED_OK is malformed, carries %zu descriptors or page kind %" PRIu32
+                   " (not the memfd HELLO implied)", nfds, page_kind);
         vcf_close_fds(fds, nfds);
         return false;
     }
