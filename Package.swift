@@ -10,8 +10,13 @@
 //   CVCPUFreqKVM    KVM ioctl wrappers and the guest script interpreter (.S) of the reference VMM.
 //   VCPUFreqKVM     the reference VMM: a minimal real KVM VMM (memslots, ioeventfd, vCPU threads).
 //   VCPUFreqVMM     the reference VMM as a daemon client: attach, shared page, mirror, doorbells, guest programs.
+//   VCPUFreqVhostUser the vhost-user back-end protocol and split virtqueues over abstract guest memory: pure,
+//                   device-agnostic (never knows SCMI).
+//   VCPUFreqSCMI    the SCMI platform (base + performance protocols) over request/response bytes: pure, never sees
+//                   a ring; LEVEL_SET/LIMITS_SET become the same GuestRequest the other ABIs produce.
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
-//   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
+//   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon; also a vhost-user
+//                   front-end playing QEMU's vhost-user-scmi (tests, benchmark).
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
@@ -45,6 +50,8 @@ let package = Package(
             dependencies: ["VCPUFreqCore", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(name: "CVCPUFreqSys"),
+        .target(name: "VCPUFreqVhostUser", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
+        .target(name: "VCPUFreqSCMI", dependencies: ["VCPUFreqCore"]),
         .target(
             name: "VCPUFreqLinux",
             dependencies: [
@@ -69,7 +76,7 @@ let package = Package(
         .target(
             name: "VCPUFreqServer",
             dependencies: [
-                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqBPF",
+                "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqBPF", "VCPUFreqVhostUser", "VCPUFreqSCMI",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -77,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "VCPUFreqClient",
-            dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqVhostUser", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(
             name: "VCPUFreqVMM",
@@ -138,6 +145,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
+        // Hostile-input tests of the vhost-user codec, the back-end state machine and the split virtqueue (fake memory).
+        .testTarget(name: "VCPUFreqVhostUserTests", dependencies: ["VCPUFreqVhostUser"]),
+        .testTarget(name: "VCPUFreqSCMITests", dependencies: ["VCPUFreqSCMI", "VCPUFreqCore", "VCPUFreqVhostUser"]),
         .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
@@ -167,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqServerTests",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqServer",
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqServer", "VCPUFreqVhostUser",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ]

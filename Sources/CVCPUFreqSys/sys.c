@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "vcpufreq_sys.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -290,6 +292,32 @@ ssize_t vcpufreq_sys_recv_with_fds(int fd, void *data, size_t capacity,
     }
     return received;
 }
+
+int vcpufreq_sys_stream_socket(int nonblocking) {
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+}
+
+int vcpufreq_sys_stream_pair(int32_t fds[2]) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+    fds[0] = pair[0];
+    fds[1] = pair[1];
+    return 0;
+}
+
+int vcpufreq_sys_file_size(int fd, int64_t *size, int32_t *is_regular) {
+    struct stat info;
+    if (fstat(fd, &info) != 0) return -1;
+    *size = (int64_t)info.st_size;
+    *is_regular = S_ISREG(info.st_mode) ? 1 : 0;
+    return 0;
+}
+
+int vcpufreq_sys_file_seals(int fd) { return fcntl(fd, F_GET_SEALS); }
+
+int vcpufreq_sys_seal_shrink(void) { return F_SEAL_SHRINK; }
+
+int vcpufreq_sys_seal_size(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW); }
 
 int vcpufreq_sys_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) {
     struct ucred credentials;

@@ -11,18 +11,30 @@ public enum BenchPath: String, Codable, CaseIterable, Sendable {
     /// Shared page with kicks suppressed: the guest only publishes; the
     /// daemon polls every poll_interval_us.
     case sharedPagePolled = "shared-poll"
+    /// SCMI PERFORMANCE_LEVEL_SET over vhost-user (`bench scmi`): the guest
+    /// adds a command to the cmdq and kicks; the daemon answers, applies the
+    /// hint and interrupts. One command per kick.
+    case scmiLevelSet = "scmi-level-set"
+    /// The same, eight commands (one per domain) per kick, as a guest whose
+    /// CPUs all change level at once.
+    case scmiLevelSetBatched = "scmi-level-set-x8"
+    /// PERFORMANCE_LEVEL_GET: the transport and the protocol alone, no hint.
+    case scmiLevelGet = "scmi-level-get"
 
     public var title: String {
         switch self {
         case .registerForwarding: return "1 register WRITE"
         case .sharedPageKick: return "2 shared page + kick"
         case .sharedPagePolled: return "3 shared page, polled"
+        case .scmiLevelSet: return "4 SCMI LEVEL_SET"
+        case .scmiLevelSetBatched: return "4b SCMI LEVEL_SET, 8 per kick"
+        case .scmiLevelGet: return "5 SCMI LEVEL_GET"
         }
     }
 
     /// Whether the guest can say "latency-sensitive" on this path (the
-    /// util-hint registers have no latency flag; the shared page does).
-    public var hasLatencyFlag: Bool { self != .registerForwarding }
+    /// util-hint registers and SCMI have no latency flag; the shared page does).
+    public var hasLatencyFlag: Bool { self == .sharedPageKick || self == .sharedPagePolled }
 }
 
 /// What each request changes.
@@ -34,11 +46,14 @@ public enum BenchVariant: String, Codable, CaseIterable, Sendable {
     /// Utilization and the latency-sensitive flag both toggle: the daemon
     /// makes a real syscall per request (EEVDF slice via sched_setattr).
     case clampAndSlice = "clamp+slice"
+    /// Nothing changes: a read (SCMI LEVEL_GET).
+    case read
 
     public var title: String {
         switch self {
         case .clamp: return "util"
         case .clampAndSlice: return "util+latency"
+        case .read: return "read"
         }
     }
 }

@@ -92,6 +92,8 @@ final class LoadGenerator {
             // A guest rings only when the host asked for kicks (the polled
             // path's host does not); KVM's ioeventfd does this write.
             if ring { try ringDoorbell(target.doorbell) }
+        case .scmiLevelSet, .scmiLevelSetBatched, .scmiLevelGet:
+            preconditionFailure("SCMI paths run through SCMIGenerator")
         }
     }
 

@@ -26,6 +26,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var vcpus: Int
         /// Threads restored at start from a killed daemon's journal.
         public var recoveredThreads: Int
+        /// The `--vhost-user-scmi` sockets (absent when there are none).
+        public var vhostUserSockets: [VhostUserSocket]? = nil
         /// How often the daemon's loop woke up, and for what (nil from
         /// daemons before it was counted).
         public var wakeups: Wakeups? = nil
@@ -93,6 +95,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// Invalid guest accesses by kind (docs/abi.md names).
         public var invalidAccesses: [String: UInt64]
         public var vcpus: [VCPU]
+        /// The SCMI device over vhost-user; nil for a VM attached with protocol v1.
+        public var scmi: SCMIDevice? = nil
 
         /// Spelled so that the JSON key (`peer_pid`, what convertToSnakeCase
         /// makes of `peerPID`) decodes again with convertFromSnakeCase, which
@@ -101,7 +105,7 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// `peerPID` (StatusDocument+Decoding.swift).
         enum CodingKeys: String, CodingKey {
             case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, sharedPage, sharedPageNote, counters
-            case invalidAccesses, vcpus
+            case invalidAccesses, vcpus, scmi
             case peerPID = "peerPid"
             case peerUID = "peerUid"
         }

@@ -16,7 +16,9 @@ import VCPUFreqLinux
 ///    different state directories) are told apart by the kernel rather than
 ///    by who probed first: between a probe finding nothing and bind, the
 ///    other daemon could remove and re-create the file.
-/// 3. `<metrics-file>.lock`, with `--metrics-file`.
+/// 3. `<path>.lock` for each `--vhost-user-scmi PATH=...` socket, for the
+///    same reason as the daemon's own socket.
+/// 4. `<metrics-file>.lock`, with `--metrics-file`.
 ///
 /// A lock whose holder is stopping (SIGTERM sent, restoring its threads) is
 /// waited for, so `systemctl restart` or `kill; vcpufreq serve` starts
@@ -41,6 +43,11 @@ final class InstanceLocks {
         try take(
             configuration.socketPath + ".lock", kind: .file, what: "socket \(configuration.socketPath)", flag: "--socket",
             wait: wait, logger: logger)
+        for endpoint in configuration.vhostUserSCMI {
+            try take(
+                endpoint.path + ".lock", kind: .file, what: "vhost-user socket \(endpoint.path)", flag: "--vhost-user-scmi",
+                wait: wait, logger: logger)
+        }
         if let metrics = configuration.metricsPath {
             try take(metrics + ".lock", kind: .file, what: "metrics file \(metrics)", flag: "--metrics-file", wait: wait, logger: logger)
         }

@@ -181,19 +181,21 @@ final class DaemonBPF {
             try monitor.installVM(
                 index: index, vmID: session.id, vcpuCount: session.vcpuCount, caps: GuestValueCaps(vm: session.model),
                 page: map)
+            // A vhost-user VM has no shared page: every VM here has all its threads.
             for (vcpu, thread) in session.threads.enumerated() {
+                guard let thread else { continue }
                 try monitor.bindThread(tid: thread.target.tid, vmIndex: index, vcpu: vcpu, vmID: session.id)
             }
         } catch {
             logger.warning("BPF programs cannot read this VM's page", metadata: ["vm": "\(session.name)", "error": "\(error)"])
-            monitor.removeVM(index: index, tids: session.threads.map(\.target.tid))
+            monitor.removeVM(index: index, tids: session.attachedThreads.map(\.target.tid))
         }
     }
 
     /// Takes a detached VM's page away from the programs and frees its index.
     func release(_ session: VMSession) {
         guard let region = session.shared, let index = region.bpfIndex else { return }
-        monitor?.removeVM(index: index, tids: session.threads.map(\.target.tid))
+        monitor?.removeVM(index: index, tids: session.attachedThreads.map(\.target.tid))
         releaseIndex(index)
     }
 

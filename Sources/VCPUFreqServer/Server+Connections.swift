@@ -221,8 +221,9 @@ extension Server {
         bpf.release(session)
         let restored = session.restoreAll()
         sessions.removeValue(forKey: session.id)
-        for thread in session.threads { attachedTIDs.remove(thread.target.tid) }
-        bpf.untrack(session.threads)
+        let threads = session.attachedThreads
+        for thread in threads { attachedTIDs.remove(thread.target.tid) }
+        bpf.untrack(threads)
         attachedVCPUs -= session.vcpuCount
         logger.info("vm detached", metadata: ["vm": "\(session.name)", "restored": "\(restored)"])
         return restored

@@ -18,7 +18,9 @@ extension Server {
             bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
         daemon.wakeups = wakeups
-        return bpf.withHostTruth(StatusDocument(daemon: daemon, vms: selected.map(vmStatus)))
+        var document = StatusDocument(daemon: daemon, vms: selected.map(vmStatus))
+        document.daemon.vhostUserSockets = vhostUserSocketStatus
+        return bpf.withHostTruth(document)
     }
 
     private func vmStatus(_ session: VMSession) -> StatusDocument.VM {
@@ -32,7 +34,7 @@ extension Server {
         let vcpus = (0..<session.vcpuCount).map { vcpu -> StatusDocument.VCPU in
             let hint = session.applied[vcpu]
             var status = StatusDocument.VCPU(
-                index: vcpu, tid: session.threads[vcpu].target.tid, domain: session.model.vcpus[vcpu].performanceDomain,
+                index: vcpu, tid: session.threads[vcpu]?.target.tid ?? 0, domain: session.model.vcpus[vcpu].performanceDomain,
                 lastRequest: session.lastRequests[vcpu].map(Self.describe), utilMin: hint?.utilMin, utilMax: hint?.utilMax,
                 latency: hint?.latency.description, cpus: hint?.affinity?.description,
                 currentPerformanceKHz: session.device.currentPerformanceKHz(vcpu: vcpu),
@@ -56,6 +58,7 @@ extension Server {
             invalidAccesses: invalid, vcpus: vcpus)
         vm.sharedPage = session.shared.map { $0.kind.name }
         vm.sharedPageNote = session.shared?.kind == .bpfMap ? nil : session.sharedPageNote
+        vm.scmi = scmiStatus(of: session)
         return vm
     }
 

@@ -47,6 +47,12 @@ public final class Server {
     var attachedVCPUs = 0
     var nextConnectionID: UInt32 = 1
     var nextVMID: UInt32 = 1
+    /// `--vhost-user-scmi` sockets, their connected SCMI devices (by device
+    /// id) and the devices with chains left for the next turn.
+    var vhostListeners: [VhostUserSCMIListener] = []
+    var scmiDevices: [UInt32: SCMIDevice] = [:]
+    var pendingSCMI: Set<UInt32> = []
+    var nextSCMIDeviceID: UInt32 = 1
     private(set) var recoveredThreads = 0
     /// The loop's wake-ups by source (STATUS `daemon.wakeups`).
     private(set) var wakeups = StatusDocument.Wakeups()
@@ -175,6 +181,9 @@ public final class Server {
             throw Self.socketError(configuration.socketPath, error)
         }
         self.listener = listener
+        vhostListeners = try Self.openVhostUserListeners(configuration, models: models, access: access)
+        try watchVhostUserListeners()
+        pendingSCMI.reserveCapacity(64)
         try Self.make("epoll registration") { () throws(Errno) in
             try epoll.add(listener.descriptor, events: .readable, token: Self.listenerToken)
             try epoll.add(signals.descriptor, events: .readable, token: Self.signalToken)
@@ -192,16 +201,21 @@ public final class Server {
 
     /// The socket could not be bound: a listener that holds no lock (an
     /// older vcpufreq, or a lock file someone removed) is named with its pid.
-    private static func socketError(_ path: String, _ error: Errno) -> ServerError {
-        switch (error, SeqPacketListener.occupant(of: path)) {
+    /// `what` names the socket ("socket", "vhost-user socket"), `flag` the
+    /// option that gives another path, `occupant` what a probe finds there.
+    static func socketError(
+        _ path: String, _ error: Errno, what: String = "socket", flag: String = "--socket",
+        occupant: UnixSocketOccupant? = nil
+    ) -> ServerError {
+        switch (error, occupant ?? SeqPacketListener.occupant(of: path)) {
         case (.addressInUse, .live(let pid)):
             return ServerError(
-                "cannot use socket \(path): a daemon (\(pid.map { "pid \($0)" } ?? "pid unknown")) is listening on it "
-                    + "without holding \(path).lock; stop it first, or give this one its own --socket")
+                "cannot use \(what) \(path): a daemon (\(pid.map { "pid \($0)" } ?? "pid unknown")) is listening on it "
+                    + "without holding \(path).lock; stop it first, or give this one its own \(flag)")
         case (_, .unknown(let probe)) where probe == error:
-            return ServerError("cannot use socket \(path): cannot tell whether a daemon listens on it: \(error)")
+            return ServerError("cannot use \(what) \(path): cannot tell whether a daemon listens on it: \(error)")
         default:
-            return ServerError("cannot create socket \(path): \(error)")
+            return ServerError("cannot create \(what) \(path): \(error)")
         }
     }
 
@@ -235,7 +249,7 @@ public final class Server {
             let spinning = spinUntil != 0 && MonotonicClock.nowNanoseconds() < spinUntil
             let count: Int
             do {
-                count = try epoll.wait(into: ready, timeoutMilliseconds: spinning ? 0 : -1)
+                count = try epoll.wait(into: ready, timeoutMilliseconds: spinning || !pendingSCMI.isEmpty ? 0 : -1)
             } catch .interrupted {
                 continue
             } catch {
@@ -248,6 +262,7 @@ public final class Server {
                 let event = ready[index]
                 if dispatch(token: event.token, events: event.events, now: now) { requests = true }
             }
+            servePendingSCMI(now: now)
             if busyPoll > 0 {
                 if requests { spinUntil = now + busyPoll } else if !spinning { spinUntil = 0 }
             }
@@ -275,6 +290,8 @@ public final class Server {
                 receive(connection, now: now)
             }
             return true
+        case Self.vhostListenerKind, Self.vhostConnectionKind, Self.vhostKickKind:
+            return dispatchVhostUser(token: token, now: now)
         default:
             switch token {
             case Self.listenerToken:
@@ -316,6 +333,9 @@ public final class Server {
         for session in sessions.values {
             if let due = session.nextDeadline, due <= now { session.advance(now: now) }
         }
+        for device in scmiDevices.values {
+            if let due = device.nextThreadScan, due <= now { scanThreads(device, now: now) }
+        }
         if let due = nextFrequencyRefresh, due <= now {
             if frequency.refresh() {
                 for session in sessions.values {
@@ -349,6 +369,7 @@ public final class Server {
         consider(nextMetrics)
         consider(acceptPausedUntil)
         for session in sessions.values { consider(session.nextDeadline) }
+        for device in scmiDevices.values { consider(device.nextThreadScan) }
         guard earliest != armedDeadline else { return }
         armedDeadline = earliest
         do {
@@ -371,6 +392,9 @@ public final class Server {
         for connection in connections.values.sorted(by: { $0.id < $1.id }) {
             close(connection, reason: "daemon stopping")
         }
+        for device in scmiDevices.values.sorted(by: { $0.id < $1.id }) { closeSCMI(device, failure: nil) }
+        for entry in vhostListeners { try? epoll.remove(entry.listener.descriptor) }
+        vhostListeners = []
         writeMetrics(waiting: true)
         // Last, once every thread is back: the pins, then the locks. A
         // daemon waiting for this one starts from here.

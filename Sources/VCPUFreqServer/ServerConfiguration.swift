@@ -47,6 +47,9 @@ public struct ServerConfiguration: Sendable {
     public var stoppingDaemonWaitMilliseconds = 30_000
     /// Loading the BPF programs, pinning the util-hint map (Server+BPF.swift).
     public var bpf = BPFSettings()
+    /// `--vhost-user-scmi`: one listening vhost-user socket per VM, served
+    /// as an SCMI device (docs/scmi.md).
+    public var vhostUserSCMI: [VhostUserSCMIEndpoint] = []
 
     public init(
         topology: Topology, socketPath: String, socketGroupID: UInt32? = nil, allowedUIDs: Set<UInt32> = [],
@@ -74,6 +77,60 @@ public struct ServerConfiguration: Sendable {
         self.maximumVMs = maximumVMs
         self.maximumConnections = maximumConnections
         self.cgroupParent = cgroupParent
+    }
+}
+
+/// One `--vhost-user-scmi PATH=PROFILE[,name=NAME][,tids=T0:T1:...]`: a
+/// vhost-user socket whose front-end (an unmodified QEMU or crosvm) runs a
+/// VM of `profile`.
+public struct VhostUserSCMIEndpoint: Equatable, Sendable {
+    public var path: String
+    public var profile: String
+    /// The VM's name in STATUS (the profile's by default).
+    public var vmName: String
+    /// The vCPU threads, in vCPU order, when given; nil: found by name among
+    /// the front-end's threads (QEMU `CPU N/KVM`, `CPU N/TCG`; crosvm `crosvm_vcpuN`).
+    public var threadIDs: [Int32]?
+
+    public init(path: String, profile: String, vmName: String? = nil, threadIDs: [Int32]? = nil) {
+        self.path = path
+        self.profile = profile
+        self.vmName = vmName ?? profile
+        self.threadIDs = threadIDs
+    }
+
+    /// Parses the flag's value; the error names the part that is wrong.
+    public static func parse(_ text: String) throws(ServerError) -> VhostUserSCMIEndpoint {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw ServerError("--vhost-user-scmi \"\(text)\": expected PATH=PROFILE[,name=NAME][,tids=T0:T1:...]")
+        }
+        let path = String(text[..<equals])
+        let parts = text[text.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false)
+        guard let profile = parts.first, !profile.isEmpty, !profile.contains("=") else {
+            throw ServerError("--vhost-user-scmi \"\(text)\": no profile after \"\(path)=\"")
+        }
+        var endpoint = VhostUserSCMIEndpoint(path: path, profile: String(profile))
+        for part in parts.dropFirst() {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, !pair[1].isEmpty else {
+                throw ServerError("--vhost-user-scmi \"\(text)\": \"\(part)\" is not KEY=VALUE")
+            }
+            switch pair[0] {
+            case "name": endpoint.vmName = String(pair[1])
+            case "tids":
+                var tids: [Int32] = []
+                for item in pair[1].split(separator: ":", omittingEmptySubsequences: false) {
+                    guard let tid = Int32(item), tid > 0 else {
+                        throw ServerError("--vhost-user-scmi \"\(text)\": \"\(item)\" in tids is not a thread id")
+                    }
+                    tids.append(tid)
+                }
+                endpoint.threadIDs = tids
+            default:
+                throw ServerError("--vhost-user-scmi \"\(text)\": unknown key \"\(pair[0])\" (name, tids)")
+            }
+        }
+        return endpoint
     }
 }
 

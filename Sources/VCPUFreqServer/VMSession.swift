@@ -3,12 +3,18 @@ import SystemPackage
 import VCPUFreqBPF
 import VCPUFreqCore
 import VCPUFreqLinux
+import VCPUFreqSCMI
 import VCPUFreqProtocol
 
 /// One attached VM: its device model, policy, threads and shared memory.
 /// Driven by the server's loop on one thread; every method on the request
-/// path (`access`, `kicked`, `poll`, `applyChanges`) allocates nothing and
-/// makes a syscall only when an applied hint changes.
+/// path (`access`, `kicked`, `poll`, `submitRequest`, `applyChanges`)
+/// allocates nothing and makes a syscall only when an applied hint changes.
+///
+/// Every guest ABI feeds this one session: forwarded MMIO and the shared
+/// page of protocol v1 (a VMM that attached), and SCMI over vhost-user
+/// (`SCMIDevice`, an unmodified VMM whose vCPU threads the daemon found
+/// itself — they may appear after the session, see `adopt`).
 final class VMSession {
     let id: UInt32
     let name: String
@@ -20,8 +26,14 @@ final class VMSession {
 
     private(set) var device: DeviceModel
     private(set) var policy: PolicyEngine
-    /// Per vCPU: the attached thread (snapshot of its originals).
-    let threads: [AttachedThread]
+    /// Per vCPU: the attached thread (snapshot of its originals); nil while
+    /// the daemon has not found it (a vhost-user VM's late vCPU threads).
+    /// The policy runs regardless; a thread adopted later gets the vCPU's
+    /// current hint at once.
+    private(set) var threads: [AttachedThread?]
+    /// An apply found a thread gone (hot-unplug, a restarted vCPU): whoever
+    /// found the threads should look again.
+    private(set) var threadsChanged = false
     /// Per vCPU: the hint the thread has now (nil: its original attributes).
     private(set) var applied: [HostHint?]
     /// Per vCPU: the last apply failed (kept for the shared page's status flag).
@@ -44,7 +56,7 @@ final class VMSession {
 
     init(
         id: UInt32, name: String, profile: String, model: VMModel, host: HostTopology, peer: PeerCredentials,
-        threads: [AttachedThread], controller: ThreadController, logger: Logger
+        threads: [AttachedThread?], controller: ThreadController, logger: Logger
     ) {
         self.id = id
         self.name = name
@@ -68,6 +80,41 @@ final class VMSession {
     }
 
     var vcpuCount: Int { model.vcpuCount }
+
+    /// The threads under control (for detach bookkeeping and BPF tracking).
+    var attachedThreads: [AttachedThread] { threads.compactMap { $0 } }
+
+    /// vCPUs without a thread.
+    var missingThreads: [Int] { threads.indices.filter { threads[$0] == nil } }
+
+    /// Takes `thread` as vCPU `vcpu`'s (which had none) and applies the
+    /// vCPU's current hint to it.
+    func adopt(_ thread: AttachedThread, vcpu: Int) {
+        guard threads.indices.contains(vcpu), threads[vcpu] == nil else { return }
+        threads[vcpu] = thread
+        applied[vcpu] = nil
+        apply(policy.appliedHint(vcpu: vcpu), vcpu: vcpu)
+    }
+
+    /// Forgets vCPU `vcpu`'s thread, which has exited (nothing to restore);
+    /// returns it for the caller's bookkeeping.
+    func dropThread(vcpu: Int) -> AttachedThread? {
+        guard threads.indices.contains(vcpu), let thread = threads[vcpu] else { return nil }
+        threads[vcpu] = nil
+        applied[vcpu] = nil
+        counters.threadsGone &+= 1
+        return thread
+    }
+
+    /// The caller looked for changed threads (`threadsChanged` is cleared).
+    func threadsRescanned() { threadsChanged = false }
+
+    /// A request of a guest ABI served outside the device model (SCMI
+    /// LEVEL_SET): into the same policy as every other request. The caller
+    /// calls `applyChanges` once after a batch.
+    func submitRequest(_ request: GuestRequest, now: UInt64) {
+        submit(request, now: now)
+    }
 
     // MARK: Guest accesses (forwarded MMIO)
 
@@ -209,13 +256,20 @@ final class VMSession {
 
     private func apply(_ hint: HostHint, vcpu: Int) {
         guard vcpu >= 0, vcpu < vcpuCount else { return }
+        guard let thread = threads[vcpu] else {
+            // No thread yet: `adopt` applies the policy's hint when one appears.
+            device.setAppliedUtilization(vcpu: vcpu, hint.utilMin)
+            publishHostArea(vcpu: vcpu)
+            return
+        }
         do throws(ThreadControlError) {
-            try controller.apply(hint, previous: applied[vcpu], to: threads[vcpu])
+            try controller.apply(hint, previous: applied[vcpu], to: thread)
             actuationFailed[vcpu] = false
         } catch {
             actuationFailed[vcpu] = true
             if error.threadGone {
                 counters.threadsGone &+= 1
+                threadsChanged = true
             } else {
                 counters.actuationErrors[vcpu] &+= 1
                 if counters.actuationErrors[vcpu] == 1 {
@@ -263,7 +317,7 @@ final class VMSession {
     /// counted as gone instead. After this the session must not apply anything.
     func restoreAll() -> Int {
         var restored = 0
-        for thread in threads {
+        for case let thread? in threads {
             do {
                 try controller.restore(thread)
                 if controller.procfs.isThread(thread.target.tid, ofProcess: thread.target.pid) {
@@ -306,4 +360,9 @@ struct VMCounters {
         hintsApplied = Array(repeating: 0, count: vcpuCount)
         actuationErrors = Array(repeating: 0, count: vcpuCount)
     }
+}
+
+extension VMSession: SCMIPerformanceHost {
+    /// LEVEL_GET: the cached host frequency in the vCPU's scale (`cur_perf`).
+    func currentPerformanceKHz(vcpu: Int) -> UInt32 { device.currentPerformanceKHz(vcpu: vcpu) }
 }

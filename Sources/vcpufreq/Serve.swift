@@ -12,7 +12,9 @@ struct Serve: ParsableCommand {
         abstract: "Run the daemon a VMM connects to (protocol v1, docs/protocol.md).",
         discussion: """
             Listens on a SOCK_SEQPACKET Unix socket, serves every attached VM's guest ABIs, turns guest requests into \
-            host hints on the vCPU threads and restores the threads on detach, disconnect, error and SIGTERM/SIGINT.
+            host hints on the vCPU threads and restores the threads on detach, disconnect, error and SIGTERM/SIGINT. \
+            With --vhost-user-scmi it is also the SCMI performance device (a vhost-user back-end) of unmodified \
+            QEMU and crosvm VMs.
             """
     )
 
@@ -70,6 +72,13 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("busy-poll-us"), help: "After a request, keep polling this long (µs) before sleeping: lower kick latency on hosts whose idle CPUs wake slowly, at the cost of CPU. 0 = off.")
     var busyPollMicroseconds = 0
 
+    @Option(
+        name: .customLong("vhost-user-scmi"),
+        help: ArgumentHelp(
+            "Serve a VM's SCMI performance device on this vhost-user socket (repeatable, one per VM): PATH=PROFILE[,name=NAME][,tids=T0:T1:...]. QEMU -device vhost-user-scmi or crosvm --vhost-user type=scmi connects to it; docs/scmi.md.",
+            valueName: "path=profile"))
+    var vhostUserSCMI: [String] = []
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -88,6 +97,13 @@ struct Serve: ParsableCommand {
         guard maximumConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard (0...1_000_000).contains(busyPollMicroseconds) else { throw ValidationError("--busy-poll-us must be 0...1000000") }
         if let socketGroup { _ = try Self.groupID(socketGroup) }
+        _ = try vhostUserEndpoints()
+    }
+
+    func vhostUserEndpoints() throws -> [VhostUserSCMIEndpoint] {
+        try vhostUserSCMI.map { text in
+            do { return try VhostUserSCMIEndpoint.parse(text) } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func clampPreference() throws -> [ClampMechanism] {
@@ -145,6 +161,7 @@ struct Serve: ParsableCommand {
             maximumVMs: maximumVMs, maximumConnections: maximumConnections)
         configuration.bpf = bpf.settings
         configuration.busyPollMicroseconds = busyPollMicroseconds
+        configuration.vhostUserSCMI = try vhostUserEndpoints()
         let logger = Logger(label: "vcpufreq")
         Self.raiseDescriptorLimit(logger: logger)
         // A reader of the --dry-run record that goes away (`| head`) must

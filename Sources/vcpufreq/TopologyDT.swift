@@ -4,7 +4,8 @@ import VCPUFreqCore
 struct TopologyDT: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dt",
-        abstract: "Print the guest device-tree source (cpus, cpu-map, qemu,virtual-cpufreq) for a VM profile."
+        abstract: "Print the guest device-tree source (cpus, cpu-map, qemu,virtual-cpufreq or SCMI) for a VM profile.",
+        discussion: "With --scmi the cpufreq device is SCMI over virtio (docs/scmi.md): /firmware/scmi (arm,scmi-virtio) with protocol@13, each CPU's performance domain as clocks = <&scmi_dvfs N>, and no MMIO node."
     )
 
     @OptionGroup var options: TopologyFileOptions
@@ -12,11 +13,15 @@ struct TopologyDT: ParsableCommand {
     @Option(help: ArgumentHelp("Guest-physical base of the device (hex 0x... or decimal); overrides vm.base_address.", valueName: "addr"))
     var base: String?
 
+    @Flag(help: "Describe the SCMI performance device over virtio-scmi instead of qemu,virtual-cpufreq.")
+    var scmi = false
+
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the source here instead of stdout.", valueName: "file"))
     var output: String?
 
     func validate() throws {
         if let base { _ = try Self.parseAddress(base) }
+        if scmi, base != nil { throw ValidationError("--base places the virtual-cpufreq windows; the SCMI device (--scmi) has no MMIO") }
     }
 
     func run() throws {
@@ -28,7 +33,7 @@ struct TopologyDT: ParsableCommand {
             throw ValidationError("--base 0x\(String(address, radix: 16)): the device would run past the top of the address space")
         }
         do {
-            try writeOutput(try DeviceTree.render(topology, vm: options.vm, baseAddress: address), to: output)
+            try writeOutput(try DeviceTree.render(topology, vm: options.vm, baseAddress: address, device: scmi ? .scmi : .virtualCPUFreq), to: output)
         } catch let error as TopologyError {
             throw CLIError(error.description)
         }

@@ -155,10 +155,56 @@ enum CLI {
         #expect((policies[0]["frequencies_khz"] as? [Int])?.count == 11)
     }
 
+    @Test func dtSCMIHasNoMMIOAndRefusesABase() throws {
+        let result = try CLI.run(["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--scmi"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("compatible = \"arm,scmi-virtio\";") && result.stdout.contains("clocks = <&scmi_dvfs 2>;"))
+        #expect(!result.stdout.contains("virtual-cpufreq"))
+        let withBase = try CLI.run(["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--scmi", "--base", "0x30000000"])
+        #expect(withBase.status != 0 && withBase.stderr.contains("--base"))
+    }
+
+    @Test func qemuArgsRendersWordsMachineOptionsAndRefusesBadFlags() throws {
+        let lines = try CLI.run([
+            "topology", "qemu-args", "Tests/Fixtures/topology/laptop.toml", "--socket", "/tmp/s p.sock", "--transport", "pci", "--format", "lines",
+        ])
+        #expect(lines.status == 0)
+        let words = lines.stdout.split(separator: "\n").map(String.init)
+        #expect(words.contains("socket,id=vcpufreq-scmi,path=/tmp/s p.sock") && words.last == "vhost-user-scmi-pci,chardev=vcpufreq-scmi")
+        #expect(lines.stderr.contains("note: QEMU writes no SCMI node"))
+        let shell = try CLI.run(["topology", "qemu-args", "Tests/Fixtures/topology/laptop.toml", "--socket", "/tmp/s p.sock"])
+        #expect(shell.stdout.contains("-chardev 'socket,id=vcpufreq-scmi,path=/tmp/s p.sock' \\\n"))
+        let machine = try CLI.run(["topology", "qemu-args", "Tests/Fixtures/topology/laptop.toml", "--machine-only", "--format", "lines", "--accel", "tcg"])
+        #expect(machine.status == 0 && machine.stderr == "")
+        #expect(!machine.stdout.contains("chardev") && !machine.stdout.contains("-device") && machine.stdout.contains("tcg\n"))
+        for bad in [["--memory-mib", "1"], ["--transport", "usb"], ["--device", "virtio-gpu"], ["--vm", "nope"]] {
+            let run = try CLI.run(["topology", "qemu-args", "Tests/Fixtures/topology/laptop.toml"] + bad)
+            #expect(run.status != 0 && run.stderr.contains(bad[0] == "--vm" ? "nope" : bad[0]), "\(bad): \(run.stderr)")
+        }
+    }
+
+    @Test func crosvmArgsSCMI() throws {
+        let result = try CLI.run(["topology", "crosvm-args", "Tests/Fixtures/topology/phone.toml", "--scmi"])
+        #expect(result.status == 0)
+        #expect(result.stdout.split(separator: "\n").last == "--vhost-user type=scmi,socket=/run/vcpufreq/android-scmi.sock")
+        let noSCMI = try CLI.run(["topology", "crosvm-args", "Tests/Fixtures/topology/phone.toml", "--socket", "/s"])
+        #expect(noSCMI.status != 0 && noSCMI.stderr.contains("--socket needs --scmi"))
+    }
+
+    /// The embedded topology checks and renders in every mode (scripts/test-scmi-guest's default).
+    @Test func defaultPrintsTheEmbeddedTopology() throws {
+        let result = try CLI.run(["topology", "default"])
+        #expect(result.status == 0)
+        let (topology, diagnostics) = TopologyFile.decode(result.stdout)
+        #expect(diagnostics.filter { $0.severity == .error }.isEmpty)
+        let model = try #require(topology).model()
+        #expect(model.domains == [[0, 1, 2, 3], [4, 5], [6, 7]])
+    }
+
     @Test func helpListsTheSubcommands() throws {
         let result = try CLI.run(["topology", "--help"])
         #expect(result.status == 0)
-        for name in ["probe", "check", "dt", "crosvm-args", "policies"] {
+        for name in ["probe", "check", "dt", "crosvm-args", "qemu-args", "policies", "default"] {
             #expect(result.stdout.contains("  \(name) "), "\(name) missing from help")
         }
     }
@@ -174,5 +220,12 @@ enum CLI {
         let rendered = try DeviceTree.render(topology)
         let committed = try TopologyFile.readText(path: "\(Fixtures.packageDirectory)/dt/examples/\(name).dts")
         #expect(rendered == committed, "dt/examples/\(name).dts is stale: regenerate it with `vcpufreq topology dt Tests/Fixtures/topology/\(name).toml -o dt/examples/\(name).dts`")
+    }
+
+    @Test func scmiExampleIsUpToDate() throws {
+        let (topology, _) = try TopologyFile.load(path: Fixtures.topology("phone"))
+        let rendered = try DeviceTree.render(topology, device: .scmi)
+        let committed = try TopologyFile.readText(path: "\(Fixtures.packageDirectory)/dt/examples/phone-scmi.dts")
+        #expect(rendered == committed, "dt/examples/phone-scmi.dts is stale: regenerate it with `vcpufreq topology dt Tests/Fixtures/topology/phone.toml --scmi -o dt/examples/phone-scmi.dts`")
     }
 }

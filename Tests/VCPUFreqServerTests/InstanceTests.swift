@@ -121,6 +121,58 @@ extension DaemonTests {
             #expect(try listener.accept() != nil)
         }
 
+        /// A `--vhost-user-scmi` socket gets the same protection as the
+        /// daemon's own: a second daemon naming it (with its own socket and
+        /// state directory) is refused by its lock and changes nothing; a
+        /// stream listener that holds no lock is not taken over; a stale
+        /// socket file is replaced; at exit the daemon removes its own file.
+        @Test func vhostUserSocketIsOneDaemonsOnly() throws {
+            let directory = makeTemporaryDirectory("vhost-instance")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let vhost = directory + "/scmi.sock"
+            // Left by a killed daemon: a socket file nobody listens on.
+            do {
+                let dead = try StreamListener(path: directory + "/dead.sock")
+                #expect(link(directory + "/dead.sock", vhost) == 0)
+                _ = dead
+            }
+            #expect(StreamListener.occupant(of: vhost) == .stale)
+            let first = try Daemon(topology: TestTopology.toml(), arguments: ["--vhost-user-scmi", vhost + "=regs"], label: "vhost-first")
+            let socketFile = FileIdentity.of(path: vhost)
+            #expect(StreamListener.occupant(of: vhost) == .live(pid: first.pid))
+
+            let refused = try serveExpectingRefusal([
+                "--topology", first.topologyPath, "--socket", directory + "/other.sock", "--state-dir", directory + "/other-state",
+                "--no-bpf", "--vhost-user-scmi", vhost + "=regs",
+            ])
+            #expect(refused.status == 1, "\(refused.error)")
+            #expect(
+                refused.error.contains("cannot use vhost-user socket \(vhost): another vcpufreq daemon (pid \(first.pid), serving)"),
+                "\(refused.error)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/other.sock"))
+            #expect(FileIdentity.of(path: vhost) == socketFile, "the first daemon's vhost-user socket was replaced")
+            // The first daemon's device still takes a front-end.
+            _ = try StreamConnection.connect(to: vhost)
+
+            #expect(first.stop(signal: SIGTERM).status == 0)
+            #expect(!FileManager.default.fileExists(atPath: vhost), "a daemon removes its own vhost-user socket at exit")
+
+            // A listener that holds no lock at the path: refused with its pid, left alone.
+            let listener = try StreamListener(path: vhost)
+            let unlocked = try serveExpectingRefusal([
+                "--topology", first.topologyPath, "--socket", directory + "/third.sock", "--state-dir", directory + "/third-state",
+                "--no-bpf", "--vhost-user-scmi", vhost + "=regs",
+            ])
+            #expect(unlocked.status == 1, "\(unlocked.error)")
+            #expect(
+                unlocked.error.contains("cannot use vhost-user socket \(vhost): a daemon (pid \(getpid())) is listening on it"),
+                "\(unlocked.error)")
+            #expect(FileIdentity.of(path: vhost) == listener.boundFile)
+            #expect(!FileManager.default.fileExists(atPath: directory + "/third.sock"), "its own socket went with it")
+            _ = try StreamConnection.connect(to: vhost)
+            #expect(try listener.accept() != nil)
+        }
+
         /// `systemctl restart` or `kill; vcpufreq serve`: the new daemon starts
         /// while the old one still has its VM's hints on the threads. It
         /// waits until the old one has restored them (and removed its

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # The arm64 `virt` guest of the SCMI and virtual-cpufreq proofs: QEMU's own device tree, dumped with
 # the exact machine options of the run, with a fragment of ours merged in (dtc merges nodes of the
-# same path; our properties win). A fragment with a `cpus` node brings every CPU and the cpu-map:
-# QEMU's own are deleted first.
+# same path; our properties win). QEMU's CPU nodes are renamed to hex unit addresses so that they
+# merge with the fragment's; a fragment with a `cpus` node brings the cpu-map (QEMU's is deleted).
 #
 #   qemu_arm64_dtb OUT.dtb FRAGMENT.dts QEMU_ARGS...
 #       QEMU_ARGS are the machine options of the real run (-M, -cpu, -smp, -m, -device ...); the
@@ -16,17 +16,17 @@ qemu_arm64_dtb() {
       || [ ! -s "$tmp/qemu.dtb" ]; then
     echo "qemu-arm64: QEMU could not dump its device tree:" >&2; cat "$tmp/dump.log" >&2; rm -rf "$tmp"; return 1
   fi
-  dtc -q -I dtb -O dts -o "$tmp/qemu.dts" "$tmp/qemu.dtb"
+  # QEMU names its CPU nodes in decimal (cpu@10 for reg 0xa); ours, like the DT spec, in hex: renamed
+  # here so that both describe the same nodes (otherwise cpu@a and cpu@10 are two CPUs with one reg).
+  dtc -q -I dtb -O dts "$tmp/qemu.dtb" \
+    | awk '/^\t\tcpu@[0-9]+ \{$/ { n = substr($1, 5) + 0; printf "\t\tcpu@%x {\n", n; next } { print }' >"$tmp/qemu.dts"
   {
     cat "$tmp/qemu.dts"; echo
-    # A fragment with its own CPUs replaces QEMU's: QEMU names them cpu@<decimal index> (cpu@10 has
-    # reg 0xa) and adds a socket/cluster cpu-map that the kernel would prefer to the fragment's.
+    # A fragment with its own CPUs brings its cpu-map: QEMU's (socket0/cluster0 with every CPU) is
+    # deleted first, or the kernel, which prefers sockets, would never read the fragment's clusters.
     if grep -qE '^[[:space:]]*cpus[[:space:]]*\{' "$fragment"; then
-      echo "// QEMU's CPU nodes and cpu-map, replaced by the fragment's"
-      echo "/ { cpus {"
-      echo "	/delete-node/ cpu-map;"
-      sed -nE 's/^\t\t(cpu@[0-9a-f]+) \{$/\t\/delete-node\/ \1;/p' "$tmp/qemu.dts"
-      echo "}; };"
+      echo "// QEMU's cpu-map, replaced by the fragment's"
+      echo "/ { cpus { /delete-node/ cpu-map; }; };"
     fi
     echo "// merged from $fragment"; grep -v '^/dts-v1/;' "$fragment"
   } >"$tmp/merged.dts"

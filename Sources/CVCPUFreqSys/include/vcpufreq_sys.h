@@ -135,6 +135,27 @@ ssize_t vcpufreq_sys_recv_with_fds(int fd, void *data, size_t capacity,
                                    int32_t *fds, int32_t fd_capacity, int32_t *fd_count,
                                    int32_t *truncation, int nonblocking);
 
+// MARK: - Unix SOCK_STREAM sockets (vhost-user)
+
+/// socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0).
+int vcpufreq_sys_stream_socket(int nonblocking);
+/// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0): fds[0], fds[1].
+int vcpufreq_sys_stream_pair(int32_t fds[2]);
+
+// MARK: - Received files
+
+/// fstat(2): the file's size in bytes in *size, and 1 in *is_regular when
+/// it is a regular file (memfds and /dev/shm files are).
+int vcpufreq_sys_file_size(int fd, int64_t *size, int32_t *is_regular);
+/// fcntl(F_GET_SEALS): the seals of a memfd, or -1 (EINVAL: not sealable).
+int vcpufreq_sys_file_seals(int fd);
+/// F_SEAL_SHRINK: a file that can never become shorter (reads of a mapping
+/// of it cannot fault with SIGBUS).
+int vcpufreq_sys_seal_shrink(void);
+/// fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW): the memfd keeps its size
+/// (what QEMU's memory-backend-memfd does with seal=on).
+int vcpufreq_sys_seal_size(int fd);
+
 /// getsockopt(SO_PEERCRED).
 int vcpufreq_sys_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 

@@ -6,6 +6,9 @@ public enum RequestSource: String, Equatable, Sendable, CaseIterable {
     case utilHintRegister = "util_hint"
     /// A slot of the shared page.
     case sharedPage = "shared_page"
+    /// PERFORMANCE_LEVEL_SET / LIMITS_SET of the SCMI performance protocol
+    /// (for the domain's first vCPU; the policy applies it to the domain).
+    case scmi = "scmi"
 }
 
 /// What a guest asked for on one vCPU, already validated by the device model

@@ -17,12 +17,14 @@ public enum CrosvmArguments {
     }
 
     /// Renders the VM `vm` (the first profile when nil) of a checked topology.
-    public static func render(_ topology: Topology, vm: String? = nil) throws(TopologyError) -> Rendering {
+    /// With `scmiSocket` the cpufreq device is SCMI over vhost-user (crosvm's
+    /// `--vhost-user type=scmi`, virtio-PCI) instead of virtual-cpufreq.
+    public static func render(_ topology: Topology, vm: String? = nil, scmiSocket: String? = nil) throws(TopologyError) -> Rendering {
         let model = try topology.model(forVM: vm)
-        return render(model)
+        return render(model, scmiSocket: scmiSocket)
     }
 
-    public static func render(_ model: VMModel) -> Rendering {
+    public static func render(_ model: VMModel, scmiSocket: String? = nil) -> Rendering {
         let vcpus = model.vcpus
         var notes: [String] = []
 
@@ -30,7 +32,7 @@ public enum CrosvmArguments {
         let cpus = "num-cores=\(vcpus.count),clusters=\(sets(clusters)),freq-domains=\(sets(model.domains))"
 
         let affinity = vcpus.map { "\($0.index)=\($0.hostCPUs)" }.joined(separator: ":")
-        if !model.pin {
+        if !model.pin && scmiSocket == nil {
             notes.append("the profile has pin = false, but crosvm's virtual-cpufreq device needs --cpu-affinity (crosvm pins to it)")
         }
 
@@ -52,6 +54,20 @@ public enum CrosvmArguments {
             notes.append("crosvm places the virtual-cpufreq device itself; base_address 0x\(String(model.addressMap.base, radix: 16)) has no flag")
         }
 
+        if let scmiSocket {
+            // SCMI: the levels come from the daemon, not from crosvm's tables.
+            notes.removeAll { $0.hasPrefix("table_mode") || $0.hasPrefix("crosvm places") }
+            notes.append("vcpufreq serve --vhost-user-scmi \(scmiSocket)=\(model.name) serves the device; crosvm's guest memory is shared with it")
+            notes.append(
+                "crosvm writes no SCMI node into the guest tree: add /firmware/scmi and each cpu's clocks from "
+                    + "`vcpufreq topology dt --scmi` (e.g. as a device-tree overlay); not tried with a crosvm here")
+            return Rendering(arguments: [
+                "--cpus \(shellQuoted(cpus))",
+                "--cpu-affinity \(shellQuoted(affinity))",
+                "--cpu-capacity \(shellQuoted(capacity))",
+                "--vhost-user \(shellQuoted("type=scmi,socket=\(scmiSocket)"))",
+            ], notes: notes)
+        }
         let arguments = [
             "--cpus \(shellQuoted(cpus))",
             "--cpu-affinity \(shellQuoted(affinity))",

@@ -1,8 +1,25 @@
 /// Renders the guest device-tree source (`/dts-v1/`) a VMM needs for one VM:
 /// a `cpus` node with one `cpu@N` per vCPU (capacity-dmips-mhz chosen so the
 /// guest computes the host capacities), a `cpu-map` with one cluster per
-/// modeled host cluster, and the `qemu,virtual-cpufreq` node. Pure text.
+/// modeled host cluster, and the guest's cpufreq device: the
+/// `qemu,virtual-cpufreq` node, or (`.scmi`) an `arm,scmi-virtio` node under
+/// /firmware with the performance protocol and each CPU's domain. Pure text.
 public enum DeviceTree {
+    /// The cpufreq device the guest tree describes.
+    public enum CPUFreqDevice: String, CaseIterable, Equatable, Sendable {
+        /// `qemu,virtual-cpufreq` register windows at the VM's base address.
+        case virtualCPUFreq = "virtual-cpufreq"
+        /// SCMI performance protocol over virtio-scmi (a vhost-user device):
+        /// `/firmware/scmi` with `protocol@13` (`#clock-cells = <1>`), each
+        /// CPU with `clocks = <&scmi_dvfs DOMAIN>` (what scmi-cpufreq's
+        /// `scmi_cpu_domain_id` reads first). No MMIO: nothing is placed at
+        /// the base address.
+        case scmi
+    }
+
+    /// The label of the SCMI performance protocol node.
+    public static let scmiPerformanceLabel = "scmi_dvfs"
+
     /// `compatible` of the vCPU nodes; any armv8 string works for a KVM guest.
     public static let cpuCompatible = "arm,armv8"
 
@@ -17,15 +34,18 @@ public enum DeviceTree {
     /// - Parameter baseAddress: overrides the profile's `base_address`
     ///   (callers validate it: 4 KiB aligned, device fits below 2^64).
     /// - Throws: every error `Topology.check()` finds, or an unknown VM name.
-    public static func render(_ topology: Topology, vm: String? = nil, baseAddress: UInt64? = nil) throws(TopologyError) -> String {
+    public static func render(
+        _ topology: Topology, vm: String? = nil, baseAddress: UInt64? = nil, device: CPUFreqDevice = .virtualCPUFreq
+    ) throws(TopologyError) -> String {
         var model = try topology.model(forVM: vm)
         if let baseAddress { model.addressMap.base = baseAddress }
-        return render(model, host: topology.host)
+        return render(model, host: topology.host, device: device)
     }
 
     /// Renders a resolved VM model; `host` supplies cluster names for comments.
-    public static func render(_ model: VMModel, host: HostTopology) -> String {
+    public static func render(_ model: VMModel, host: HostTopology, device: CPUFreqDevice = .virtualCPUFreq) -> String {
         let dmips = model.dmipsPerMHz
+        let scmiDomain = scmiDomains(model)
         var out = "/dts-v1/;\n\n"
         out += "// Guest device tree for VM \"\(comment(model.name))\" on host \"\(comment(host.name))\", "
         out += "written by `vcpufreq topology dt`.\n"
@@ -40,6 +60,11 @@ public enum DeviceTree {
         out += "\tcpus {\n"
         out += "\t\t#address-cells = <1>;\n"
         out += "\t\t#size-cells = <0>;\n\n"
+        if device == .scmi {
+            // Merged into a VMM's own tree (QEMU's has socket0/cluster0 with
+            // every CPU), two cpu-maps would mix; this one replaces it.
+            out += "\t\t/delete-node/ cpu-map;\n"
+        }
         out += "\t\tcpu-map {\n"
         for (index, members) in clusterGroups(model).enumerated() {
             let name = host.clusters.indices.contains(members.cluster) ? host.clusters[members.cluster].name : "?"
@@ -63,6 +88,9 @@ public enum DeviceTree {
             out += "\t\t\treg = <0x\(hex(UInt64(vcpu.index)))>;\n"
             out += "\t\t\tenable-method = \"psci\";\n"
             out += "\t\t\tcapacity-dmips-mhz = <\(dmips[vcpu.index])>;\n"
+            if device == .scmi, let domain = scmiDomain[vcpu.index] {
+                out += "\t\t\tclocks = <&\(scmiPerformanceLabel) \(domain)>;\n"
+            }
             out += "\t\t};\n"
         }
         out += "\t};\n\n"
@@ -70,14 +98,41 @@ public enum DeviceTree {
         out += "\t\tcompatible = \"arm,psci-1.0\", \"arm,psci-0.2\";\n"
         out += "\t\tmethod = \"hvc\";\n"
         out += "\t};\n\n"
-        let base = model.addressMap.base, size = model.addressMap.upstreamSize
-        out += "\t// One 0x\(hex(UpstreamABI.windowSize))-byte register window per vCPU.\n"
-        out += "\tcpufreq@\(hex(base)) {\n"
-        out += "\t\tcompatible = \"\(UpstreamABI.compatible)\";\n"
-        out += "\t\treg = <\(cells(base)) \(cells(size))>;\n"
-        out += "\t};\n"
+        switch device {
+        case .virtualCPUFreq:
+            let base = model.addressMap.base, size = model.addressMap.upstreamSize
+            out += "\t// One 0x\(hex(UpstreamABI.windowSize))-byte register window per vCPU.\n"
+            out += "\tcpufreq@\(hex(base)) {\n"
+            out += "\t\tcompatible = \"\(UpstreamABI.compatible)\";\n"
+            out += "\t\treg = <\(cells(base)) \(cells(size))>;\n"
+            out += "\t};\n"
+        case .scmi:
+            out += "\t// SCMI over virtio (the VMM's vhost-user-scmi device; `vcpufreq serve --vhost-user-scmi`).\n"
+            out += "\t// Performance domain N is the profile's N-th domain; its levels are its table in kHz.\n"
+            out += "\tfirmware {\n"
+            out += "\t\tscmi {\n"
+            out += "\t\t\tcompatible = \"arm,scmi-virtio\";\n"
+            out += "\t\t\t#address-cells = <1>;\n"
+            out += "\t\t\t#size-cells = <0>;\n\n"
+            out += "\t\t\t\(scmiPerformanceLabel): protocol@13 {\n"
+            out += "\t\t\t\treg = <0x13>;\n"
+            out += "\t\t\t\t#clock-cells = <1>;\n"
+            out += "\t\t\t};\n"
+            out += "\t\t};\n"
+            out += "\t};\n"
+        }
         out += "};\n"
         return out
+    }
+
+    /// Per vCPU: its SCMI performance domain, the index of its domain in
+    /// `model.domains` (SCMI numbers domains 0..<count).
+    public static func scmiDomains(_ model: VMModel) -> [Int: Int] {
+        var result: [Int: Int] = [:]
+        for (index, members) in model.domains.enumerated() {
+            for vcpu in members { result[vcpu] = index }
+        }
+        return result
     }
 
     /// vCPUs grouped by modeled host cluster, clusters in order of first appearance.

@@ -10,6 +10,12 @@ public final class EventFD: Sendable {
         descriptor = FileDescriptor(rawValue: try valueOrErrno { system_eventfd(initialValue, nonblocking) })
     }
 
+    /// Takes ownership of an eventfd another process sent (a vhost-user
+    /// call descriptor): closed in deinit.
+    public init(adopting descriptor: FileDescriptor) {
+        self.descriptor = descriptor
+    }
+
     /// Adds `count` (1...2^64-2) to the counter.
     public func signal(_ count: UInt64 = 1, retryOnInterrupt: Bool = true) throws(Errno) {
         var value = count

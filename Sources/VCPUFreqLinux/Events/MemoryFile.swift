@@ -20,6 +20,13 @@ public final class MemoryFile: Sendable {
         self.byteCount = byteCount
     }
 
+    /// Seals the file's size (F_SEAL_SHRINK | F_SEAL_GROW; it must have been
+    /// created with `allowSealing`): a process it is sent to can map it
+    /// without fearing SIGBUS, as with QEMU's memory-backend-memfd.
+    public func sealSize() throws(Errno) {
+        _ = try valueOrErrno { system_seal_size(descriptor.rawValue) }
+    }
+
     /// Maps the whole file shared (what one side writes the other sees).
     public func map(writable: Bool = true) throws(Errno) -> MappedRegion {
         try MappedRegion(mapping: descriptor, byteCount: byteCount, writable: writable)

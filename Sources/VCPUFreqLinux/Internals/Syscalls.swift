@@ -213,6 +213,26 @@ func system_seqpacket_pair(_ fds: UnsafeMutablePointer<Int32>) -> Int32 {
     hooked("socketpair", []) { vcpufreq_sys_seqpacket_pair(fds) }
 }
 
+func system_stream_socket(_ nonblocking: Bool) -> Int32 {
+    hooked("socket", [nonblocking ? 1 : 0]) { vcpufreq_sys_stream_socket(nonblocking ? 1 : 0) }
+}
+
+func system_stream_pair(_ fds: UnsafeMutablePointer<Int32>) -> Int32 {
+    hooked("socketpair", []) { vcpufreq_sys_stream_pair(fds) }
+}
+
+func system_file_size(_ fd: Int32, _ size: UnsafeMutablePointer<Int64>, _ regular: UnsafeMutablePointer<Int32>) -> Int32 {
+    hooked("fstat", [int64(fd)]) { vcpufreq_sys_file_size(fd, size, regular) }
+}
+
+func system_file_seals(_ fd: Int32) -> Int32 {
+    hooked("fcntl", [int64(fd)]) { vcpufreq_sys_file_seals(fd) }
+}
+
+func system_seal_size(_ fd: Int32) -> Int32 {
+    hooked("fcntl", [int64(fd)]) { vcpufreq_sys_seal_size(fd) }
+}
+
 func system_bind(_ fd: Int32, _ path: UnsafePointer<CChar>) -> Int32 {
     hooked("bind", [int64(fd)]) { vcpufreq_sys_bind_path(fd, path) }
 }

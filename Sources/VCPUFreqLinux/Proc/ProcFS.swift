@@ -41,6 +41,18 @@ public struct ProcFS: Sendable {
         return nil
     }
 
+    /// Every thread of process `pid` with its name (comm); empty when the
+    /// process is gone. Threads that exit while this reads are left out.
+    public func threads(ofProcess pid: Int32) -> [(tid: Int32, name: String)] {
+        guard pid > 0, let names = SysfsReader.list("\(root)/\(pid)/task") else { return [] }
+        var threads: [(tid: Int32, name: String)] = []
+        for entry in names {
+            guard let tid = Int32(entry), let comm = try? FileIO.readText("\(root)/\(pid)/task/\(entry)/comm", limit: 64) else { continue }
+            threads.append((tid, comm.hasSuffix("\n") ? String(comm.dropLast()) : comm))
+        }
+        return threads.sorted { $0.tid < $1.tid }
+    }
+
     /// The thread's cgroups (/proc/<tid>/cgroup); empty when it is gone.
     public func cgroups(ofThread tid: Int32) -> [CgroupMembership] {
         guard tid > 0, let text = try? FileIO.readText("\(root)/\(tid)/cgroup", limit: 64 * 1024) else { return [] }

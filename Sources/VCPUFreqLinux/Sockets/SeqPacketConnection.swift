@@ -18,33 +18,19 @@ public final class SeqPacketConnection {
 
     /// Connects (blocking) to a listener at `path`.
     public static func connect(to path: String) throws(Errno) -> SeqPacketConnection {
-        let fd = try valueOrErrno { system_seqpacket_socket(false) }
-        let connection = SeqPacketConnection(adopting: fd, nonblocking: false)
-        let result = path.withCString { cPath in syscallResult { system_connect(fd, cPath) } }
-        _ = try result.get()
-        return connection
+        SeqPacketConnection(adopting: try UnixSocketIO.connect(.seqPacket, to: path), nonblocking: false)
     }
 
     /// A connected pair (blocking), for tests and in-process peers.
     public static func pair() throws(Errno) -> (SeqPacketConnection, SeqPacketConnection) {
-        var fds: (Int32, Int32) = (-1, -1)
-        let result = withUnsafeMutableBytes(of: &fds) { raw in
-            syscallResult { system_seqpacket_pair(raw.baseAddress!.assumingMemoryBound(to: Int32.self)) }
-        }
-        _ = try result.get()
-        return (SeqPacketConnection(adopting: fds.0, nonblocking: false),
-                SeqPacketConnection(adopting: fds.1, nonblocking: false))
+        let fds = try UnixSocketKind.seqPacket.pair()
+        return (SeqPacketConnection(adopting: fds.0, nonblocking: false), SeqPacketConnection(adopting: fds.1, nonblocking: false))
     }
 
     /// Sends one message with up to `maximumDescriptors` descriptors (the
     /// sender keeps its copies open; the receiver gets new ones).
     public func send(_ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor] = []) throws(Errno) {
-        guard descriptors.count <= Self.maximumDescriptors else { throw Errno.invalidArgument }
-        let fds = descriptors.map(\.rawValue)
-        let result = fds.withUnsafeBufferPointer { list in
-            syscallResult { system_send(descriptor.rawValue, bytes, list, nonblocking) }
-        }
-        _ = try result.get()
+        _ = try UnixSocketIO.send(descriptor.rawValue, bytes, descriptors: descriptors, nonblocking: nonblocking)
     }
 
     /// `send` for an array of bytes.
@@ -59,43 +45,12 @@ public final class SeqPacketConnection {
     public func receive(
         into buffer: UnsafeMutableRawBufferPointer, maximumDescriptors: Int = 0
     ) throws(Errno) -> ReceivedMessage {
-        let capacity = min(max(maximumDescriptors, 0), Self.maximumDescriptors)
-        var fdCount: Int32 = 0
-        var truncation: Int32 = 0
-        let result = withUnsafeTemporaryAllocation(of: Int32.self, capacity: max(capacity, 1)) { fds in
-            let received = syscallResult {
-                system_receive(
-                    descriptor.rawValue, buffer, UnsafeMutableBufferPointer(rebasing: fds[0..<capacity]), &fdCount,
-                    &truncation, nonblocking)
-            }
-            // Own every descriptor before anything else can fail.
-            let owned = (0..<Int(min(fdCount, Int32(capacity)))).map {
-                OwnedDescriptor(taking: FileDescriptor(rawValue: fds[$0]))
-            }
-            return received.map { ($0, owned) }
-        }
-        switch result {
-        case .failure(.resourceTemporarilyUnavailable): return .wouldBlock
-        case .failure(let error): throw error
-        case .success(let (byteCount, owned)):
-            if truncation & Int32(VCPUFREQ_SYS_TRUNC_CONTROL) != 0 {
-                return .descriptorsTruncated(byteCount: byteCount, descriptors: owned)
-            }
-            if truncation & Int32(VCPUFREQ_SYS_TRUNC_DATA) != 0 {
-                return .dataTruncated(byteCount: byteCount, descriptors: owned)
-            }
-            if byteCount == 0 && owned.isEmpty { return .endOfStream }
-            return .message(byteCount: byteCount, descriptors: owned)
-        }
+        try UnixSocketIO.receive(descriptor.rawValue, into: buffer, maximumDescriptors: maximumDescriptors, nonblocking: nonblocking)
     }
 
     /// The peer's pid/uid/gid as the kernel recorded them (SO_PEERCRED).
     public func peerCredentials() throws(Errno) -> PeerCredentials {
-        var pid: Int32 = 0
-        var uid: UInt32 = 0
-        var gid: UInt32 = 0
-        _ = try valueOrErrno { system_peer_credentials(descriptor.rawValue, &pid, &uid, &gid) }
-        return PeerCredentials(pid: pid, uid: uid, gid: gid)
+        try UnixSocketIO.peerCredentials(descriptor.rawValue)
     }
 
     deinit { _ = system_close(descriptor.rawValue) }

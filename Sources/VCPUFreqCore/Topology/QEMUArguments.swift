@@ -1,0 +1,119 @@
+/// The `qemu-system-aarch64` arguments that run a VM profile against
+/// vcpufreq with an unmodified QEMU (10.0; `virt` machine): the vCPU count,
+/// guest RAM on a shared memfd (a vhost-user back-end maps it), thread
+/// names the daemon finds the vCPU threads by, and the cpufreq device.
+///
+/// Built as argv words (no shell involved) with notes for what the
+/// arguments cannot do themselves. Designed for more than one device kind:
+/// each `Device` case adds its own arguments after the common ones.
+public enum QEMUArguments {
+    /// The guest's cpufreq device.
+    public enum Device: Equatable, Sendable {
+        /// SCMI over virtio (`vhost-user-scmi`, QEMU 8.1+) served by
+        /// `vcpufreq serve --vhost-user-scmi SOCKET=PROFILE`.
+        case scmi(socket: String, transport: VirtioTransport)
+    }
+
+    /// Where QEMU plugs a virtio device on `virt`.
+    public enum VirtioTransport: String, CaseIterable, Equatable, Sendable {
+        /// `vhost-user-scmi` on virtio-mmio (modern mode: `force-legacy=false`,
+        /// which Linux's scmi-virtio needs for VIRTIO_F_VERSION_1).
+        case mmio
+        /// `vhost-user-scmi-pci` (modern-only).
+        case pci
+    }
+
+    public struct Options: Equatable, Sendable {
+        public var device: Device
+        /// Guest RAM in MiB (the shared memfd's size).
+        public var memoryMiB: Int
+        /// The merged guest device tree (`-dtb`); nil: leave it out (a note says how to make one).
+        public var dtbPath: String?
+        /// `-accel` (kvm, tcg); nil: QEMU's default.
+        public var accelerator: String?
+        /// `-cpu` (host, max); nil: QEMU's default.
+        public var cpu: String?
+
+        public init(device: Device, memoryMiB: Int = 512, dtbPath: String? = nil, accelerator: String? = nil, cpu: String? = nil) {
+            self.device = device
+            self.memoryMiB = memoryMiB
+            self.dtbPath = dtbPath
+            self.accelerator = accelerator
+            self.cpu = cpu
+        }
+    }
+
+    public struct Rendering: Equatable, Sendable {
+        /// The argv words, in order.
+        public var arguments: [String]
+        /// The machine options alone (everything but the device and -dtb):
+        /// what `-machine dumpdtb=` needs to dump QEMU's own tree for merging.
+        public var machineArguments: [String]
+        public var notes: [String]
+    }
+
+    /// ids QEMU sees (fixed so the rendering is reproducible).
+    public static let memoryID = "vcpufreq-mem"
+    public static let chardevID = "vcpufreq-scmi"
+
+    /// Renders the VM `vm` (the first profile when nil) of a checked topology.
+    public static func render(_ topology: Topology, vm: String? = nil, options: Options) throws(TopologyError) -> Rendering {
+        render(try topology.model(forVM: vm), options: options)
+    }
+
+    public static func render(_ model: VMModel, options: Options) -> Rendering {
+        var notes: [String] = []
+        let memory = "\(max(options.memoryMiB, 1))M"
+        // GICv3: GICv2 stops at 8 CPUs; with GICv3 the first 16 vCPUs have
+        // MPIDR = index, which is what the rendered cpu@N reg says.
+        var machine = ["-machine", "virt,gic-version=3,memory-backend=\(memoryID)"]
+        if let accelerator = options.accelerator { machine += ["-accel", accelerator] }
+        if let cpu = options.cpu { machine += ["-cpu", cpu] }
+        machine += [
+            "-smp", "\(model.vcpuCount)",
+            "-m", memory,
+            // A vhost-user back-end maps guest RAM: it must be a shared file.
+            "-object", "memory-backend-memfd,id=\(memoryID),size=\(memory),share=on",
+        ]
+        if model.vcpuCount > 16 {
+            notes.append("\(model.vcpuCount) vCPUs: from the 17th, QEMU's GICv3 MPIDRs (cluster of 16) differ from the rendered cpu@N reg")
+        }
+        // vCPU threads named `CPU N/KVM` or `CPU N/TCG`: how the daemon finds them.
+        var arguments = machine + ["-name", "\(model.name),debug-threads=on"]
+        switch options.device {
+        case .scmi(let socket, let transport):
+            arguments += ["-chardev", "socket,id=\(chardevID),path=\(socket)"]
+            switch transport {
+            case .mmio:
+                arguments += ["-global", "virtio-mmio.force-legacy=false", "-device", "vhost-user-scmi,chardev=\(chardevID)"]
+            case .pci:
+                arguments += ["-device", "vhost-user-scmi-pci,chardev=\(chardevID)"]
+            }
+            if model.pin { notes.append("QEMU does not pin vCPU threads; the daemon pins them to their clusters (pin = true)") }
+        }
+        if let dtb = options.dtbPath {
+            arguments += ["-dtb", dtb]
+        } else {
+            notes.append(
+                "QEMU writes no SCMI node: pass -dtb with QEMU's own tree (dumped with these machine options and "
+                    + "-machine dumpdtb=FILE) merged with `vcpufreq topology dt --scmi` (scripts/lib/qemu-arm64.sh does it)")
+        }
+        return Rendering(arguments: arguments, machineArguments: machine, notes: notes)
+    }
+
+    /// Shell-quoted words, ` \` continued, one option (with its value) per line.
+    public static func commandLine(_ arguments: [String]) -> String {
+        var lines: [String] = []
+        var index = 0
+        while index < arguments.count {
+            var line = CrosvmArguments.shellQuoted(arguments[index])
+            if arguments[index].hasPrefix("-"), index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") {
+                line += " " + CrosvmArguments.shellQuoted(arguments[index + 1])
+                index += 1
+            }
+            lines.append(line)
+            index += 1
+        }
+        return lines.enumerated().map { $0.offset == lines.count - 1 ? $0.element : $0.element + " \\" }.joined(separator: "\n")
+    }
+}
