@@ -177,6 +177,12 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// What the host scheduler did with the thread (BPF); nil when the
         /// daemon has no BPF programs loaded (`daemon.bpf` says why).
         public var hostTruth: HostTruth? = nil
+        /// Requests this vCPU executed (the VMM's `vcpu` of the access),
+        /// whichever window they were for; `requests` counts by window.
+        public var issuedRequests: UInt64? = nil
+        /// Valid register reads this vCPU executed that reached the daemon
+        /// (not those served by the read-only mirror or the shared page).
+        public var registerReads: UInt64? = nil
 
         public init(
             index: Int, tid: Int32, domain: UInt32, lastRequest: String?, utilMin: UInt16?, utilMax: UInt16?,

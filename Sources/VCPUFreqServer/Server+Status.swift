@@ -33,7 +33,7 @@ extension Server {
         }
         let vcpus = (0..<session.vcpuCount).map { vcpu -> StatusDocument.VCPU in
             let hint = session.applied[vcpu]
-            return StatusDocument.VCPU(
+            var status = StatusDocument.VCPU(
                 index: vcpu, tid: session.threads[vcpu]?.target.tid ?? 0, domain: session.model.vcpus[vcpu].performanceDomain,
                 lastRequest: session.lastRequests[vcpu].map(Self.describe), utilMin: hint?.utilMin, utilMax: hint?.utilMax,
                 latency: hint?.latency.description, cpus: hint?.affinity?.description,
@@ -41,6 +41,9 @@ extension Server {
                 capped: session.policy.state(vcpu: vcpu).isCapped, requests: counters.requests[vcpu],
                 kicks: counters.kicks[vcpu], hintsApplied: counters.hintsApplied[vcpu],
                 invalidAccesses: device.invalid(vcpu: vcpu), actuationErrors: counters.actuationErrors[vcpu])
+            status.issuedRequests = device.requests(vcpu: vcpu)
+            status.registerReads = device.reads(vcpu: vcpu)
+            return status
         }
         var vm = StatusDocument.VM(
             id: session.id, name: session.name, profile: session.profile, peerPID: session.peer.pid,

@@ -5,6 +5,9 @@ struct TopologyCommand: ParsableCommand {
         commandName: "topology",
         abstract: "Probe, check and render host topology files.",
         discussion: "The topology file (TOML) describes the host's CPU clusters and the VM profiles vcpufreq serves; see docs/topology.md.",
-        subcommands: [TopologyProbe.self, TopologyCheck.self, TopologyDT.self, TopologyCrosvmArgs.self, TopologyQEMUArgs.self, TopologyDefault.self]
+        subcommands: [
+            TopologyProbe.self, TopologyCheck.self, TopologyDT.self, TopologyCrosvmArgs.self, TopologyQEMUArgs.self,
+            TopologyPolicies.self, TopologyDefault.self,
+        ]
     )
 }

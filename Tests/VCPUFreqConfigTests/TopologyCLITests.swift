@@ -77,6 +77,8 @@ enum CLI {
         (["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--base", "nowhere"], "--base \"nowhere\" is not an address"),
         (["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--base", "0xfffffffffffff000"], "--base 0xfffffffffffff000: the device would run past"),
         (["topology", "crosvm-args", "Tests/Fixtures/topology/phone.toml", "--vm", "nope"], "no VM profile named \"nope\" (profiles: android)"),
+        (["topology", "policies", "Tests/Fixtures/topology/phone.toml", "--vm", "nope"], "no VM profile named \"nope\" (profiles: android)"),
+        (["topology", "policies", "/nonexistent.toml"], "cannot read /nonexistent.toml: No such file or directory"),
         (["topology", "probe", "--sysfs-root", "/nonexistent"], "cannot read /nonexistent/devices/system/cpu: No such file or directory"),
     ])
     func errorsNameTheFileOrFlag(arguments: [String], message: String) throws {
@@ -137,6 +139,22 @@ enum CLI {
         #expect(result.stderr.contains("note: --cpu-capacity is capacity-dmips-mhz"))
     }
 
+    /// The JSON the guest proofs hold a real guest's sysfs against: keys and values as documented.
+    @Test func policiesPrintsTheGuestsPoliciesAsJSON() throws {
+        let result = try CLI.run(["topology", "policies", "Tests/Fixtures/topology/phone.toml"])
+        #expect(result.status == 0)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(document["vm"] as? String == "android")
+        #expect(document["vcpus"] as? Int == 8)
+        #expect(document["table_mode"] as? String == "table")
+        let policies = try #require(document["policies"] as? [[String: Any]])
+        #expect(policies.map { $0["cpu"] as? Int } == [0, 4, 6])
+        #expect(policies.map { $0["cpus"] as? [Int] } == [[0, 1, 2, 3], [4, 5], [6, 7]])
+        #expect(policies.map { $0["max_khz"] as? Int } == [1_803_000, 2_253_000, 2_802_000])
+        #expect(policies.map { $0["min_khz"] as? Int } == [300_000, 400_000, 500_000])
+        #expect((policies[0]["frequencies_khz"] as? [Int])?.count == 11)
+    }
+
     @Test func dtSCMIHasNoMMIOAndRefusesABase() throws {
         let result = try CLI.run(["topology", "dt", "Tests/Fixtures/topology/phone.toml", "--scmi"])
         #expect(result.status == 0)
@@ -186,7 +204,7 @@ enum CLI {
     @Test func helpListsTheSubcommands() throws {
         let result = try CLI.run(["topology", "--help"])
         #expect(result.status == 0)
-        for name in ["probe", "check", "dt", "crosvm-args", "qemu-args", "default"] {
+        for name in ["probe", "check", "dt", "crosvm-args", "qemu-args", "policies", "default"] {
             #expect(result.stdout.contains("  \(name) "), "\(name) missing from help")
         }
     }

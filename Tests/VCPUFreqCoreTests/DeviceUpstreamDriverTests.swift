@@ -12,23 +12,15 @@ import Testing
         SampleTopologies.all(tableMode: mode).first { $0.host.name == name }!
     }
 
-    /// The policies the driver must build, derived from the VM profile: one per
-    /// distinct domain, owned by its lowest vCPU, with the cluster's table.
-    static func expectedPolicies(_ topology: Topology, _ mode: TableMode) -> [UpstreamDriverModel.Policy] {
-        let profile = topology.vms[0]
-        let domains = profile.domains ?? Topology.defaultDomains(clusters: profile.clusters)
-        var policies: [UpstreamDriverModel.Policy] = []
-        for cpu in 0..<profile.vcpuCount where !policies.contains(where: { $0.cpus.contains(cpu) }) {
-            let table = topology.host.clusters.first { $0.name == profile.clusters[cpu] }!.frequenciesKHz.map { UInt32($0) }
-            let members = (0..<profile.vcpuCount).filter { domains[$0] == domains[cpu] }
-            switch mode {
-            case .table:
-                policies.append(.init(cpu: cpu, cpus: members, table: table, minKHz: table.first!, maxKHz: table.last!))
-            case .maxOnly:
-                policies.append(.init(cpu: cpu, cpus: members, table: nil, minKHz: 1, maxKHz: table.last!))
-            }
+    /// The policies the driver must build, derived from the VM profile
+    /// (`Topology.guestPolicies`, itself checked against hand-written tables
+    /// in GuestPolicyTests): one per distinct domain, owned by its lowest
+    /// vCPU, with the cluster's table.
+    static func expectedPolicies(_ topology: Topology) throws -> [UpstreamDriverModel.Policy] {
+        try topology.guestPolicies().map {
+            .init(cpu: $0.cpu, cpus: $0.cpus, table: $0.frequenciesKHz?.map { UInt32($0) },
+                  minKHz: UInt32($0.minimumKHz), maxKHz: UInt32($0.maximumKHz))
         }
-        return policies
     }
 
     @Test(arguments: cases)
@@ -36,7 +28,7 @@ import Testing
         let topology = Self.sample(host, mode)
         var driver = UpstreamDriverModel(device: DeviceModel(vm: try topology.model()))
         try driver.probeAndInit(possibleCPUs: topology.vms[0].vcpuCount)
-        #expect(driver.policies == Self.expectedPolicies(topology, mode))
+        #expect(try driver.policies == Self.expectedPolicies(topology))
         #expect(driver.requests.isEmpty, "probe and init must not request anything")
         #expect(driver.device.counters.invalidTotal == 0, "the driver never makes an invalid access")
     }

@@ -142,6 +142,33 @@ extension DaemonTests {
             #expect(daemon.log.contains("plan=clamp="))
         }
 
+        /// `requests` counts by window, `issued_requests` and `register_reads`
+        /// by the vCPU that executed the access (the VMM's `vcpu`).
+        @Test func statusCountsRequestsByWindowAndByExecutingVCPU() throws {
+            let daemon = try Daemon(topology: TestTopology.toml())
+            let vm = try AttachedVM(daemon: daemon, name: "executing")
+            // vCPU 1 asks for vCPU 0 (the driver's target() from any CPU); vCPU 0 reads twice.
+            try vm.client.write(vcpu: 1, offset: Offset.upstream(0, Offset.setPerf), value: 1_500_000, sync: true)
+            _ = try vm.client.read(vcpu: 0, offset: Offset.upstream(0, Offset.curPerf))
+            _ = try vm.client.read(vcpu: 0, offset: Offset.upstream(1, Offset.perftblLen))
+            _ = try vm.client.read(vcpu: 1, offset: Offset.upstream(0, Offset.setPerf))  // invalid: not a register read
+
+            let json = try runProgram([vcpufreqBinary, "status", "--socket", daemon.socketPath, "--json"])
+            #expect(json.status == 0, "\(json.error)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+            let entry = try #require((document["vms"] as? [[String: Any]])?.first)
+            let vcpus = try #require(entry["vcpus"] as? [[String: Any]])
+            #expect(vcpus.map { $0["requests"] as? Int } == [1, 0])
+            #expect(vcpus.map { $0["issued_requests"] as? Int } == [0, 1])
+            #expect(vcpus.map { $0["register_reads"] as? Int } == [2, 0])
+            #expect(vcpus.map { $0["last_request"] as? String } == ["set_perf 1500000 kHz", nil])
+
+            // The typed client decodes the same fields.
+            let status = try #require(try vm.client.status().vms.first)
+            #expect(status.vcpus.map(\.issuedRequests) == [0, 1])
+            #expect(status.vcpus.map(\.registerReads) == [2, 0])
+        }
+
         /// The metrics file parses as Prometheus text, is rewritten at its
         /// interval (100 ms here) and its counters move with the guest.
         @Test func metricsFile() throws {
