@@ -6,6 +6,13 @@
  * access as a CO-RE relocation and libbpf rewrites the offset against the
  * running kernel's BTF at load time: only the fields we name must exist, at
  * whatever offset this kernel has them.
+ *
+ * Sizes are another matter: where a field's size differs between this header
+ * and the kernel, libbpf resizes the load only when both are unsigned
+ * integers (or pointers). Declare a field unsigned unless its sign matters
+ * and its size is the same on every kernel. COREAudit (Sources/VCPUFreqBPF/
+ * CORE) checks every read against a kernel's BTF by libbpf's rules; the
+ * kernel matrix (scripts/test-kernels) runs it on 6.1, 6.12 and 7.3.
  */
 #ifndef VCPUFREQ_KERNEL_H
 #define VCPUFREQ_KERNEL_H
@@ -29,6 +36,7 @@ typedef int pid_t;
 /* From include/uapi/linux/bpf.h: the only values we use. */
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 };
 enum {
 	BPF_ANY = 0,
@@ -64,7 +72,11 @@ struct sched_info {
 
 struct task_struct {
 	struct thread_info thread_info;
-	int on_cpu; /* 1 from switch-in until the switch-out has completed */
+	/* 1 from switch-in until the switch-out has completed. `int` in the
+	 * kernel up to 6.18, `u8` in 7.3: declared unsigned so libbpf may shrink
+	 * the load (it resizes loads of unsigned integers only; a signed field
+	 * of another size is refused, and the program with it). */
+	unsigned int on_cpu;
 	struct sched_entity se;
 	struct sched_info sched_info;
 	pid_t pid;  /* the TID */

@@ -22,6 +22,9 @@ public struct ThreadStats: Equatable, Sendable {
     /// The CPU it last ran on (set at switch-in and switch-out); nil before
     /// it was seen running.
     public var lastCPU: Int?
+    /// Time on CPU by CPU (index = CPU number), ns, up to the last
+    /// switch-out; [] when not known.
+    public var runtimeByCPU: [UInt64] = []
 
     public init(
         runtimeNanoseconds: UInt64 = 0, isOnCPU: Bool = false, wakeups: UInt64 = 0, voluntarySwitches: UInt64 = 0,

@@ -43,6 +43,7 @@ public final class VCPUThreadMonitor: Sendable {
         var object: BPFObject?
         var links: [BPFLink] = []
         var threadsFD: Int32 = -1
+        var cpuRuntimeFD: Int32 = -1
         var hintFD: Int32 = -1
         /// The sequence last written per util-hint entry: the daemon is the
         /// map's only writer, so after the first write of an entry (which
@@ -106,6 +107,7 @@ public final class VCPUThreadMonitor: Sendable {
     private func load(into state: inout State, pin: Bool) throws {
         let object = try BPFObject(bytes: configuration.objectBytes, name: configuration.objectName)
         try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.threadsMapName)
+        try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.cpuRuntimeMapName)
 
         if let pinPath = configuration.utilHintPinPath, pin {
             if let problem = prepareBPFFS(mounted: &state.status.mounted) {
@@ -140,6 +142,7 @@ public final class VCPUThreadMonitor: Sendable {
             }
         }
         state.threadsFD = try object.map(named: LibBPF.threadsMapName).fd
+        state.cpuRuntimeFD = try object.map(named: LibBPF.cpuRuntimeMapName).fd
         state.hintFD = try object.map(named: LibBPF.utilHintMapName).fd
         state.hintSequences.reserveCapacity(Int(configuration.maxTrackedThreads))
         state.object = object
@@ -259,8 +262,12 @@ public final class VCPUThreadMonitor: Sendable {
     /// - Throws: `BPFError.mapOperationFailed` when the map is full (E2BIG).
     public func track(tid: Int32) throws {
         let key = try Self.key(tid)
-        try withMap(.threads, "track(tid: \(tid))") { fd in
-            let code = LibBPF.insertThread(fd: fd, tid: key)
+        try state.withLock { state in
+            guard state.threadsFD >= 0 else { throw Self.notRunning(state, "track(tid: \(tid))") }
+            // The per-CPU entry first: the programs add to it once "threads" has the thread.
+            var code = LibBPF.insertCPURuntime(fd: state.cpuRuntimeFD, tid: key)
+            guard code == 0 else { throw Self.fail(LibBPF.cpuRuntimeMapName, "track \(tid)", code) }
+            code = LibBPF.insertThread(fd: state.threadsFD, tid: key)
             guard code == 0 else { throw Self.fail(LibBPF.threadsMapName, "track \(tid)", code) }
         }
     }
@@ -269,9 +276,11 @@ public final class VCPUThreadMonitor: Sendable {
     @discardableResult
     public func untrack(tid: Int32) throws -> Bool {
         let key = try Self.key(tid)
-        return try withMap(.threads, "untrack(tid: \(tid))") { fd in
+        return try state.withLock { state in
+            guard state.threadsFD >= 0 else { throw Self.notRunning(state, "untrack(tid: \(tid))") }
             var k = key
-            let code = LibBPF.delete(fd: fd, key: &k)
+            let code = LibBPF.delete(fd: state.threadsFD, key: &k)
+            _ = LibBPF.delete(fd: state.cpuRuntimeFD, key: &k)
             if code == ENOENT { return false }
             guard code == 0 else { throw Self.fail(LibBPF.threadsMapName, "untrack \(tid)", code) }
             return true
@@ -291,11 +300,14 @@ public final class VCPUThreadMonitor: Sendable {
     /// Both, from one lookup.
     func record(_ tid: Int32) throws -> (stats: ThreadStats, exits: ExitCounts)? {
         let key = try Self.key(tid)
-        return try withMap(.threads, "stats(tid: \(tid))") { fd in
-            guard let result = LibBPF.readThread(fd: fd, tid: key) else {
+        return try state.withLock { state in
+            guard state.threadsFD >= 0 else { throw Self.notRunning(state, "stats(tid: \(tid))") }
+            guard let result = LibBPF.readThread(fd: state.threadsFD, tid: key) else {
                 throw Self.fail(LibBPF.threadsMapName, "lookup \(tid)", errno)
             }
-            return result
+            guard var record = result else { return nil }
+            record.stats.runtimeByCPU = LibBPF.readCPURuntime(fd: state.cpuRuntimeFD, tid: key)
+            return record
         }
     }
 

@@ -80,6 +80,13 @@ final class DaemonProcess {
         return process.terminationStatus
     }
 
+    /// SIGKILL, as a crash would: nothing restored, the journal left behind.
+    func killWithoutWarning() {
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
     /// Pins the daemon's event-loop thread (its main thread, TID = PID);
     /// nil lets it run anywhere again.
     func setAffinity(_ cpus: CPUList) throws {

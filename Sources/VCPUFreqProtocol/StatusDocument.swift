@@ -26,6 +26,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var vcpus: Int
         /// Threads restored at start from a killed daemon's journal.
         public var recoveredThreads: Int
+        /// The sched_ext scheduler; nil when the daemon was not asked to load one.
+        public var scheduler: Scheduler? = nil
 
         public init(
             version: String, pid: Int32, uptimeSeconds: Double, actuators: String, actuatorNotes: [String],

@@ -72,6 +72,13 @@ final class DaemonBPF {
         }
     }
 
+    /// Undoes `bpf-map` journal records of a daemon that used the map when
+    /// this one does not (the programs are loaded, the map is the same pin).
+    var recoveryActuators: [any ThreadActuator] {
+        guard let monitor, monitor.status.utilHintPinPath != nil else { return [] }
+        return [BPFMapActuator(monitor: monitor)]
+    }
+
     /// The map actuator, when the plan chose the bpf-map clamp.
     func clampActuator(for plan: ActuationPlan) -> (any ThreadActuator)? {
         guard plan.clamp == .bpfMap, let monitor else { return nil }

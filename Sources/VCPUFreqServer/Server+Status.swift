@@ -5,7 +5,8 @@ import VCPUFreqProtocol
 
 extension Server {
     func statusDocument(for selected: [VMSession]) -> StatusDocument {
-        let daemon = StatusDocument.Daemon(
+        refreshScheduler()
+        var daemon = StatusDocument.Daemon(
             version: Self.version, pid: getpid(),
             uptimeSeconds: Double(MonotonicClock.nowNanoseconds() - startTime) / 1e9,
             actuators: actuatorSummary, actuatorNotes: plan.notes,
@@ -16,6 +17,7 @@ extension Server {
             ],
             bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
+        daemon.scheduler = scheduler.document
         return bpf.withHostTruth(StatusDocument(daemon: daemon, vms: selected.map(vmStatus)))
     }
 

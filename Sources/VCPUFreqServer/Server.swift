@@ -27,6 +27,7 @@ public final class Server {
     let procfs = ProcFS()
     let frequency: FrequencyMonitor
     let bpf: DaemonBPF
+    let scheduler: DaemonScheduler
     /// Writes `--metrics-file` off the loop; nil without one.
     let metricsWriter: MetricsFileWriter?
     /// Resolved VM model per profile name, with the latency hint the host supports.
@@ -53,6 +54,8 @@ public final class Server {
     /// listener with a pending connection does not spin the loop.
     var acceptPausedUntil: UInt64?
     private var stopping = false
+    /// Readable when the kernel ejected the sched_ext scheduler.
+    private var schedulerExit: FileDescriptor?
     private let ready = EpollReadyBuffer(capacity: 64)
 
     // Epoll tokens: the top byte says what, the rest which.
@@ -61,6 +64,7 @@ public final class Server {
     static let timerToken: UInt64 = 3
     static let connectionKind: UInt64 = 4 << 56
     static let doorbellKind: UInt64 = 5 << 56
+    static let schedulerToken: UInt64 = 6
 
     /// Messages read from one connection per wake-up: a VMM that keeps its
     /// socket full cannot starve the other VMs' connections and doorbells
@@ -116,8 +120,13 @@ public final class Server {
         } else {
             recorder = nil
         }
+        scheduler = DaemonScheduler(
+            options: configuration.scheduler, bpf: bpf, host: configuration.topology.host, logger: logger)
         controller = plan.makeController(
-            cgroupParent: configuration.cgroupParent, clampOverride: bpf.clampActuator(for: plan), recorder: recorder, applies: !configuration.dryRun, journal: journal)
+            cgroupParent: configuration.cgroupParent, clampOverride: bpf.clampActuator(for: plan),
+            clampMirror: DaemonScheduler.mapMirror(requested: scheduler.requested, plan: plan, bpf: bpf),
+            recoveryActuators: bpf.recoveryActuators,
+            recorder: recorder, applies: !configuration.dryRun, journal: journal)
 
         var models: [String: VMModel] = [:]
         for profile in configuration.topology.vms {
@@ -187,6 +196,15 @@ public final class Server {
     /// descriptor) also restores every thread before the error is thrown.
     public func run() throws {
         defer { shutdown() }
+        // After everything else is up: a scheduler that fails leaves a working daemon.
+        if let exit = scheduler.start(plan: plan) {
+            do {
+                try epoll.add(exit, events: .readable, token: Self.schedulerToken)
+                schedulerExit = exit
+            } catch {
+                logger.error("cannot watch the scheduler's exit; it is checked at each STATUS", metadata: ["error": "\(error)"])
+            }
+        }
         let busyPoll = UInt64(max(configuration.busyPollMicroseconds, 0)) * 1000
         // While requests flow (busy poll on): poll epoll without sleeping until then.
         var spinUntil: UInt64 = 0
@@ -236,6 +254,7 @@ public final class Server {
             switch token {
             case Self.listenerToken: acceptConnections(now: now)
             case Self.signalToken: handleSignals()
+            case Self.schedulerToken: refreshScheduler()
             case Self.timerToken:
                 // One-shot: it is disarmed now, whatever deadline it was for.
                 _ = try? timer.expirations()
@@ -244,6 +263,17 @@ public final class Server {
             }
             return false
         }
+    }
+
+    /// The scheduler's exit descriptor fired, or a STATUS asks: if the
+    /// kernel ejected it, stop watching, then let its descriptors go.
+    func refreshScheduler() {
+        guard scheduler.requested, scheduler.refresh(plan: plan) else { return }
+        if let exit = schedulerExit {
+            try? epoll.remove(exit)
+            schedulerExit = nil
+        }
+        scheduler.stop()
     }
 
     private func handleSignals() {
@@ -319,6 +349,11 @@ public final class Server {
             close(connection, reason: "daemon stopping")
         }
         writeMetrics(waiting: true)
+        if let exit = schedulerExit {
+            try? epoll.remove(exit)
+            schedulerExit = nil
+        }
+        scheduler.stop()
         logger.notice("stopped; every thread restored")
     }
 }

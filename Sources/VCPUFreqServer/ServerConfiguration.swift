@@ -42,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     public var cgroupParent: String
     /// Loading the BPF programs, pinning the util-hint map (Server+BPF.swift).
     public var bpf = BPFSettings()
+    /// The host scheduler to load (Server+Scheduler.swift).
+    public var scheduler = SchedulerOptions()
 
     public init(
         topology: Topology, socketPath: String, socketGroupID: UInt32? = nil, allowedUIDs: Set<UInt32> = [],

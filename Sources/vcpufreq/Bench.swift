@@ -14,5 +14,6 @@ struct Bench: ParsableCommand {
         BenchDaemon.self,
         BenchBPF.self,
         BenchDoorbell.self,
+        BenchSched.self,
     ]
 }
