@@ -32,7 +32,6 @@ typedef __u64 u64;
 
 /* include/uapi/linux/bpf.h: the map types and flags vcpufreq_kernel.h does not name. */
 enum {
-	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_RINGBUF = 27,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,

@@ -16,6 +16,7 @@ extension StatusDocument.HostTruth {
         runtimeByCPU = stats.runtimeByCPU.enumerated().filter { $0.element > 0 }.map {
             CPUTime(cpu: $0.offset, nanoseconds: $0.element)
         }
+        guest = stats.guest
     }
 
     /// The run delays as a histogram (buckets padded back to 32).

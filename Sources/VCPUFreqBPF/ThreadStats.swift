@@ -1,3 +1,5 @@
+import VCPUFreqProtocol
+
 /// What the host scheduler really did with one tracked thread since it was
 /// tracked, as the BPF programs counted it.
 public struct ThreadStats: Equatable, Sendable {
@@ -25,11 +27,14 @@ public struct ThreadStats: Equatable, Sendable {
     /// Time on CPU by CPU (index = CPU number), ns, up to the last
     /// switch-out; [] when not known.
     public var runtimeByCPU: [UInt64] = []
+    /// What its guest asked at its scheduling events (a vCPU thread with a
+    /// BPF-map shared page; nil when the programs never read a slot for it).
+    public var guest: StatusDocument.GuestSamples?
 
     public init(
         runtimeNanoseconds: UInt64 = 0, isOnCPU: Bool = false, wakeups: UInt64 = 0, voluntarySwitches: UInt64 = 0,
         involuntarySwitches: UInt64 = 0, migrations: UInt64 = 0, runDelay: RunDelayHistogram = .init(),
-        lastCPU: Int? = nil
+        lastCPU: Int? = nil, guest: StatusDocument.GuestSamples? = nil
     ) {
         self.runtimeNanoseconds = runtimeNanoseconds
         self.isOnCPU = isOnCPU
@@ -39,5 +44,6 @@ public struct ThreadStats: Equatable, Sendable {
         self.migrations = migrations
         self.runDelay = runDelay
         self.lastCPU = lastCPU
+        self.guest = guest
     }
 }

@@ -14,10 +14,12 @@ extension Server {
                 "uclamp": capabilities.uclamp.description, "cgroup_uclamp": capabilities.cgroupUclamp.description,
                 "eevdf_slice": capabilities.eevdfSlice.description, "nice": capabilities.nice.description,
                 "affinity": capabilities.affinity.description, "bpf_map": capabilities.bpfMap.description,
+                "bpf_map_page": bpf.pageCapability.description,
             ],
             bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
         daemon.scheduler = scheduler.document
+        daemon.wakeups = wakeups
         return bpf.withHostTruth(StatusDocument(daemon: daemon, vms: selected.map(vmStatus)))
     }
 
@@ -40,7 +42,7 @@ extension Server {
                 kicks: counters.kicks[vcpu], hintsApplied: counters.hintsApplied[vcpu],
                 invalidAccesses: device.invalid(vcpu: vcpu), actuationErrors: counters.actuationErrors[vcpu])
         }
-        return StatusDocument.VM(
+        var vm = StatusDocument.VM(
             id: session.id, name: session.name, profile: session.profile, peerPID: session.peer.pid,
             peerUID: session.peer.uid, actuators: actuatorSummary(for: session.model), kickMode: session.model.policy.kickMode.rawValue,
             polling: session.kicks.isPolling, sharedMapped: session.shared != nil,
@@ -51,6 +53,9 @@ extension Server {
                 actuationErrors: counters.actuationErrors.reduce(0, &+), threadsGone: counters.threadsGone,
                 restores: counters.restores),
             invalidAccesses: invalid, vcpus: vcpus)
+        vm.sharedPage = session.shared.map { $0.kind.name }
+        vm.sharedPageNote = session.shared?.kind == .bpfMap ? nil : session.sharedPageNote
+        return vm
     }
 
     /// `set_perf 1803000 kHz`, `util_hint 512`, `shared_page util 600 boost latency`.
