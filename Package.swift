@@ -20,6 +20,9 @@
 //   VCPUFreqBench   `vcpufreq bench daemon`: the real daemon driven by a load generator (emulated VMMs);
 //                   Sched/: `vcpufreq bench sched` and `vcpufreq scheduler selftest` (the sched_ext scheduler).
 //   CVCPUFreqMallocCounter  LD_PRELOAD allocation counter the daemon benchmark loads into the daemon.
+//   VCPUFreqKernelLab  the facets scripts/test-kernels runs inside QEMU guests on Debian's kernels: the real
+//                   daemon against threads of its own, every hint read back from the kernel; the report matrix.
+//   vcpufreq-kernel-lab  its command (`guest` in the guest, `report` on the host, `vmm` a VMM to kill).
 import PackageDescription
 
 let package = Package(
@@ -115,6 +118,18 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "VCPUFreqKernelLab",
+            dependencies: [
+                "VCPUFreqBench", "VCPUFreqBPF", "VCPUFreqClient", "VCPUFreqLinux", "VCPUFreqProtocol",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "vcpufreq-kernel-lab",
+            dependencies: ["VCPUFreqKernelLab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "VCPUFreqKernelLabTests", dependencies: ["VCPUFreqKernelLab", "vcpufreq-kernel-lab", "vcpufreq"]),
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .executableTarget(name: "vcpufreq-bpf-embed", path: "Plugins/BPFEmbed"),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["vcpufreq-bpf-embed"]),

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -298,20 +297,6 @@ int vcpufreq_kvm_eventfd_create(int non_blocking) {
 }
 
 extern char **environ;
-
-int vcpufreq_kvm_spawn(const char *path, char *const argv[], const char *log_path, pid_t *pid) {
-    posix_spawn_file_actions_t actions;
-    int error = posix_spawn_file_actions_init(&actions);
-    if (error != 0) return error;
-    if ((error = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)) == 0
-        && (error = posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == 0
-        && (error = posix_spawn_file_actions_adddup2(&actions, 1, 2)) == 0
-        && (error = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) == 0) {
-        error = posix_spawn(pid, path, &actions, NULL, argv, environ);
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    return error;
-}
 
 extern const unsigned char vcpufreq_guest_code_begin[];
 extern const unsigned char vcpufreq_guest_code_end[];

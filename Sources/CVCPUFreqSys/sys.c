@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -15,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -299,4 +302,45 @@ int vcpufreq_sys_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t 
     *uid = credentials.uid;
     *gid = credentials.gid;
     return 0;
+}
+
+// MARK: - Child processes
+
+extern char **environ;
+
+int vcpufreq_sys_spawn(const char *path, char *const argv[], char *const envp[], const char *output_path,
+                       int errors_to_output, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    int error = posix_spawn_file_actions_init(&actions);
+    if (error != 0) return error;
+    const char *output = output_path ? output_path : "/dev/null";
+    if ((error = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)) == 0
+        && (error = posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == 0
+        && (error = errors_to_output ? posix_spawn_file_actions_adddup2(&actions, 1, 2)
+                                     : posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)) == 0
+        && (error = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) == 0) {
+        // A clean start: no blocked signal (a daemon blocks SIGTERM for its
+        // signalfd, and exec keeps the mask) and every signal at its default.
+        posix_spawnattr_t attributes;
+        if ((error = posix_spawnattr_init(&attributes)) == 0) {
+            sigset_t none, all;
+            sigemptyset(&none);
+            sigfillset(&all);
+            if ((error = posix_spawnattr_setsigmask(&attributes, &none)) == 0
+                && (error = posix_spawnattr_setsigdefault(&attributes, &all)) == 0
+                && (error = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0) {
+                error = posix_spawn(pid, path, &actions, &attributes, argv, envp ? envp : environ);
+            }
+            posix_spawnattr_destroy(&attributes);
+        }
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    return error;
+}
+
+int vcpufreq_sys_waitpid(pid_t pid, int32_t *status, int nohang) {
+    int raw = 0;
+    pid_t result = waitpid(pid, &raw, nohang ? WNOHANG : 0);
+    if (result > 0) *status = raw;
+    return (int)result;
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqLinux
 
 /// One call stack the daemon allocated from inside a measurement window, and
 /// how often it was seen among the kept stacks.
@@ -117,17 +118,20 @@ struct AllocationSiteResolver {
         return nil
     }
 
+    /// Runs the tool to its end; its standard output (stderr dropped).
+    /// ChildProcess, not Foundation's `Process`: with the loopback
+    /// interface down, `Process.waitUntilExit` never returns.
     static func run(_ executable: String, _ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let output = NSTemporaryDirectory() + "vcpufreq-symbolizer-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).txt"
+        defer { unlink(output) }
+        guard let child = try? ChildProcess([executable] + arguments, outputPath: output, errorsToOutput: false) else {
+            return nil
+        }
+        guard child.wait(timeout: .seconds(120)) != nil else {
+            child.stop(grace: .seconds(1))
+            return nil
+        }
+        return try? String(contentsOfFile: output, encoding: .utf8)
     }
 
     /// Swift symbols through the runtime's demangler; others unchanged.

@@ -46,8 +46,8 @@ public final class DaemonBenchmark {
         } catch let error as BenchError {
             // Kept for a post-mortem: the daemon's log, topology and socket.
             var message = error.description
-            if let daemon, !daemon.process.isRunning {
-                message += "\nthe daemon died (status \(daemon.process.terminationStatus)); its log says:\n\(daemon.deathNotice())"
+            if let daemon, let ended = daemon.process.termination {
+                message += "\nthe daemon died (\(ended)); its log says:\n\(daemon.deathNotice())"
             }
             throw BenchError("\(message)\n(daemon log and topology kept in \(work))")
         }

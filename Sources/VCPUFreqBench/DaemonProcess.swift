@@ -6,10 +6,13 @@ import VCPUFreqLinux
 /// on a private socket and state directory, optionally with the allocation
 /// counter preloaded. Stopped by PID (SIGTERM, then SIGKILL) — never by name.
 final class DaemonProcess {
-    let process: Process
+    /// posix_spawn + waitpid (ChildProcess), not Foundation's `Process`:
+    /// with the loopback interface down its termination monitoring never
+    /// sees the child exit, and the benchmark hung at its end.
+    let process: ChildProcess
     let socketPath: String
     let logPath: String
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
     /// How long the daemon may take to start listening (capability
     /// detection probes a scratch thread; the journal is on tmpfs).
@@ -23,10 +26,8 @@ final class DaemonProcess {
     ) throws {
         self.socketPath = socketPath
         self.logPath = logPath
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [
-            "serve", "--topology", topologyPath, "--socket", socketPath, "--state-dir", stateDirectory,
+        let arguments = [
+            executable, "serve", "--topology", topologyPath, "--socket", socketPath, "--state-dir", stateDirectory,
             // The bench measures the request path; pinning would only move the idle threads around.
             "--no-pin", "--log-level", "notice",
         ] + extraArguments
@@ -37,22 +38,19 @@ final class DaemonProcess {
         } else {
             environment.removeValue(forKey: "LD_PRELOAD")
         }
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardError = log
-        process.standardOutput = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        do {
+            process = try ChildProcess(arguments, environment: environment, outputPath: logPath)
+        } catch {
+            throw BenchError("cannot start \(executable): \(error)")
+        }
         try waitUntilListening()
     }
 
     private func waitUntilListening() throws {
         let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
         while Date() < deadline {
-            guard process.isRunning else {
-                throw BenchError("the daemon exited at start (status \(process.terminationStatus)): \(logTail())")
+            if let ended = process.termination {
+                throw BenchError("the daemon exited at start (\(ended)): \(logTail())")
             }
             if let connection = try? SeqPacketConnection.connect(to: socketPath) {
                 try? connection.descriptor.close()
@@ -68,16 +66,10 @@ final class DaemonProcess {
     /// does not exit in time. Returns the exit status (nil: killed).
     @discardableResult
     func stop() -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(Self.stopTimeoutSeconds)
-        while process.isRunning, Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-            return nil
+        switch process.stop(grace: .seconds(Self.stopTimeoutSeconds)) {
+        case .exited(let code): return code
+        case .signaled, nil: return nil
         }
-        return process.terminationStatus
     }
 
     /// SIGKILL, as a crash would: nothing restored, the journal left behind.

@@ -7,16 +7,17 @@ import VCPUFreqLinux
 /// One VM as its VMM presents it to the daemon: its own connection (HELLO,
 /// ATTACH with the TIDs of idle threads standing in for vCPU threads,
 /// MAP_SHARED with doorbells), and the VMM's MAP_SHARED mapping of the
-/// shared page — the memory KVM would map into the guest.
-final class EmulatedVM {
-    let name: String
-    let client: VCPUFreqClient
+/// shared page — the memory KVM would map into the guest. Also the VMM of
+/// scripts/test-kernels' guest driver (VCPUFreqKernelLab).
+public final class EmulatedVM {
+    public let name: String
+    public let client: VCPUFreqClient
     let attached: AttachOutcome
-    let vcpuCount: Int
+    public let vcpuCount: Int
     /// The VMM's mapping of the whole memfd (kept alive while the VM is).
     private let mapping: MappedRegion
     let page: AtomicSharedPageMemory
-    let guest: SharedPageGuest<AtomicSharedPageMemory>
+    public let guest: SharedPageGuest<AtomicSharedPageMemory>
     /// Doorbell i of vCPU i: the eventfd a VMM registers as KVM ioeventfd.
     let doorbells: [FileDescriptor]
     private var detached = false
@@ -29,11 +30,13 @@ final class EmulatedVM {
     /// How long the shared page may take to show an active host header.
     static let headerTimeoutSeconds = 5.0
 
-    init(socketPath: String, name: String, profile: String, threadIDs: [Int32]) throws {
+    public init(
+        socketPath: String, name: String, profile: String, threadIDs: [Int32], clientName: String = "vcpufreq-bench"
+    ) throws {
         self.name = name
         vcpuCount = threadIDs.count
         do {
-            client = try VCPUFreqClient(socketPath: socketPath, clientName: "vcpufreq-bench")
+            client = try VCPUFreqClient(socketPath: socketPath, clientName: clientName)
             let ok = try client.attach(vmName: name, profile: profile, threadIDs: threadIDs)
             attached = AttachOutcome(vmID: ok.vmID, actuators: ok.actuators)
             let shared = try client.mapShared(mirror: false, doorbells: true)
@@ -79,8 +82,20 @@ final class EmulatedVM {
         DeviceAddressMap.utilHintOffset + UInt64(vcpu) * UtilHintABI.windowSize + UtilHintABI.Register.utilHint.rawValue
     }
 
+    /// A guest request through the shared page: vCPU `vcpu`'s utilization
+    /// (0...1024) and latency flag, and its doorbell rung when the host asked
+    /// for kicks (what KVM's ioeventfd does for a guest store).
+    public func publish(vcpu: Int, utilization: UInt32, latencySensitive: Bool = false) throws {
+        var flags: SharedPageABI.GuestFlags = .utilValid
+        if latencySensitive { flags.insert(.latencySensitive) }
+        guard guest.publish(slot: vcpu, utilization: utilization, performanceKHz: 0, flags: flags) else { return }
+        var one: UInt64 = 1
+        let written = withUnsafeBytes(of: &one) { Glibc.write(doorbells[vcpu].rawValue, $0.baseAddress, 8) }
+        guard written == 8 else { throw BenchError("VM \(name): doorbell \(vcpu) write failed: errno \(errno)") }
+    }
+
     /// DETACH (the daemon restores the threads), then the doorbells go.
-    func detach() {
+    public func detach() {
         guard !detached else { return }
         detached = true
         _ = try? client.detach()

@@ -1,4 +1,3 @@
-import CVCPUFreqKVM
 import Glibc
 import SystemPackage
 import VCPUFreqLinux
@@ -9,7 +8,8 @@ import VCPUFreqLinux
 /// a connection, stopped by its PID (SIGTERM, then SIGKILL after a grace
 /// period) and never by name. The directory is removed when the object goes.
 public final class DaemonProcess: @unchecked Sendable {
-    public let pid: pid_t
+    private let child: ChildProcess
+    public var pid: pid_t { child.pid }
     /// The private directory: `daemon.sock`, `state/`, `record.jsonl`, `daemon.log`.
     public let directory: String
     public let socketPath: String
@@ -18,7 +18,6 @@ public final class DaemonProcess: @unchecked Sendable {
     public let recordPath: String?
     /// The daemon's stdout and stderr.
     public let logPath: String
-    private var exitStatus: Int32?
 
     /// Starts `executable serve --topology topology --socket … --state-dir …
     /// [--record …] arguments…` and waits until it accepts connections.
@@ -41,10 +40,10 @@ public final class DaemonProcess: @unchecked Sendable {
         if let recordPath { argv += ["--record", recordPath] }
         argv += arguments
         do {
-            pid = try Self.spawn(argv, log: logPath)
+            child = try ChildProcess(argv, outputPath: logPath)
         } catch {
             Self.removeTree(directory)
-            throw error
+            throw .daemonProcess("cannot start \(executable): \(error)")
         }
         do {
             try waitUntilListening(timeout: startTimeout)
@@ -70,48 +69,25 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// True while the child has not exited (reaps it when it has).
-    public var isRunning: Bool {
-        guard exitStatus == nil else { return false }
-        var status: Int32 = 0
-        let reaped = waitpid(pid, &status, WNOHANG)
-        if reaped == pid { exitStatus = status }
-        return reaped == 0
-    }
+    public var isRunning: Bool { child.isRunning }
+
+    /// How the daemon ended; nil while it runs.
+    public var termination: ChildProcess.Termination? { child.termination }
 
     /// SIGTERM to the daemon's PID (it restores every thread and exits),
-    /// SIGKILL to the same PID after `grace`. Returns the raw wait status, nil
-    /// if it could not be collected. Idempotent.
+    /// SIGKILL to the same PID after `grace`. Returns how it ended, nil if
+    /// it could not be collected. Idempotent.
     @discardableResult
-    public func stop(grace: Duration = .seconds(5)) -> Int32? {
-        if let exitStatus { return exitStatus }
-        guard isRunning else { return exitStatus }
-        kill(pid, SIGTERM)
-        if waitForExit(within: grace) { return exitStatus }
-        kill(pid, SIGKILL)
-        _ = waitForExit(within: .seconds(5))
-        return exitStatus
-    }
+    public func stop(grace: Duration = .seconds(5)) -> ChildProcess.Termination? { child.stop(grace: grace) }
 
     /// True when the daemon exited normally with status 0.
-    public var exitedCleanly: Bool {
-        guard let exitStatus else { return false }
-        return exitStatus & 0x7f == 0 && (exitStatus >> 8) & 0xff == 0
-    }
-
-    private func waitForExit(within limit: Duration) -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if !isRunning { return true }
-            usleep(2_000)
-        }
-        return !isRunning
-    }
+    public var exitedCleanly: Bool { child.termination == .exited(0) }
 
     private func waitUntilListening(timeout: Duration) throws(VMMError) {
         let deadline = ContinuousClock.now + timeout
         while true {
-            guard isRunning else {
-                throw .daemonProcess("`vcpufreq serve` exited at start (status \(exitStatus ?? -1)):\n\(log)")
+            if let ended = child.termination {
+                throw .daemonProcess("`vcpufreq serve` exited at start (\(ended)):\n\(log)")
             }
             if let connection = try? SeqPacketConnection.connect(to: socketPath) {
                 try? connection.descriptor.close()
@@ -122,20 +98,6 @@ public final class DaemonProcess: @unchecked Sendable {
             }
             usleep(5_000)
         }
-    }
-
-    /// posix_spawn with stdout and stderr to `log`, stdin from /dev/null and
-    /// no other descriptor inherited (our KVM, memfd and socket descriptors
-    /// stay ours).
-    private static func spawn(_ argv: [String], log: String) throws(VMMError) -> pid_t {
-        let arguments = argv.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        var pid: pid_t = 0
-        let result = vcpufreq_kvm_spawn(argv[0], arguments, log, &pid)
-        guard result == 0 else {
-            throw .daemonProcess("cannot start \(argv[0]): \(String(cString: strerror(result)))")
-        }
-        return pid
     }
 
     static func readFile(_ path: String) -> String? {

@@ -105,7 +105,7 @@ struct VMM: ParsableCommand {
         defer {
             if let daemon {
                 let status = daemon.stop()
-                print("our daemon (pid \(daemon.pid)) stopped" + (daemon.exitedCleanly ? "" : " (wait status \(status ?? -1))"))
+                print("our daemon (pid \(daemon.pid)) stopped" + (daemon.exitedCleanly ? "" : " (\(status.map(String.init(describing:)) ?? "not collected"))"))
             }
         }
         let options = ConnectedVM.Options(

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPUFreqLinux
 
 @testable import VCPUFreqBench
 
@@ -116,6 +117,33 @@ import Testing
         if report.daemon.actuators.contains("latency=slice") {
             #expect(report.daemon.observedSliceNanoseconds == UInt64(report.settings.latencySliceMicroseconds) * 1000)
         }
+    }
+
+    /// With the loopback interface down (a fresh network namespace, as on a
+    /// host or guest whose `lo` was never brought up) the run still ends:
+    /// Foundation's `Process` cannot watch a child there (`Could not create
+    /// wakeup socket pair for CFSocket`), and the benchmark used to hang
+    /// after its last shape, waiting for a child it had already reaped.
+    @Test func finishesWithTheLoopbackInterfaceDown() throws {
+        guard getuid() == 0 else {
+            print("skipped: `unshare -n` (a network namespace without lo up) needs root")
+            return
+        }
+        let binary = Self.buildDirectory + "/vcpufreq"
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpufreq-bench-nolo-\(UUID().uuidString)").path
+        let log = out + ".log"
+        defer {
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        let child = try ChildProcess(
+            ["/usr/bin/unshare", "-n", binary, "bench", "daemon", "--quick", "--no-placement", "--shapes", "1x2", "--out", out],
+            outputPath: log)
+        let ended = child.wait(timeout: .seconds(90))
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        if ended == nil { child.stop(grace: .seconds(2)) }
+        #expect(ended == .exited(0), "the benchmark did not finish in a network namespace (\(ended.map(String.init(describing:)) ?? "hung")):\n\(output.suffix(2000))")
+        #expect(FileManager.default.fileExists(atPath: out + "/daemon.json"))
     }
 
     /// Runs the binary with `arguments`; returns status and both outputs.

@@ -20,6 +20,9 @@ final class FakeCgroupFiles: CgroupFiles {
     var operations: [Operation] = []
     var failWrites: [String: Errno] = [:]
 
+    func unifiedPath(ofThread tid: Int32) -> String? { nil }
+    func subdirectories(_ path: String) -> [String] { [] }
+
     func makeDirectory(_ path: String) throws(Errno) { operations.append(.mkdir(path)) }
     func removeDirectory(_ path: String) throws(Errno) { operations.append(.rmdir(path)) }
     func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws(Errno) {
@@ -75,10 +78,12 @@ final class FakeCgroupFiles: CgroupFiles {
     func vmNamesBecomeOneSafeComponent(name: String, component: String) {
         #expect(CgroupUclampActuator.safeComponent(name) == component)
         let actuator = CgroupUclampActuator(root: "/fake/", files: FakeCgroupFiles())
-        #expect(actuator.domainDirectory(vm: name, domain: 3) == "/fake/vcpufreq/\(component)/domain3")
+        #expect(actuator.domainDirectory(pid: 42, vm: name, domain: 3) == "/fake/vcpufreq/vmm-42/\(component)/domain3")
     }
 
-    @Test func groupsThreadsPerDomainWritesOnlyChangesAndCleansUp() throws {
+    /// The exact cgroupfs commands, in order: set up once per parent, per
+    /// process, per VM, per domain; then only the changed values.
+    @Test func setsUpPerProcessVMAndDomainWritesOnlyChangesAndCleansUp() throws {
         let files = FakeCgroupFiles()
         let actuator = CgroupUclampActuator(root: "/cg", parent: "vcpufreq", files: files)
         let big0 = ThreadTarget(tid: 101, pid: 100, vm: "phone", vcpu: 0, domain: 0)
@@ -86,25 +91,23 @@ final class FakeCgroupFiles: CgroupFiles {
         let little = ThreadTarget(tid: 103, pid: 100, vm: "phone", vcpu: 2, domain: 1)
         let snapshot = ThreadSnapshot(cgroup: .init(unifiedPath: "/machine.slice/vmm", v1CPUPath: nil))
         for target in [big0, big1, little] { try actuator.prepare(target, snapshot: snapshot) }
-        let d0 = "/cg/vcpufreq/phone/domain0"
-        let d1 = "/cg/vcpufreq/phone/domain1"
+        let p = "/cg/vcpufreq/vmm-100"
+        let vm = p + "/phone"
+        let d0 = vm + "/domain0"
+        let d1 = vm + "/domain1"
         typealias Op = FakeCgroupFiles.Operation
-        let setupCommon: [Op] = [
+        #expect(files.operations == [
             .mkdir("/cg/vcpufreq"), .write("/cg/cgroup.subtree_control", "+cpu"),
-            .mkdir("/cg/vcpufreq/phone"), .write("/cg/vcpufreq/cgroup.subtree_control", "+cpu"),
-        ]
-        let expectedSetup: [Op] =
-            setupCommon + [
-                .write("/cg/vcpufreq/phone/cgroup.procs", "100"),
-                .mkdir(d0), .write(d0 + "/cgroup.type", "threaded"),
-                .write("/cg/vcpufreq/phone/cgroup.subtree_control", "+cpu"),
-                .write(d0 + "/cgroup.threads", "101"),
-            ] + setupCommon + [.write(d0 + "/cgroup.threads", "102")] + setupCommon + [
-                .mkdir(d1), .write(d1 + "/cgroup.type", "threaded"),
-                .write("/cg/vcpufreq/phone/cgroup.subtree_control", "+cpu"),
-                .write(d1 + "/cgroup.threads", "103"),
-            ]
-        #expect(files.operations == expectedSetup)
+            .write("/cg/vcpufreq/cgroup.subtree_control", "+cpu"), .write("/cg/vcpufreq/cpu.uclamp.min", "max"),
+            .mkdir(p), .write(p + "/cgroup.procs", "100"),
+            .mkdir(p + "/others"), .write(p + "/others/cgroup.type", "threaded"), .write(p + "/cgroup.subtree_control", "+cpu"),
+            .write(p + "/cpu.uclamp.min", "max"),
+            .mkdir(vm), .write(vm + "/cgroup.type", "threaded"), .write(vm + "/cpu.uclamp.min", "max"),
+            .write(vm + "/cgroup.subtree_control", "+cpu"),
+            .mkdir(d0), .write(d0 + "/cgroup.type", "threaded"), .write(d0 + "/cgroup.threads", "101"),
+            .write(d0 + "/cgroup.threads", "102"),
+            .mkdir(d1), .write(d1 + "/cgroup.type", "threaded"), .write(d1 + "/cgroup.threads", "103"),
+        ] as [Op])
 
         files.operations.removeAll()
         let hint = HostHint(utilMin: 512, utilMax: 1024)
@@ -125,13 +128,11 @@ final class FakeCgroupFiles: CgroupFiles {
         try actuator.restore(big1, from: snapshot)
         try actuator.restore(little, from: snapshot)
         #expect(files.operations == [
-            .write("/cg/vcpufreq/phone/cgroup.threads", "102"), .write("/cg/vcpufreq/phone/cgroup.threads", "103"),
+            .write(p + "/others/cgroup.threads", "102"), .write(p + "/others/cgroup.threads", "103"),
         ])
         files.operations.removeAll()
         try actuator.restore(big0, from: snapshot)
-        #expect(files.operations == [
-            .write("/cg/machine.slice/vmm/cgroup.procs", "100"), .rmdir(d0), .rmdir(d1), .rmdir("/cg/vcpufreq/phone"),
-        ])
+        #expect(files.operations == [.write("/cg/machine.slice/vmm/cgroup.procs", "100"), .rmdir(p)])
     }
 
     @Test func restoreWithoutStateMovesTheProcessBack() throws {
@@ -140,9 +141,7 @@ final class FakeCgroupFiles: CgroupFiles {
         let actuator = CgroupUclampActuator(root: "/cg", files: files)
         let target = ThreadTarget(tid: 7, pid: 6, vm: "laptop", vcpu: 0, domain: 2)
         try actuator.restore(target, from: ThreadSnapshot(cgroup: .init(unifiedPath: "/", v1CPUPath: nil)))
-        #expect(files.operations == [
-            .write("/cg/cgroup.procs", "6"), .rmdir("/cg/vcpufreq/laptop/domain2"), .rmdir("/cg/vcpufreq/laptop"),
-        ])
+        #expect(files.operations == [.write("/cg/cgroup.procs", "6"), .rmdir("/cg/vcpufreq/vmm-6")])
     }
 
     @Test func applyBeforePrepareIsAnErrorNotATrap() {
@@ -159,13 +158,13 @@ final class FakeCgroupFiles: CgroupFiles {
         let target = ThreadTarget(tid: 7, pid: 6, vm: "x", vcpu: 0, domain: 0)
         try actuator.prepare(target, snapshot: ThreadSnapshot())
         files.operations.removeAll()
-        files.failWrites["/cg/vcpufreq/x/domain0/cpu.uclamp.min"] = .notPermitted
+        files.failWrites["/cg/vcpufreq/vmm-6/x/domain0/cpu.uclamp.min"] = .notPermitted
         #expect(throws: Errno.notPermitted) {
             try actuator.apply(HostHint(utilMin: 512), previous: nil, to: target, snapshot: ThreadSnapshot())
         }
         files.failWrites.removeAll()
         try actuator.apply(HostHint(utilMin: 512), previous: nil, to: target, snapshot: ThreadSnapshot())
-        #expect(files.operations.last == .write("/cg/vcpufreq/x/domain0/cpu.uclamp.min", "50.00"))
+        #expect(files.operations.last == .write("/cg/vcpufreq/vmm-6/x/domain0/cpu.uclamp.min", "50.00"))
     }
 
     @Test func captureRecordsTheLiveThreadsCgroups() throws {
@@ -201,5 +200,185 @@ final class FakeCgroupFiles: CgroupFiles {
         try FileManager.default.removeItem(atPath: root + "/g/cpu.uclamp.min")
         try files.removeDirectory(root + "/g")
         #expect(!FileManager.default.fileExists(atPath: root + "/g"))
+    }
+}
+
+/// The actuator against a cgroup v2 model that enforces the kernel's rules
+/// (ModelCgroupFiles): what the threads end up in and what clamp the
+/// scheduler would use, not which commands were written. The same
+/// scenarios run on a real kernel with the cpu controller in the kernel
+/// matrix's 7.3 guest (scripts/test-kernels, facet cgroup_uclamp).
+@Suite struct CgroupUclampKernelRulesTests {
+    static let original = "/machine.slice/vmm"
+
+    /// One VMM process (pid 100) with two VMs: "a" (domains 0 and 1) and
+    /// "b" (domain 0), and a thread of its own (107) that is no vCPU.
+    struct Rig {
+        let model = ModelCgroupFiles()
+        let actuator: CgroupUclampActuator
+        let a0 = ThreadTarget(tid: 101, pid: 100, vm: "a", vcpu: 0, domain: 0)
+        let a1 = ThreadTarget(tid: 102, pid: 100, vm: "a", vcpu: 1, domain: 0)
+        let a2 = ThreadTarget(tid: 103, pid: 100, vm: "a", vcpu: 2, domain: 1)
+        let b0 = ThreadTarget(tid: 104, pid: 100, vm: "b", vcpu: 0, domain: 0)
+        let b1 = ThreadTarget(tid: 105, pid: 100, vm: "b", vcpu: 1, domain: 0)
+        let other: Int32 = 107
+        var snapshots: [Int32: ThreadSnapshot] = [:]
+
+        init() throws {
+            try model.makeDirectory("/cg/machine.slice")
+            try model.makeDirectory("/cg/machine.slice/vmm")
+            model.addProcess(100, threads: [101, 102, 103, 104, 105, 107], in: CgroupUclampKernelRulesTests.original)
+            actuator = CgroupUclampActuator(root: "/cg", files: model)
+        }
+
+        var vmA: [ThreadTarget] { [a0, a1, a2] }
+        var vmB: [ThreadTarget] { [b0, b1] }
+
+        /// Capture and prepare as the controller does, VM by VM.
+        mutating func attach(_ targets: [ThreadTarget]) throws {
+            for target in targets {
+                var snapshot = ThreadSnapshot()
+                try actuator.capture(target, into: &snapshot)
+                try actuator.prepare(target, snapshot: snapshot)
+                snapshots[target.tid] = snapshot
+            }
+        }
+
+        func restore(_ targets: [ThreadTarget]) throws {
+            for target in targets { try actuator.restore(target, from: snapshots[target.tid]!) }
+        }
+
+        func apply(_ hint: HostHint, to target: ThreadTarget) throws {
+            try actuator.apply(hint, previous: nil, to: target, snapshot: snapshots[target.tid]!)
+        }
+
+        func effective(_ tid: Int32) -> [UInt32]? { model.effectiveClamp(ofThread: tid).map { [$0.min, $0.max] } }
+    }
+
+    @Test func severalVMsOfOneProcessAreClampedAndRestored() throws {
+        var rig = try Rig()
+        try rig.attach(rig.vmA)
+        try rig.attach(rig.vmB)
+        #expect(rig.snapshots[rig.b0.tid]?.cgroup?.unifiedPath == Self.original, "the second VM's capture is the process's original")
+        try rig.apply(HostHint(utilMin: 512, utilMax: 1024), to: rig.a0)
+        try rig.apply(HostHint(utilMin: 256, utilMax: 512), to: rig.a2)
+        try rig.apply(HostHint(utilMin: 800, utilMax: 1024), to: rig.b0)
+        // Each vCPU thread sits in its VM's domain group: the second VM's
+        // attach did not take the first VM's threads along.
+        #expect(rig.model.unifiedPath(ofThread: 101) == "/vcpufreq/vmm-100/a/domain0")
+        #expect(rig.model.unifiedPath(ofThread: 103) == "/vcpufreq/vmm-100/a/domain1")
+        #expect(rig.model.unifiedPath(ofThread: 104) == "/vcpufreq/vmm-100/b/domain0")
+        // What the scheduler uses: protection reaches the threads through
+        // every ancestor; the VMM's own thread is not boosted.
+        #expect(rig.effective(101) == [512, 1024])
+        #expect(rig.effective(102) == [512, 1024], "one write covers the domain")
+        #expect(rig.effective(103) == [256, 512])
+        #expect(rig.effective(104) == [800, 1024])
+        #expect(rig.effective(rig.other) == [0, 1024])
+        #expect(rig.effective(100) == [0, 1024])
+
+        try rig.restore(rig.vmA)
+        for tid: Int32 in [101, 102, 103] {
+            #expect(rig.effective(tid) == [0, 1024], "\(tid)")
+        }
+        #expect(rig.model.groups["/vcpufreq/vmm-100/a"] == nil, "VM a's groups are gone")
+        #expect(rig.effective(104) == [800, 1024], "VM b keeps its clamp")
+
+        try rig.restore(rig.vmB)
+        for tid: Int32 in [100, 101, 102, 103, 104, 105, 107] {
+            #expect(rig.model.unifiedPath(ofThread: tid) == Self.original, "\(tid)")
+        }
+        #expect(rig.model.groups.keys.filter { $0.hasPrefix("/vcpufreq/") }.isEmpty, "\(rig.model.groups.keys.sorted())")
+    }
+
+    /// A daemon killed with VMs attached: the next one recovers every
+    /// journal record with a fresh actuator.
+    @Test func journalRecoveryPutsTheProcessBackAndRemovesItsGroups() throws {
+        var rig = try Rig()
+        try rig.attach(rig.vmA + rig.vmB)
+        try rig.apply(HostHint(utilMin: 512, utilMax: 1024), to: rig.a0)
+        let recovering = CgroupUclampActuator(root: "/cg", files: rig.model)
+        for target in rig.vmA + rig.vmB { try recovering.restore(target, from: rig.snapshots[target.tid]!) }
+        for tid: Int32 in [100, 101, 104, 107] {
+            #expect(rig.model.unifiedPath(ofThread: tid) == Self.original, "\(tid)")
+        }
+        #expect(rig.model.groups["/vcpufreq/vmm-100"] == nil)
+        #expect(rig.effective(101) == [0, 1024])
+    }
+
+    /// A process the VMM spawned from one of its threads starts in that
+    /// thread's group (here a daemon started after a crash, in `others`, as
+    /// the kernel matrix's 7.3 guest had it): restore takes it back to the
+    /// VMM's original group too, so the subtree can go. Both the normal
+    /// restore and journal recovery.
+    @Test(arguments: [false, true])
+    func aProcessSpawnedInsideTheSubtreeGoesBackWithTheVMM(recovering: Bool) throws {
+        var rig = try Rig()
+        try rig.attach(rig.vmA)
+        rig.model.addProcess(300, threads: [301], in: "/vcpufreq/vmm-100/others")
+        rig.model.addProcess(400, threads: [], in: "/vcpufreq/vmm-100/a/domain0")
+        let restorer = recovering ? CgroupUclampActuator(root: "/cg", files: rig.model) : rig.actuator
+        for target in rig.vmA { try restorer.restore(target, from: rig.snapshots[target.tid]!) }
+        for tid: Int32 in [100, 101, 107, 300, 301, 400] {
+            #expect(rig.model.unifiedPath(ofThread: tid) == Self.original, "\(tid)")
+        }
+        #expect(rig.model.groups["/vcpufreq/vmm-100"] == nil, "\(rig.model.groups.keys.sorted())")
+    }
+
+    /// A VMM that exited before its restore: its groups go anyway.
+    @Test func aGoneProcessLeavesNoGroups() throws {
+        var rig = try Rig()
+        try rig.attach(rig.vmA)
+        for tid: Int32 in [100, 101, 102, 103, 104, 105, 107] { rig.model.removeThread(tid) }
+        for target in rig.vmA {
+            #expect(throws: Errno.noSuchProcess) { try rig.actuator.restore(target, from: rig.snapshots[target.tid]!) }
+        }
+        #expect(rig.model.groups["/vcpufreq/vmm-100"] == nil, "\(rig.model.groups.keys.sorted())")
+    }
+
+    /// Two VMM processes, one VM each: separate subtrees, neither disturbs the other.
+    @Test func twoProcessesHaveTheirOwnSubtrees() throws {
+        var rig = try Rig()
+        rig.model.addProcess(200, threads: [201], in: "/")
+        let other = ThreadTarget(tid: 201, pid: 200, vm: "c", vcpu: 0, domain: 0)
+        try rig.attach([rig.a0, other])
+        try rig.apply(HostHint(utilMin: 300, utilMax: 1024), to: other)
+        #expect(rig.effective(201) == [300, 1024])
+        try rig.restore([rig.a0])
+        #expect(rig.effective(201) == [300, 1024])
+        #expect(rig.model.unifiedPath(ofThread: 201) == "/vcpufreq/vmm-200/c/domain0")
+        try rig.restore([other])
+        #expect(rig.model.unifiedPath(ofThread: 201) == "/")
+        #expect(rig.model.unifiedPath(ofThread: 200) == "/")
+    }
+
+    /// The model itself: the rules the actuator first broke.
+    @Test func theModelRefusesWhatTheKernelRefuses() throws {
+        let model = ModelCgroupFiles()
+        model.addProcess(10, threads: [11])
+        try model.write("+cpu", to: "/cg/cgroup.subtree_control")
+        try model.makeDirectory("/cg/p")
+        try model.makeDirectory("/cg/q")
+        try model.write("10", to: "/cg/p/cgroup.procs")
+        try model.makeDirectory("/cg/p/t")
+        try model.write("threaded", to: "/cg/p/t/cgroup.type")
+        try model.write("11", to: "/cg/p/t/cgroup.threads")
+        #expect(throws: Errno.notSupported) { try model.write("11", to: "/cg/q/cgroup.threads") }
+        #expect(throws: Errno.notSupported) { try model.write("10", to: "/cg/p/t/cgroup.procs") }
+        try model.write("10", to: "/cg/q/cgroup.procs")  // moves both threads
+        #expect(model.unifiedPath(ofThread: 11) == "/q")
+        #expect(throws: Errno.notSupported) { try model.write("11", to: "/cg/p/t/cgroup.threads") }
+        #expect(throws: Errno.resourceBusy) { try model.removeDirectory("/cg/q") }
+        // A child's protection is capped by its parent's (0 by default).
+        try model.write("+cpu", to: "/cg/p/cgroup.subtree_control")
+        try model.write("50.00", to: "/cg/p/t/cpu.uclamp.min")
+        try model.write("10", to: "/cg/p/cgroup.procs")
+        try model.write("11", to: "/cg/p/t/cgroup.threads")
+        #expect(model.effective("/p/t").min == 0)
+        #expect(model.effectiveClamp(ofThread: 11)?.min == 0)
+        try model.write("max", to: "/cg/p/cpu.uclamp.min")
+        #expect(model.effective("/p/t").min == 512)
+        #expect(model.effectiveClamp(ofThread: 11)?.min == 512)
+        #expect(model.effectiveClamp(ofThread: 10)?.min == 1024, "a thread in p itself gets p's protection")
     }
 }

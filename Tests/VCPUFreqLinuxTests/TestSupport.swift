@@ -69,3 +69,10 @@ let onlineCPUs: [Int] = {
     let text = (try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8)) ?? "0"
     return (try? CPUList(parsing: text))?.ids ?? [0]
 }()
+
+/// Whether SCHED_RESET_ON_FORK is set on `tid`, from sched_getscheduler(2)
+/// (the kernel ORs SCHED_RESET_ON_FORK, 0x40000000, into the policy); nil when it fails.
+func kernelResetOnFork(_ tid: Int32) -> Bool? {
+    let policy = sched_getscheduler(tid)
+    return policy < 0 ? nil : policy & 0x4000_0000 != 0
+}

@@ -61,7 +61,9 @@ import VCPUFreqCore
         let hook = SyscallHook()
         try SyscallHook.withHook(hook) { try UclampActuator(clampsReadable: false).capture(live, into: &snapshot) }
         #expect(snapshot.utilClamp == nil)
-        #expect(hook.calls.isEmpty)
+        // One sched_getattr still: the original RESET_ON_FORK, which prepare sets.
+        #expect(hook.calls.map(\.name) == ["sched_getattr"])
+        #expect(snapshot.resetOnFork == false)
         try UclampActuator(clampsReadable: true).capture(live, into: &snapshot)
         #expect(snapshot.utilClamp != nil)
     }

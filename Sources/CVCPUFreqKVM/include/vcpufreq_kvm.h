@@ -163,15 +163,6 @@ int vcpufreq_kvm_memfd_create(const char *name, uint64_t size);
 /// eventfd(0, EFD_CLOEXEC [| EFD_NONBLOCK]).
 int vcpufreq_kvm_eventfd_create(int non_blocking);
 
-// MARK: - Helper processes (the VMM starting its own daemon)
-
-/// posix_spawn of `path` with `argv` (NULL-terminated) and the caller's
-/// environment: stdin from /dev/null, stdout and stderr appended to a fresh
-/// `log_path` (0600), and no other descriptor inherited — the VMM's KVM,
-/// memfd, eventfd and socket descriptors stay its own
-/// (posix_spawn_file_actions_addclosefrom_np, glibc 2.34). 0 or an errno.
-int vcpufreq_kvm_spawn(const char *path, char *const argv[], const char *log_path, pid_t *pid);
-
 // MARK: - Guest code
 
 /// The guest script interpreter: position-independent 64-bit code, copied

@@ -138,4 +138,17 @@ ssize_t vcpufreq_sys_recv_with_fds(int fd, void *data, size_t capacity,
 /// getsockopt(SO_PEERCRED).
 int vcpufreq_sys_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+// MARK: - Child processes
+
+/// posix_spawn of `path` with `argv` and `envp` (both NULL-terminated;
+/// `envp` NULL = this process's environment): stdin from /dev/null, stdout
+/// to `output_path` (created or truncated, mode 0600; NULL = /dev/null),
+/// stderr there too when `errors_to_output`, else to /dev/null; no other
+/// descriptor inherited (closefrom 3, glibc 2.34), no signal blocked and
+/// every signal at its default action. Returns 0 and sets *pid, or an errno.
+int vcpufreq_sys_spawn(const char *path, char *const argv[], char *const envp[], const char *output_path,
+                       int errors_to_output, pid_t *pid);
+/// waitpid(pid, &status, nohang ? WNOHANG : 0).
+int vcpufreq_sys_waitpid(pid_t pid, int32_t *status, int nohang);
+
 #endif

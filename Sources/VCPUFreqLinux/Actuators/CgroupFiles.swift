@@ -1,9 +1,14 @@
+import Foundation
 import SystemPackage
 
 /// The few cgroupfs operations the cgroup actuator needs, behind a protocol
 /// so tests run the actuator against an in-memory tree (this host has no
 /// cgroup v2 cpu controller). Paths are absolute.
 public protocol CgroupFiles: AnyObject {
+    /// The cgroup v2 path of a thread (`0::/path` of /proc/<tid>/cgroup, relative to the mount); nil when it is gone.
+    func unifiedPath(ofThread tid: Int32) -> String?
+    /// Names of the child cgroups (subdirectories) of `path`; empty when it has none or is gone.
+    func subdirectories(_ path: String) -> [String]
     /// mkdir; an existing directory is not an error.
     func makeDirectory(_ path: String) throws(Errno)
     /// rmdir of a cgroup (the kernel refuses while it has members: EBUSY).
@@ -33,7 +38,16 @@ extension CgroupFiles {
 
 /// The real cgroupfs.
 public final class KernelCgroupFiles: CgroupFiles {
-    public init() {}
+    let procfs: ProcFS
+
+    public init(procfs: ProcFS = ProcFS()) { self.procfs = procfs }
+
+    public func unifiedPath(ofThread tid: Int32) -> String? { procfs.cgroups(ofThread: tid).unifiedPath }
+
+    public func subdirectories(_ path: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.filter { FileStatusProbe.kind(of: path + "/" + $0) == .directory }.sorted()
+    }
 
     public func makeDirectory(_ path: String) throws(Errno) {
         do {

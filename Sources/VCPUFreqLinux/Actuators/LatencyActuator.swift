@@ -30,13 +30,15 @@ public final class LatencyActuator: ThreadActuator {
     }
 
     /// The struct for a custom slice of `microseconds`: SCHED_NORMAL, the
-    /// original nice and reset-on-fork bit, runtime in ns (UInt32 µs × 1000
-    /// cannot overflow UInt64; the kernel clamps to 0.1...100 ms).
+    /// original nice, runtime in ns (UInt32 µs × 1000 cannot overflow
+    /// UInt64; the kernel clamps to 0.1...100 ms), and RESET_ON_FORK: a
+    /// thread the vCPU thread creates gets neither the slice nor the clamps
+    /// (this call names the policy, so it sets the flag; without it, it
+    /// would clear the one the clamp facet set). Restore puts the original back.
     public static func sliceAttributes(microseconds: UInt32, original: SchedAttr?) -> SchedAttr {
         let nice = original?.nice ?? 0
-        let flags = (original?.flags ?? []).intersection(.resetOnFork)
         return SchedAttr(
-            size: UInt32(SchedAttr.sizeWithoutUtilClamp), policy: .normal, flags: flags, nice: nice,
+            size: UInt32(SchedAttr.sizeWithoutUtilClamp), policy: .normal, flags: .resetOnFork, nice: nice,
             runtimeNanoseconds: UInt64(microseconds) * 1000)
     }
 
@@ -51,7 +53,7 @@ public final class LatencyActuator: ThreadActuator {
             try ThreadScheduling.setAttributes(
                 Self.sliceAttributes(microseconds: microseconds, original: snapshot.scheduling), of: target.tid)
         case .nice(let value):
-            if case .slice = previous?.latency { try restoreScheduling(target, snapshot) }
+            if case .slice = previous?.latency { try restoreScheduling(target, snapshot, keepResetOnFork: true) }
             try ThreadScheduling.setNice(Int32(value), of: target.tid)
         }
     }
@@ -67,7 +69,7 @@ public final class LatencyActuator: ThreadActuator {
     private func restore(_ target: ThreadTarget, from snapshot: ThreadSnapshot, previous: LatencyHint) throws(Errno) {
         switch previous {
         case .none: return
-        case .slice: try restoreScheduling(target, snapshot)
+        case .slice: try restoreScheduling(target, snapshot, keepResetOnFork: true)
         case .nice:
             guard let original = snapshot.scheduling else { return }
             try ThreadScheduling.setNice(original.nice, of: target.tid)
@@ -89,8 +91,14 @@ public final class LatencyActuator: ThreadActuator {
         return attr
     }
 
-    private func restoreScheduling(_ target: ThreadTarget, _ snapshot: ThreadSnapshot) throws(Errno) {
+    /// `keepResetOnFork`: the thread stays ours (a hint back to none), so
+    /// RESET_ON_FORK stays set; the original flag comes back with `restore`.
+    private func restoreScheduling(
+        _ target: ThreadTarget, _ snapshot: ThreadSnapshot, keepResetOnFork: Bool = false
+    ) throws(Errno) {
         guard let original = snapshot.scheduling else { return }
-        try ThreadScheduling.setAttributes(restoreAttributes(original), of: target.tid)
+        var attr = restoreAttributes(original)
+        if keepResetOnFork { attr.flags.insert(.resetOnFork) }
+        try ThreadScheduling.setAttributes(attr, of: target.tid)
     }
 }

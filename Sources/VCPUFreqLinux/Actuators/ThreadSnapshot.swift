@@ -15,15 +15,19 @@ public struct ThreadSnapshot: Codable, Equatable, Sendable {
     public var affinity: CPUList?
     /// The thread's cgroups (v2 path and v1 `cpu` path).
     public var cgroup: CgroupPlacement?
+    /// Whether SCHED_RESET_ON_FORK was set before the clamp facet set it
+    /// (the latency facet keeps its own copy in `scheduling.flags`).
+    public var resetOnFork: Bool?
 
     public init(
         scheduling: SchedAttr? = nil, utilClamp: UtilClamp? = nil, affinity: CPUList? = nil,
-        cgroup: CgroupPlacement? = nil
+        cgroup: CgroupPlacement? = nil, resetOnFork: Bool? = nil
     ) {
         self.scheduling = scheduling
         self.utilClamp = utilClamp
         self.affinity = affinity
         self.cgroup = cgroup
+        self.resetOnFork = resetOnFork
     }
 
     public var policy: SchedPolicy? { scheduling?.policy }
@@ -55,7 +59,7 @@ public struct ThreadSnapshot: Codable, Equatable, Sendable {
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case scheduling, utilClamp, affinity, cgroup }
+    private enum CodingKeys: String, CodingKey { case scheduling, utilClamp, affinity, cgroup, resetOnFork }
 
     // CPUList is written the kernel's way ("0-3,6") so the journal stays readable.
     public init(from decoder: any Decoder) throws {
@@ -63,6 +67,7 @@ public struct ThreadSnapshot: Codable, Equatable, Sendable {
         scheduling = try container.decodeIfPresent(SchedAttr.self, forKey: .scheduling)
         utilClamp = try container.decodeIfPresent(UtilClamp.self, forKey: .utilClamp)
         cgroup = try container.decodeIfPresent(CgroupPlacement.self, forKey: .cgroup)
+        resetOnFork = try container.decodeIfPresent(Bool.self, forKey: .resetOnFork)
         if let text = try container.decodeIfPresent(String.self, forKey: .affinity) {
             do {
                 affinity = try CPUList(parsing: text)
@@ -81,5 +86,6 @@ public struct ThreadSnapshot: Codable, Equatable, Sendable {
         try container.encodeIfPresent(utilClamp, forKey: .utilClamp)
         try container.encodeIfPresent(cgroup, forKey: .cgroup)
         try container.encodeIfPresent(affinity?.description, forKey: .affinity)
+        try container.encodeIfPresent(resetOnFork, forKey: .resetOnFork)
     }
 }

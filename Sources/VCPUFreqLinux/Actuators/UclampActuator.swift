@@ -9,9 +9,11 @@ public final class UclampActuator: ThreadActuator {
     public let facet = ActuatorFacet.clamp
     public let name = "uclamp"
 
-    /// Keep the policy and its parameters, change only the clamps, and do
-    /// not pass them to children (a vCPU thread should not fork, but if it
-    /// does the child is not a vCPU).
+    /// Keep the policy and its parameters, change only the clamps. The
+    /// kernel ignores RESET_ON_FORK next to KEEP_POLICY (it keeps the
+    /// thread's current value): `prepare` sets it, so children of a vCPU
+    /// thread (not vCPUs) do not inherit the clamps. Seen on Linux 7.3,
+    /// where a child of a clamped thread had its util_min.
     public static let applyFlags: SchedFlags = [.keepPolicy, .keepParams, .utilClampMin, .utilClampMax, .resetOnFork]
 
     /// Whether sched_getattr reports real clamps here (false on kernels
@@ -28,9 +30,16 @@ public final class UclampActuator: ThreadActuator {
     }
 
     public func capture(_ target: ThreadTarget, into snapshot: inout ThreadSnapshot) throws(Errno) {
-        guard clampsReadable else { return }
         let attr = try ThreadScheduling.attributes(of: target.tid)
+        snapshot.resetOnFork = attr.flags.contains(.resetOnFork)
+        guard clampsReadable else { return }
         if attr.hasUtilClamp { snapshot.utilClamp = .init(min: attr.utilMin, max: attr.utilMax) }
+    }
+
+    /// RESET_ON_FORK while the thread is ours: a thread it creates starts
+    /// unclamped (the kernel's uclamp_fork resets the clamps only then).
+    public func prepare(_ target: ThreadTarget, snapshot: ThreadSnapshot) throws(Errno) {
+        try ThreadScheduling.setResetOnFork(true, of: target.tid)
     }
 
     public func apply(
@@ -46,5 +55,6 @@ public final class UclampActuator: ThreadActuator {
     public func restore(_ target: ThreadTarget, from snapshot: ThreadSnapshot) throws(Errno) {
         let original = snapshot.utilClamp ?? .unclamped
         try ThreadScheduling.setAttributes(Self.attributes(utilMin: original.min, utilMax: original.max), of: target.tid)
+        if let resetOnFork = snapshot.resetOnFork { try ThreadScheduling.setResetOnFork(resetOnFork, of: target.tid) }
     }
 }

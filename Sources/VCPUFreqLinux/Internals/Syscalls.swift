@@ -314,6 +314,25 @@ func system_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> 
     hooked("rename", []) { Glibc.rename(from, to) }
 }
 
+// MARK: - Child processes
+
+/// posix_spawn: 0 or an errno (not -1/errno: posix_spawn's own convention).
+func system_spawn(
+    _ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
+    _ envp: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ output: UnsafePointer<CChar>?, _ errorsToOutput: Bool,
+    _ pid: UnsafeMutablePointer<Int32>
+) -> Int32 {
+    hooked("posix_spawn", []) { vcpufreq_sys_spawn(path, argv, envp, output, errorsToOutput ? 1 : 0, pid) }
+}
+
+func system_waitpid(_ pid: Int32, _ status: UnsafeMutablePointer<Int32>, _ nohang: Bool) -> Int32 {
+    hooked("waitpid", [int64(pid), nohang ? 1 : 0]) { vcpufreq_sys_waitpid(pid, status, nohang ? 1 : 0) }
+}
+
+func system_kill(_ pid: Int32, _ signal: Int32) -> Int32 {
+    hooked("kill", [int64(pid), int64(signal)]) { Glibc.kill(pid, signal) }
+}
+
 /// Reads the 8-byte counter of an eventfd or timerfd (nonblocking): its
 /// value, which the read resets; nil when it is zero (EAGAIN).
 func readCounter(_ descriptor: Int32, retryOnInterrupt: Bool) throws(Errno) -> UInt64? {

@@ -68,4 +68,20 @@ public enum ThreadScheduling {
     public static func setNice(_ nice: Int32, of tid: Int32, retryOnInterrupt: Bool = true) throws(Errno) {
         _ = try valueOrErrno(retryOnInterrupt: retryOnInterrupt) { system_setpriority(tid, nice) }
     }
+
+    /// Sets or clears SCHED_RESET_ON_FORK and changes nothing else. The
+    /// kernel stores the flag only from a call that names the policy: with
+    /// SCHED_FLAG_KEEP_POLICY it keeps the thread's current value
+    /// (__sched_setscheduler: `policy < 0` takes `p->sched_reset_on_fork`),
+    /// so the clamp writes, which keep the policy, cannot set it. This call
+    /// repeats the thread's own policy and parameters (sched_getattr) with
+    /// the flag, which the kernel's "not changing anything" path stores.
+    /// A no-op when the flag is already as wanted.
+    public static func setResetOnFork(_ enabled: Bool, of tid: Int32) throws(Errno) {
+        var attr = try attributes(of: tid)
+        guard attr.flags.contains(.resetOnFork) != enabled else { return }
+        attr.size = UInt32(SchedAttr.sizeWithoutUtilClamp)  // the clamps stay as they are
+        attr.flags = enabled ? .resetOnFork : []
+        try setAttributes(attr, of: tid)
+    }
 }
