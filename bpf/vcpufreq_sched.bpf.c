@@ -46,6 +46,7 @@
 #include <bpf/bpf_core_read.h>
 #include "vcpufreq_bpf.h"
 #include "vcpufreq_sched.h"
+#include "vcpufreq_slot.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -193,21 +194,49 @@ struct sched_hint {
 
 /*
  * The scheduler's only input about vCPU threads: the hint of task p, if it
- * has one. Today the daemon's util-hint map keyed by TID; switching to
- * another source (the guest's shared page read in place) changes this
- * function only. Values are sanitised here (min <= max <= 1024) so a bad
- * entry cannot steer the rest.
+ * has one. First the guest's own request, read in place from the vCPU's
+ * shared-page slot (vcpufreq_slot.h: vcpu_threads -> vm_caps -> vm_pages,
+ * seqlock read, every value cut to the VM's caps), so a new request acts at
+ * the very next scheduling event with no daemon wake-up: util_min is the
+ * guest's utilization (a granted boost lifts it to the VM's boost_util),
+ * util_max the VM's cap, the latency and boost flags the guest's. The VM's
+ * latency slice comes from the daemon's util-hint entry when there is one.
+ * Without a slot (no BPF-map page, never published, busy) the daemon's
+ * util-hint map keyed by TID. Values are sanitised here (min <= max <= 1024)
+ * so a bad entry cannot steer the rest.
  */
 static __always_inline bool read_hint(struct task_struct *p, struct sched_hint *out)
 {
 	__u32 tid = (__u32)sched_task(p)->pid;
 	struct vcpufreq_util_hint *entry;
+	struct vcpufreq_slot_ref ref;
+	struct vcpufreq_request request;
 	__u16 lo, hi;
 
 	if (!tid)
 		return false;
 	COUNT(hint_lookups);
 	entry = bpf_map_lookup_elem(&util_hint, &tid);
+	if (vcpufreq_slot_of_task(tid, &ref) && vcpufreq_read_request(&ref, &request) == VCPUFREQ_READ_OK
+	    && (request.flags & VCPUFREQ_GUEST_F_UTIL_VALID)) {
+		__u32 cap = vcpufreq_load(&ref.caps->util_cap);
+		__u32 util = request.utilization;
+
+		if (cap > VCPUFREQ_UTIL_MAX)
+			cap = VCPUFREQ_UTIL_MAX;
+		if ((request.flags & VCPUFREQ_GUEST_F_BOOST) && request.boost_util > util)
+			util = request.boost_util;
+		out->util_max = cap;
+		out->util_min = util > cap ? cap : util;
+		out->flags = 0;
+		if (request.flags & VCPUFREQ_GUEST_F_LATENCY_SENSITIVE)
+			out->flags |= VCPUFREQ_HINT_LATENCY_SENSITIVE;
+		if (request.flags & VCPUFREQ_GUEST_F_BOOST)
+			out->flags |= VCPUFREQ_HINT_BOOST;
+		out->slice_us = entry ? entry->slice_us : 0;
+		COUNT(slot_reads);
+		return true;
+	}
 	if (!entry)
 		return false;
 	hi = entry->util_max > 1024 ? 1024 : entry->util_max;

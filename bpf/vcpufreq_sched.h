@@ -94,6 +94,7 @@ struct vcpufreq_sched_counters {
 	__u64 dispatched_own;       /* dispatches from the CPU's own DSQ */
 	__u64 dispatched_stolen;    /* dispatches of a task queued on another CPU (its CPU was busy) */
 	__u64 hint_lookups;         /* lookups of the hint source */
+	__u64 slot_reads;           /* of which answered from the guest's shared-page slot, read in place */
 };
 
 /* Value of map "exit_info" (BPF_MAP_TYPE_ARRAY, one entry): what the kernel

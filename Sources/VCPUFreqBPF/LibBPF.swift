@@ -246,6 +246,17 @@ enum LibBPF {
         return (fd, Int(info.key_size), Int(info.value_size), name)
     }
 
+    /// The max_entries of the map pinned at `path`; nil when nothing (or no map) is pinned there.
+    static func pinnedMapMaxEntries(path: String) -> UInt32? {
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
+        return info.max_entries
+    }
+
     // MARK: - struct_ops (the sched_ext scheduler)
 
     /// `BPF_F_LINK` (Linux 6.4): a struct_ops map registered through a BPF
@@ -453,6 +464,7 @@ enum LibBPF {
                 total.dispatchedOwn &+= c.dispatched_own
                 total.dispatchedStolen &+= c.dispatched_stolen
                 total.hintLookups &+= c.hint_lookups
+                total.slotReads &+= c.slot_reads
             }
         }
         return total
@@ -714,6 +726,7 @@ enum LibBPF {
                     field("boosts_expired", \N.boosts_expired), field("boosts_denied", \N.boosts_denied),
                     field("boosted_runtime_ns", \N.boosted_runtime_ns), field("dispatched_own", \N.dispatched_own),
                     field("dispatched_stolen", \N.dispatched_stolen), field("hint_lookups", \N.hint_lookups),
+                    field("slot_reads", \N.slot_reads),
                 ]),
             StructLayout(
                 name: "vcpufreq_sched_exit", size: MemoryLayout<X>.size,

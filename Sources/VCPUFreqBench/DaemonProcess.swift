@@ -75,8 +75,8 @@ final class DaemonProcess {
     /// SIGKILL, as a crash would: nothing restored, the journal left behind.
     func killWithoutWarning() {
         guard process.isRunning else { return }
-        kill(pid, SIGKILL)
-        process.waitUntilExit()
+        process.send(SIGKILL)
+        _ = process.wait()
     }
 
     /// Pins the daemon's event-loop thread (its main thread, TID = PID);

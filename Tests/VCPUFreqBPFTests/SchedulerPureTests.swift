@@ -176,11 +176,11 @@ enum DocumentedSchedulerLayout {
             .init(name: "running_boosted", offset: 40, size: 4), .init(name: "hinted_queued", offset: 44, size: 4),
         ])
     static let counters = StructLayout(
-        name: "vcpufreq_sched_counters", size: 112,
+        name: "vcpufreq_sched_counters", size: 120,
         fields: [
             "enqueued_fair", "enqueued_hinted", "placed_idle", "placed_busy", "no_cluster", "cap_overridden", "boosts",
             "boost_preemptions", "boosts_expired", "boosts_denied", "boosted_runtime_ns", "dispatched_own",
-            "dispatched_stolen", "hint_lookups",
+            "dispatched_stolen", "hint_lookups", "slot_reads",
         ].enumerated().map { .init(name: $0.element, offset: $0.offset * 8, size: 8) })
     static let exit = StructLayout(
         name: "vcpufreq_sched_exit", size: 1176,

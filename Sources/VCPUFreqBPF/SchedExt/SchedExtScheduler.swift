@@ -110,6 +110,7 @@ public final class SchedExtScheduler: Sendable {
         let clusters = configuration.clusters.ranked
         let object = try BPFObject(bytes: configuration.objectBytes, name: configuration.objectName)
         try object.setPinPath(configuration.utilHintPinPath, map: Self.maps.hints)
+        state.status.sharedSlotMaps = try reuseSlotMaps(of: object)
         try object.registerThroughLink(structOps: Self.opsMap)
         try object.setSleepable(program: Self.initProgram)
         try object.load()
@@ -160,6 +161,27 @@ public final class SchedExtScheduler: Sendable {
         state.exitFD = exit.fd
         state.exitEventsFD = try object.map(named: Self.maps.exitEvents).fd
         state.cpuCount = cpuCount
+    }
+
+    /// The shared-page maps of vcpufreq_slot.h, pinned by the daemon beside
+    /// the util-hint map, that the scheduler reads the guests' slots through:
+    /// each one pinned there is reused (at its size, which libbpf checks);
+    /// without them the scheduler keeps empty private ones and reads the
+    /// util-hint map only. The paths reused.
+    private func reuseSlotMaps(of object: BPFObject) throws -> [String] {
+        let path = configuration.utilHintPinPath
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let names = [LibBPF.vmPagesMapName, LibBPF.vmCapsMapName, LibBPF.vcpuThreadsMapName, LibBPF.cpuInfoMapName]
+        let pinned = names.map { (name: $0, path: directory + "/" + $0) }.compactMap { entry in
+            LibBPF.pinnedMapMaxEntries(path: entry.path).map { (entry.name, entry.path, $0) }
+        }
+        // All four or none: a lookup needs every step.
+        guard pinned.count == names.count else { return [] }
+        for (name, path, entries) in pinned {
+            try object.setMaxEntries(entries, map: name)
+            try object.setPinPath(path, map: name)
+        }
+        return pinned.map(\.1)
     }
 
     /// Unregisters the scheduler (closes its link: the kernel switches every

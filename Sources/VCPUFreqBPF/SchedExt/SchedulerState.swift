@@ -31,6 +31,8 @@ public struct SchedulerCounters: Equatable, Sendable, Codable {
     public var dispatchedOwn: UInt64 = 0
     public var dispatchedStolen: UInt64 = 0
     public var hintLookups: UInt64 = 0
+    /// Lookups answered from the guest's shared-page slot, read in place.
+    public var slotReads: UInt64 = 0
 
     public init() {}
 
@@ -42,6 +44,7 @@ public struct SchedulerCounters: Equatable, Sendable, Codable {
             "boost_preemptions": boostPreemptions, "boosts_expired": boostsExpired, "boosts_denied": boostsDenied,
             "boosted_runtime_ns": boostedRuntimeNanoseconds, "dispatched_own": dispatchedOwn,
             "dispatched_stolen": dispatchedStolen, "hint_lookups": hintLookups,
+            "slot_reads": slotReads,
         ]
     }
 }
@@ -69,6 +72,9 @@ public struct SchedulerStatus: Equatable, Sendable, CustomStringConvertible {
     public var clusters: SchedulerClusters?
     /// Where the hints are read from.
     public var hintPinPath: String?
+    /// The daemon's shared-page maps the scheduler reads the guests' slots
+    /// through (vcpufreq_slot.h); [] when none were pinned (util-hint map only).
+    public var sharedSlotMaps: [String] = []
 
     public init() {}
 
@@ -85,6 +91,9 @@ public struct SchedulerStatus: Equatable, Sendable, CustomStringConvertible {
             var text = "loaded: sched_ext scheduler '\(name)'"
             if let clusters { text += " placing by \(clusters.ranked.count) clusters (\(clusters.description))" }
             if let hintPinPath { text += "; hints from \(hintPinPath)" }
+            text += sharedSlotMaps.isEmpty
+                ? " (no shared-page maps pinned beside it: the guests' slots are not read in place)"
+                : " and the guests' shared-page slots, read in place"
             return text
         case .ejected(let exit):
             return "ejected by the kernel: \(exit); the host is back on the fair scheduler"

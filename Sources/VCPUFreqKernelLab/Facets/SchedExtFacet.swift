@@ -1,0 +1,38 @@
+import VCPUFreqBench
+
+/// The sched_ext scheduler (issue 10) on this kernel: `vcpufreq scheduler
+/// selftest`'s checks (load, placement from BPF host truth per CPU, additive
+/// util, boosts, fairness, latency against EEVDF and EEVDF + slice, SIGKILL
+/// and restart, sysrq eject, load / unload cycles, no watchdog eject), each
+/// read back from the kernel. `absent` where the kernel has no usable
+/// sched_ext and a daemon asked for it ran on saying why.
+struct SchedExtFacet: KernelFacet {
+    let name = "sched_ext"
+
+    func run(in lab: KernelLab) throws -> FacetResult {
+        // It starts its own daemons, kills one and ejects the scheduler: alone.
+        lab.stopDefaultDaemon()
+        var options = SchedSelftest.Options(executable: lab.executable)
+        options.seconds = 2
+        var selftest = SchedSelftest(options: options)
+        let report = selftest.run()
+        var check = FacetCheck()
+        for item in report.checks {
+            if item.passed {
+                check.note("\(item.name): \(item.detail)")
+            } else {
+                check.fail("\(item.name): \(item.detail)")
+            }
+        }
+        switch report.verdict {
+        case .verified:
+            return check.result()
+        case .absent:
+            check.note("sched_ext absent: \(report.reason ?? "-")")
+            return check.result(absent: true)
+        case .failed:
+            if report.checks.allSatisfy(\.passed) { check.fail(report.reason ?? "the selftest failed") }
+            return check.result()
+        }
+    }
+}
