@@ -3,6 +3,7 @@ import SystemPackage
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqLinux
+import VCPUFreqProtocol
 
 /// One VM as its VMM presents it to the daemon: its own connection (HELLO,
 /// ATTACH with the TIDs of idle threads standing in for vCPU threads,
@@ -21,6 +22,8 @@ public final class EmulatedVM {
     /// Doorbell i of vCPU i: the eventfd a VMM registers as KVM ioeventfd.
     let doorbells: [FileDescriptor]
     private var detached = false
+    /// What the daemon gave as the shared page: a memfd, or a BPF map the host programs read in place.
+    public private(set) var pageKind: SharedPageKind = .memfd
 
     struct AttachOutcome {
         var vmID: UInt32
@@ -31,12 +34,13 @@ public final class EmulatedVM {
     static let headerTimeoutSeconds = 5.0
 
     public init(
-        socketPath: String, name: String, profile: String, threadIDs: [Int32], clientName: String = "vcpufreq-bench"
+        socketPath: String, name: String, profile: String, threadIDs: [Int32], clientName: String = "vcpufreq-bench",
+        features: UInt32 = SharedPageABIFeatures.all
     ) throws {
         self.name = name
         vcpuCount = threadIDs.count
         do {
-            client = try VCPUFreqClient(socketPath: socketPath, clientName: clientName)
+            client = try VCPUFreqClient(socketPath: socketPath, clientName: clientName, features: features)
             let ok = try client.attach(vmName: name, profile: profile, threadIDs: threadIDs)
             attached = AttachOutcome(vmID: ok.vmID, actuators: ok.actuators)
             let shared = try client.mapShared(mirror: false, doorbells: true)
@@ -50,12 +54,15 @@ public final class EmulatedVM {
             }
             doorbells = shared.doorbells
             let layout = shared.layout
+            // A BPF-map page is the map's fd at offset 0, page_size bytes (docs/protocol.md).
+            pageKind = layout.pageKind
+            let mappedSize = layout.pageKind == .bpfMap ? layout.pageSize : layout.memfdSize
             guard layout.pageSize >= UInt64(SharedPageABI.regionSize(vcpuCount: threadIDs.count)),
-                layout.pageOffset + layout.pageSize <= layout.memfdSize
+                layout.pageOffset + layout.pageSize <= mappedSize
             else {
                 throw BenchError("VM \(name): SHARED_OK layout does not hold \(threadIDs.count) slots: \(layout)")
             }
-            mapping = try MappedRegion(mapping: shared.page, byteCount: Int(layout.memfdSize), writable: true)
+            mapping = try MappedRegion(mapping: shared.page, byteCount: Int(mappedSize), writable: true)
             page = AtomicSharedPageMemory(base: mapping.baseAddress + Int(layout.pageOffset), byteCount: Int(layout.pageSize))
         } catch let error as ClientError {
             throw BenchError("VM \(name): \(error)")

@@ -26,6 +26,10 @@ public enum SchedExperiment {
         /// STATUS `scheduler.cpus[].util_sum` seen on the big and little CPUs while both ran.
         public var utilSumsBig: [Int64]
         public var utilSumsLittle: [Int64]
+        /// The VM's shared page ("bpf-map": the scheduler reads its slots in
+        /// place) and the scheduler's hint lookups answered from a slot over the window.
+        public var pageKind: String? = nil
+        public var slotReads: UInt64? = nil
     }
 
     /// Two vCPUs (5 ms of work, 1 ms asleep, unpinned) with util_min 900 and
@@ -76,10 +80,15 @@ public enum SchedExperiment {
         }
         let highByCPU = byCPU(0)
         let lowByCPU = byCPU(1)
-        return Placement(
+        var placed = Placement(
             seconds: seconds, highUtil: highUtil, lowUtil: lowUtil,
             highShareOnBig: share(highByCPU, on: lab.topology.big), lowShareOnLittle: share(lowByCPU, on: lab.topology.little),
             highByCPU: highByCPU, lowByCPU: lowByCPU, utilSumsBig: bigSums, utilSumsLittle: littleSums)
+        placed.pageKind = vm.vm.pageKind == .bpfMap ? "bpf-map" : "memfd"
+        if let old = before.daemon.scheduler?.counters["slot_reads"], let new = after.daemon.scheduler?.counters["slot_reads"] {
+            placed.slotReads = new >= old ? new - old : 0
+        }
+        return placed
     }
 
     // MARK: Latency and fairness

@@ -63,7 +63,7 @@ final class SchedLab {
         let daemon = try DaemonProcess(
             executable: executable, topologyPath: topologyPath, socketPath: directory + "/d\(daemons).sock",
             stateDirectory: stateDirectory, logPath: directory + "/d\(daemons).log", preload: nil,
-            extraArguments: arguments)
+            extraArguments: arguments, startTimeoutSeconds: Self.schedulerTimeoutSeconds)
         try? daemon.setAffinity(CPUList(topology.little))
         return daemon
     }
@@ -153,7 +153,7 @@ final class SchedVM {
     init(lab: SchedLab, daemon: DaemonProcess, name: String, threads: [SchedWorker]) throws {
         vm = try EmulatedVM(
             socketPath: daemon.socketPath, name: name, profile: SchedTopology.profile(vcpus: threads.count),
-            threadIDs: threads.map(\.tid))
+            threadIDs: threads.map(\.tid), features: SharedPageABIFeatures.all | ProtocolFeature.bpfMapPage)
     }
 
     /// Publishes a request in vCPU `vcpu`'s slot (and rings when asked), then

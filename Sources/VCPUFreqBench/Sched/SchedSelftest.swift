@@ -143,6 +143,9 @@ public struct SchedSelftest {
             "placement", placed.highShareOnBig >= 0.95 && placed.lowShareOnLittle >= 0.95,
             "util_min \(placed.highUtil) on big for \(percent(placed.highShareOnBig)) of its runtime \(placed.highByCPU), "
                 + "util_min \(placed.lowUtil) on little for \(percent(placed.lowShareOnLittle)) \(placed.lowByCPU)")
+        check(
+            "slot read in place", placed.pageKind == "bpf-map" && (placed.slotReads ?? 0) > 0,
+            "page \(placed.pageKind ?? "-"), \(placed.slotReads ?? 0) hint lookups answered from the guest's slot")
         let bigOK = placed.utilSumsBig.allSatisfy { [0, Int64(placed.highUtil)].contains($0) }
         let littleOK = placed.utilSumsLittle.allSatisfy { [0, Int64(placed.lowUtil)].contains($0) }
         check(

@@ -1,3 +1,4 @@
+import Foundation
 import VCPUFreqBench
 
 /// The sched_ext scheduler (issue 10) on this kernel: `vcpufreq scheduler
@@ -14,7 +15,10 @@ struct SchedExtFacet: KernelFacet {
         lab.stopDefaultDaemon()
         var options = SchedSelftest.Options(executable: lab.executable)
         options.seconds = 2
-        var selftest = SchedSelftest(options: options)
+        // Progress on the console (scripts/test-kernels shows `kernel-lab: ` lines): the facet takes a while under TCG.
+        var selftest = SchedSelftest(options: options) { line in
+            FileHandle.standardError.write(Data("kernel-lab: sched_ext \(line)\n".utf8))
+        }
         let report = selftest.run()
         var check = FacetCheck()
         for item in report.checks {
