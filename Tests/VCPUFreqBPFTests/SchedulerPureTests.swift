@@ -117,7 +117,9 @@ import VCPUFreqProtocol
         status.state = .running
         #expect(
             status.summary
-                == "loaded: sched_ext scheduler 'vcpufreq' placing by 2 clusters (little (512): 0; big (1024): 1); hints from /sys/fs/bpf/vcpufreq/util_hint")
+                == "loaded: sched_ext scheduler 'vcpufreq' placing by 2 clusters (little (512): 0; big (1024): 1); hints from /sys/fs/bpf/vcpufreq/util_hint (no shared-page maps pinned beside it: the guests' slots are not read in place)")
+        status.sharedSlotMaps = ["/sys/fs/bpf/vcpufreq/vm_pages"]
+        #expect(status.summary.hasSuffix("hints from /sys/fs/bpf/vcpufreq/util_hint and the guests' shared-page slots, read in place"))
         status.state = .ejected(SchedulerExit(kind: 67, code: 0, cpu: 0, reason: "disabled by sysrq-S", message: ""))
         #expect(status.summary == "ejected by the kernel: sysrq (disabled by sysrq-S); the host is back on the fair scheduler")
         status.state = .stopped
