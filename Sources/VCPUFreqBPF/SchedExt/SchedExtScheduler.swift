@@ -144,16 +144,16 @@ public final class SchedExtScheduler: Sendable {
         }
         state.link = link
         // Read back what the kernel runs.
-        let support = SchedExtSupport.probe(sysfsRoot: configuration.sysfsRoot, btfPath: configuration.btfPath)
+        let sysfs = SchedExtSupport.sysfsState(sysfsRoot: configuration.sysfsRoot)
         if let exited = LibBPF.readSchedulerExit(fd: exit.fd) {
             link.destroy()
             throw StartFailure(reason: "the kernel disabled it at once: \(exited)")
         }
-        guard support.loadedScheduler == state.status.name else {
+        guard sysfs?.loadedScheduler == state.status.name else {
             link.destroy()
             throw StartFailure(
-                reason: "registered, but /sys/kernel/sched_ext/root/ops shows \(support.loadedScheduler.map { "'\($0)'" } ?? "nothing")"
-                    + " (state \(support.state ?? "unknown"))")
+                reason: "registered, but /sys/kernel/sched_ext/root/ops shows \(sysfs?.loadedScheduler.map { "'\($0)'" } ?? "nothing")"
+                    + " (state \(sysfs?.state ?? "unknown"))")
         }
         state.object = object
         state.cpuStateFD = cpus.fd
@@ -213,11 +213,12 @@ public final class SchedExtScheduler: Sendable {
             guard state.status.isRunning, state.exitFD >= 0 else { return state.status }
             var exit = LibBPF.readSchedulerExit(fd: state.exitFD)
             if exit == nil {
-                let support = SchedExtSupport.probe(sysfsRoot: configuration.sysfsRoot, btfPath: configuration.btfPath)
-                guard support.loadedScheduler != state.status.name else { return state.status }
+                // At every STATUS: sysfs only, never the BTF.
+                let loaded = SchedExtSupport.sysfsState(sysfsRoot: configuration.sysfsRoot)?.loadedScheduler
+                guard loaded != state.status.name else { return state.status }
                 exit = SchedulerExit(
                     kind: 0, code: 0, cpu: -1, reason: "no exit record",
-                    message: "/sys/kernel/sched_ext/root/ops shows \(support.loadedScheduler ?? "nothing")")
+                    message: "/sys/kernel/sched_ext/root/ops shows \(loaded ?? "nothing")")
             }
             state.link?.destroy()
             state.link = nil

@@ -37,14 +37,21 @@ public struct SchedExtSupport: Equatable, Sendable {
         self.btfProblem = btfProblem
     }
 
-    /// Reads sysfs below `sysfsRoot` and the BTF at `btfPath`.
-    public static func probe(sysfsRoot: String = defaultSysfsRoot, btfPath: String = defaultBTFPath) -> SchedExtSupport {
+    /// sysfs only (no BTF: parsing the kernel's takes seconds under TCG):
+    /// /sys/kernel/sched_ext/state and root/ops; nil when there is no sched_ext.
+    public static func sysfsState(sysfsRoot: String = defaultSysfsRoot) -> (state: String?, loadedScheduler: String?)? {
         let directory = sysfsRoot + "/kernel/sched_ext"
-        guard FileSystems.exists(directory) else {
-            return SchedExtSupport(hasSysfs: false, state: nil, loadedScheduler: nil, missingKernelTypes: nil)
-        }
+        guard FileSystems.exists(directory) else { return nil }
         func line(_ path: String) -> String? {
             FileSystems.readSmallFile(path)?.split(separator: "\n").first.map(String.init)
+        }
+        return (line(directory + "/state"), line(directory + "/root/ops"))
+    }
+
+    /// Reads sysfs below `sysfsRoot` and the BTF at `btfPath`.
+    public static func probe(sysfsRoot: String = defaultSysfsRoot, btfPath: String = defaultBTFPath) -> SchedExtSupport {
+        guard let sysfs = sysfsState(sysfsRoot: sysfsRoot) else {
+            return SchedExtSupport(hasSysfs: false, state: nil, loadedScheduler: nil, missingKernelTypes: nil)
         }
         var missing: [String]?
         var btfProblem: String?
@@ -53,8 +60,8 @@ public struct SchedExtSupport: Equatable, Sendable {
         case .failure(let error): btfProblem = "cannot read the kernel's BTF: \(error)"
         }
         return SchedExtSupport(
-            hasSysfs: true, state: line(directory + "/state"), loadedScheduler: line(directory + "/root/ops"),
-            missingKernelTypes: missing, btfProblem: btfProblem)
+            hasSysfs: true, state: sysfs.state, loadedScheduler: sysfs.loadedScheduler, missingKernelTypes: missing,
+            btfProblem: btfProblem)
     }
 
     /// Why the scheduler cannot be loaded here; nil when it can.

@@ -90,7 +90,6 @@ public struct SchedSelftest {
             latency.append(
                 try SchedExperiment.latency(
                     lab: lab, mode: .eevdf, daemon: nil, seconds: options.seconds, hogsPerCPU: options.hogsPerCPU))
-            try eject(lab: lab)
             try loadCycles(lab: lab)
             watchdog(since: kernelLogBefore)
             compareLatency(latency)
@@ -168,18 +167,16 @@ public struct SchedSelftest {
             Double(run.backgroundRuntimeNanoseconds) >= owed / 4 && run.hogs.allSatisfy { $0.runtimeNanoseconds > 0 },
             "nice-10 thread ran \(run.backgroundRuntimeNanoseconds / 1_000_000) ms (owed \(Int(owed / 1e6)) ms by weight), every hog ran")
 
-        // A thread with a hint, then the daemon dies: the kernel must unload the scheduler.
+        // A thread left hinted when the daemon dies (the next daemon recovers it).
         try recordOriginal(lab: lab)
         guard let survivor else { return }
         let vm = try SchedVM(lab: lab, daemon: daemon, name: "survivor", threads: [survivor])
         try vm.request(vcpu: 0, utilization: 700, latency: true, sliceMicroseconds: UInt32(lab.topology.latencySliceMicroseconds))
         let hinted = try ThreadAttributes.read(tid: survivor.tid)
         check("hint applied with the scheduler", hinted.utilMin == 700, "sched_getattr: \(hinted)")
+        // The same daemon sees the kernel eject its scheduler (one daemon start less under TCG).
+        try eject(lab: lab, daemon: daemon)
         daemon.killWithoutWarning()
-        let unloaded = SchedExtKernel.waitUntilDisabled()
-        check(
-            "daemon SIGKILL unloads", unloaded,
-            "sysfs after SIGKILL: state \(SchedExtKernel.state), root/ops \(SchedExtKernel.rootScheduler ?? "none")")
     }
 
     /// The thread left hinted by the SIGKILLed daemon, and its attributes before.
@@ -216,11 +213,8 @@ public struct SchedSelftest {
     }
 
     /// Loaded, then sysrq-S: STATUS says ejected, a new request still reaches
-    /// the thread through uclamp, SIGTERM restores it.
-    private mutating func eject(lab: SchedLab) throws {
-        let daemon = try lab.startDaemon(scheduler: true)
-        defer { daemon.stop() }
-        _ = try lab.waitForScheduler(daemon)
+    /// the thread through uclamp, its detach restores it.
+    private mutating func eject(lab: SchedLab, daemon: DaemonProcess) throws {
         let worker = SchedWorker(
             name: "sched-eject", body: .burnAndSleep(burnNanoseconds: 200_000, sleepNanoseconds: 5_000_000),
             cpus: CPUList(lab.topology.cpus))
@@ -251,25 +245,42 @@ public struct SchedSelftest {
     }
 
     /// `scheduler run` loaded and unloaded twice: each time the kernel
-    /// enables it (enable_seq grows) and ends disabled.
+    /// enables it (enable_seq grows) and ends disabled. The first run ends by
+    /// itself (--duration-s: it closes its link), the second is SIGKILLed once
+    /// sysfs shows it loaded: the kernel unregisters it with the process (the
+    /// link the daemon holds too).
     private mutating func loadCycles(lab: SchedLab) throws {
         var details: [String] = []
         var passed = true
-        for _ in 0..<2 {
+        for killed in [false, true] {
             let sequence = SchedExtKernel.enableSequence
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: options.executable)
-            child.arguments = ["scheduler", "run", "--topology", lab.topologyPath, "--bpf-pin-path", lab.pinPath, "--duration-s", "1"]
-            child.standardOutput = FileHandle.nullDevice
-            child.standardError = FileHandle.nullDevice
-            try child.run()
-            child.waitUntilExit()
+            let arguments = [
+                options.executable, "scheduler", "run", "--topology", lab.topologyPath, "--bpf-pin-path", lab.pinPath,
+                "--duration-s", killed ? "0" : "1",
+            ]
+            let child = try ChildProcess(arguments)
+            var outcome = "exit"
+            if killed {
+                let deadline = Date().addingTimeInterval(SchedLab.schedulerTimeoutSeconds)
+                while Date() < deadline, SchedExtKernel.rootScheduler != "vcpufreq", child.isRunning { usleep(50_000) }
+                let wasLoaded = SchedExtKernel.rootScheduler == "vcpufreq"
+                child.send(SIGKILL)
+                passed = passed && wasLoaded
+                outcome = wasLoaded ? "SIGKILL while loaded" : "never loaded"
+            }
+            let ended = child.wait()
             let disabled = SchedExtKernel.waitUntilDisabled()
             let grew = SchedExtKernel.enableSequence > sequence
-            passed = passed && child.terminationStatus == 0 && disabled && grew
-            details.append("exit \(child.terminationStatus), enable_seq \(sequence)→\(SchedExtKernel.enableSequence), \(SchedExtKernel.state)")
+            let clean: Bool = {
+                if case .exited(0) = ended { return true }
+                if killed, case .signaled(SIGKILL) = ended { return true }
+                return false
+            }()
+            passed = passed && clean && disabled && grew
+            details.append(
+                "\(outcome) (\(ended.map { "\($0)" } ?? "-")), enable_seq \(sequence)→\(SchedExtKernel.enableSequence), \(SchedExtKernel.state)")
         }
-        check("load/unload cycles", passed, details.joined(separator: "; "))
+        check("load/unload cycles, SIGKILL unloads", passed, details.joined(separator: "; "))
     }
 
     /// The kernel's log since the start: every disable was ours or the sysrq.
