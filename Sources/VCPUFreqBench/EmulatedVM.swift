@@ -15,6 +15,9 @@ public final class EmulatedVM {
     public let client: VCPUFreqClient
     let attached: AttachOutcome
     public let vcpuCount: Int
+    /// A memfd, or a BPF map the host's BPF programs read in place (asked
+    /// for with `bpfMapPage`; the daemon gives a memfd when it cannot).
+    public let pageKind: SharedPageKind
     /// The VMM's mapping of the whole memfd (kept alive while the VM is).
     private let mapping: MappedRegion
     let page: AtomicSharedPageMemory
@@ -22,8 +25,6 @@ public final class EmulatedVM {
     /// Doorbell i of vCPU i: the eventfd a VMM registers as KVM ioeventfd.
     let doorbells: [FileDescriptor]
     private var detached = false
-    /// What the daemon gave as the shared page: a memfd, or a BPF map the host programs read in place.
-    public private(set) var pageKind: SharedPageKind = .memfd
 
     struct AttachOutcome {
         var vmID: UInt32
@@ -35,12 +36,14 @@ public final class EmulatedVM {
 
     public init(
         socketPath: String, name: String, profile: String, threadIDs: [Int32], clientName: String = "vcpufreq-bench",
-        features: UInt32 = SharedPageABIFeatures.all
+        bpfMapPage: Bool = false
     ) throws {
         self.name = name
         vcpuCount = threadIDs.count
         do {
-            client = try VCPUFreqClient(socketPath: socketPath, clientName: clientName, features: features)
+            client = try VCPUFreqClient(
+                socketPath: socketPath, clientName: clientName,
+                features: SharedPageABIFeatures.all | (bpfMapPage ? ProtocolFeature.bpfMapPage : 0))
             let ok = try client.attach(vmName: name, profile: profile, threadIDs: threadIDs)
             attached = AttachOutcome(vmID: ok.vmID, actuators: ok.actuators)
             let shared = try client.mapShared(mirror: false, doorbells: true)
@@ -54,15 +57,15 @@ public final class EmulatedVM {
             }
             doorbells = shared.doorbells
             let layout = shared.layout
-            // A BPF-map page is the map's fd at offset 0, page_size bytes (docs/protocol.md).
             pageKind = layout.pageKind
-            let mappedSize = layout.pageKind == .bpfMap ? layout.pageSize : layout.memfdSize
+            // A BPF-map page is the whole map from offset 0 (the kernel refuses a larger mmap).
+            let mappedBytes = pageKind == .bpfMap ? layout.pageSize : layout.memfdSize
             guard layout.pageSize >= UInt64(SharedPageABI.regionSize(vcpuCount: threadIDs.count)),
-                layout.pageOffset + layout.pageSize <= mappedSize
+                layout.pageOffset + layout.pageSize <= mappedBytes
             else {
                 throw BenchError("VM \(name): SHARED_OK layout does not hold \(threadIDs.count) slots: \(layout)")
             }
-            mapping = try MappedRegion(mapping: shared.page, byteCount: Int(mappedSize), writable: true)
+            mapping = try MappedRegion(mapping: shared.page, byteCount: Int(mappedBytes), writable: true)
             page = AtomicSharedPageMemory(base: mapping.baseAddress + Int(layout.pageOffset), byteCount: Int(layout.pageSize))
         } catch let error as ClientError {
             throw BenchError("VM \(name): \(error)")
@@ -99,6 +102,20 @@ public final class EmulatedVM {
         var one: UInt64 = 1
         let written = withUnsafeBytes(of: &one) { Glibc.write(doorbells[vcpu].rawValue, $0.baseAddress, 8) }
         guard written == 8 else { throw BenchError("VM \(name): doorbell \(vcpu) write failed: errno \(errno)") }
+    }
+
+    /// What the host's BPF programs last wrote in vCPU `vcpu`'s slot (pages
+    /// of kind `.bpfMap`; nothing else writes these words): what they read
+    /// from the guest half, and where the kernel ran the vCPU thread.
+    public func scheduler(vcpu: Int) -> (seen: SharedPageABI.SchedulerSeen?, placement: SharedPageABI.SchedulerPlacement?) {
+        let base = SharedPageABI.slotOffset(vcpu)
+        return (SharedPageABI.SchedulerSeen(word: page.loadAcquire(base + SharedPageABI.Slot.schedulerSeen)),
+                SharedPageABI.SchedulerPlacement(word: page.loadAcquire(base + SharedPageABI.Slot.schedulerPlacement)))
+    }
+
+    /// The guest `sequence` of vCPU `vcpu`'s slot (its last publication).
+    public func guestSequence(vcpu: Int) -> UInt32 {
+        page.loadAcquire(SharedPageABI.slotOffset(vcpu) + SharedPageABI.Slot.sequence)
     }
 
     /// DETACH (the daemon restores the threads), then the doorbells go.

@@ -17,6 +17,11 @@ public final class KernelLab {
     public let utilHintPinPath: String
     private var started = 0
     private var shared: LabDaemon?
+    /// The default daemon's first STATUS: what it detected and planned does
+    /// not change while the kernel runs, so a facet after one that stopped
+    /// the daemon reads this instead of starting it again (a start costs
+    /// several seconds of BPF verification in a TCG guest).
+    private var defaultDaemonStatus: StatusDocument.Daemon?
 
     public init(executable: String, labExecutable: String, workDirectory: String) throws {
         self.executable = executable
@@ -48,7 +53,12 @@ public final class KernelLab {
     }
 
     /// The default daemon's capabilities and plan.
-    public func defaultStatus() throws -> StatusDocument.Daemon { try defaultDaemon().status().daemon }
+    public func defaultStatus() throws -> StatusDocument.Daemon {
+        if let defaultDaemonStatus { return defaultDaemonStatus }
+        let status = try defaultDaemon().status().daemon
+        defaultDaemonStatus = status
+        return status
+    }
 
     /// Stops the shared daemon (before facets that must be alone).
     public func stopDefaultDaemon() {
@@ -56,9 +66,12 @@ public final class KernelLab {
         shared = nil
     }
 
-    /// `count` vCPU threads attached as VM `name` with `profile`.
-    public func attach(_ daemon: LabDaemon, name: String, profile: String, count: Int) throws -> LabVM {
-        try LabVM(socketPath: daemon.socketPath, name: name, profile: profile, threads: (0..<count).map { _ in LabThread() })
+    /// `count` vCPU threads attached as VM `name` with `profile`; with
+    /// `bpfMapPage` the VMM asks for its shared page as a BPF map.
+    public func attach(_ daemon: LabDaemon, name: String, profile: String, count: Int, bpfMapPage: Bool = false) throws -> LabVM {
+        try LabVM(
+            socketPath: daemon.socketPath, name: name, profile: profile, threads: (0..<count).map { _ in LabThread() },
+            bpfMapPage: bpfMapPage)
     }
 }
 
@@ -71,12 +84,12 @@ public final class LabVM {
     public let originals: [ThreadState]
     public var tids: [Int32] { threads.map(\.tid) }
 
-    public init(socketPath: String, name: String, profile: String, threads: [LabThread]) throws {
+    public init(socketPath: String, name: String, profile: String, threads: [LabThread], bpfMapPage: Bool = false) throws {
         self.threads = threads
         originals = threads.map { ThreadState.of($0.tid) }
         vm = try EmulatedVM(
             socketPath: socketPath, name: name, profile: profile, threadIDs: threads.map(\.tid),
-            clientName: "kernel-lab")
+            clientName: "kernel-lab", bpfMapPage: bpfMapPage)
     }
 
     public var live: [ThreadState] { tids.map(ThreadState.of) }

@@ -29,11 +29,15 @@ public final class LabDaemon {
         } catch {
             throw LabError("cannot start \(executable): \(error)")
         }
-        let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+        let started = Date()
+        let deadline = started.addingTimeInterval(Self.startTimeoutSeconds)
         while Date() < deadline {
             if let ended = process.termination { throw LabError("the daemon exited at start (\(ended)): \(logTail())") }
             if let connection = try? SeqPacketConnection.connect(to: socketPath) {
                 try? connection.descriptor.close()
+                // On the console (scripts/test-kernels shows these lines): where a guest's time goes.
+                FileHandle.standardError.write(Data(("kernel-lab: daemon \(arguments.dropFirst(4).joined(separator: " ")) "
+                    + "listening after \(String(format: "%.1f", Date().timeIntervalSince(started))) s\n").utf8))
                 return
             }
             usleep(10_000)

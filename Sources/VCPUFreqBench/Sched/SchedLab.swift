@@ -153,7 +153,7 @@ final class SchedVM {
     init(lab: SchedLab, daemon: DaemonProcess, name: String, threads: [SchedWorker]) throws {
         vm = try EmulatedVM(
             socketPath: daemon.socketPath, name: name, profile: SchedTopology.profile(vcpus: threads.count),
-            threadIDs: threads.map(\.tid), features: SharedPageABIFeatures.all | ProtocolFeature.bpfMapPage)
+            threadIDs: threads.map(\.tid), bpfMapPage: true)
     }
 
     /// Publishes a request in vCPU `vcpu`'s slot (and rings when asked), then

@@ -4,7 +4,10 @@ import VCPUFreqProtocol
 /// The BPF programs load and attach; host truth counts a thread that works
 /// and sleeps a known pattern as the kernel's own accounting does
 /// (schedstat runtime, voluntary switches); the pinned util-hint map holds
-/// the hint the daemon applied and loses it at detach.
+/// the hint the daemon applied and loses it at detach; a VM whose shared
+/// page is a BPF map gets `sched_seen` / `sched_placement` written by the
+/// programs themselves at its vCPU threads' scheduling events: what the guest
+/// published, and the CPU the kernel ran the thread on.
 struct BPFFacet: KernelFacet {
     let name = "bpf"
 
@@ -75,6 +78,57 @@ struct BPFFacet: KernelFacet {
         vm.detach()
         check.expect(eventually { (try? hints.hint(tid: vm.tids[0])) == .some(nil) }, "the hint of thread \(vm.tids[0]) is still in the map after detach")
         check.expect(vm.waitUntilRestored(), "not restored: \(vm.differences())")
+        try checkBPFMapPage(lab, daemon, &check)
         return check.result()
+    }
+
+    /// The utilization vCPU 1 publishes on its BPF-map page (no daemon reads it for this check).
+    static let pageUtilization: UInt16 = 450
+
+    /// A VM asks for its page as a BPF map (HELLO feature bpfMapPage), vCPU 1
+    /// publishes a utilization, its thread wakes and sleeps: the programs'
+    /// words in the slot show that publication (its sequence) and the CPU
+    /// the kernel reports for the thread (/proc/TID/stat `processor`).
+    private func checkBPFMapPage(_ lab: KernelLab, _ daemon: LabDaemon, _ check: inout FacetCheck) throws {
+        let capability = try daemon.status().daemon.capabilities["bpf_map_page"] ?? "not in STATUS"
+        guard capability.hasPrefix("available") else {
+            check.fail("the daemon offers no BPF-map pages with the programs loaded: \(capability)")
+            return
+        }
+        let vm = try lab.attach(daemon, name: "bpfpage", profile: "lab", count: 2, bpfMapPage: true)
+        defer { vm.detach() }
+        guard vm.vm.pageKind == .bpfMap else {
+            check.fail("asked for a BPF-map page, got a \(vm.vm.pageKind) page")
+            return
+        }
+        try vm.request(vcpu: 1, utilization: UInt32(Self.pageUtilization))
+        let sequence = UInt16(truncatingIfNeeded: vm.vm.guestSequence(vcpu: 1))
+        let worker = vm.threads[1]
+        func words() -> String {
+            let (seen, placement) = vm.vm.scheduler(vcpu: 1)
+            return "sched_seen \(seen.map { "util \($0.utilization.map(String.init) ?? "none") seq \($0.sequence)" } ?? "unwritten"), "
+                + "sched_placement \(placement.map { "CPU \($0.cpu) capacity \($0.capacity)" } ?? "unwritten"), "
+                + "kernel: CPU \(KernelCPU.of(worker.tid).map(String.init) ?? "?"), guest seq \(sequence)"
+        }
+        let shown = eventually {
+            worker.workAndSleep(busy: .milliseconds(1), sleep: .milliseconds(1), rounds: 1)
+            let (seen, placement) = vm.vm.scheduler(vcpu: 1)
+            return seen?.utilization == Self.pageUtilization && seen?.sequence == sequence
+                && placement != nil && placement?.cpu == KernelCPU.of(worker.tid)
+        }
+        check.expect(shown, "BPF-map page of vCPU 1 (published util \(Self.pageUtilization)): \(words())")
+        check.expect(KernelCPU.of(worker.tid) == 1, "vCPU 1 is pinned to CPU 1, the kernel reports CPU \(KernelCPU.of(worker.tid).map(String.init) ?? "?")")
+        check.note("BPF-map page: \(words())")
+    }
+}
+
+/// The CPU the kernel last ran a thread on: field 39 (`processor`) of
+/// /proc/self/task/TID/stat.
+enum KernelCPU {
+    static func of(_ tid: Int32) -> Int? {
+        guard let stat = readText("/proc/self/task/\(tid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command: state is field 3, processor field 39.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 36 ? Int(fields[36]) : nil
     }
 }

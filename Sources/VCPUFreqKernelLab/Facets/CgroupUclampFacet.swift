@@ -10,6 +10,10 @@ import VCPUFreqLinux
 struct CgroupUclampFacet: KernelFacet {
     let name = "cgroup_uclamp"
 
+    /// The clamp in cgroups only; no BPF programs (nothing here reads them,
+    /// and loading them costs each start seconds of verification under TCG).
+    static let daemonArguments = ["--clamp", "cgroup,none", "--no-bpf"]
+
     func run(in lab: KernelLab) throws -> FacetResult {
         var check = FacetCheck()
         let info = try lab.defaultStatus()
@@ -25,7 +29,7 @@ struct CgroupUclampFacet: KernelFacet {
         // One daemon of each kind at a time: they would share the BPF pin and the cgroup parent.
         lab.stopDefaultDaemon()
         let state = lab.workDirectory + "/cgroup-state"
-        var daemon: LabDaemon? = try lab.startDaemon(["--clamp", "cgroup,none"], stateDirectory: state)
+        var daemon: LabDaemon? = try lab.startDaemon(Self.daemonArguments, stateDirectory: state)
         defer { daemon?.stop() }
         let actuators = try daemon!.status().daemon.actuators
         check.expect(actuators.contains("clamp=cgroup"), "--clamp cgroup,none gave plan \(actuators)")
@@ -84,7 +88,7 @@ struct CgroupUclampFacet: KernelFacet {
         daemon!.stop(signal: SIGKILL)
         daemon = nil
         check.expect(ThreadState.of(c.tids[0]).cgroup?.hasSuffix("/cg-c/domain0") == true, "the group changed with nobody to change it")
-        let next = try lab.startDaemon(["--clamp", "cgroup,none"], stateDirectory: state)
+        let next = try lab.startDaemon(Self.daemonArguments, stateDirectory: state)
         defer { next.stop() }
         check.expect((c.tids + [ThreadScheduling.currentThreadID()]).allSatisfy { ThreadState.of($0).cgroup == original },
             "after journal recovery: \(c.tids.map { ThreadState.of($0).cgroup ?? "?" }), not \(original)")
