@@ -273,6 +273,7 @@ enum DocumentedSchedulerLayout {
         document.daemon.scheduler = Self.scheduler(hinted: [1, 2], boosted: [0, 1], util: [0, 900], boosts: 4)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = .sortedKeys  // the key-order assertion below needs a fixed order
         let data = try encoder.encode(document)
         let text = String(decoding: data, as: UTF8.self)
         #expect(text.contains("\"runtime_by_cpu\":[{\"cpu\":1,\"nanoseconds\":5000000}]"), "\(text)")
