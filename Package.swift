@@ -22,7 +22,8 @@
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
 //   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
 //                   util-hint map actuator, host truth for STATUS and `vcpufreq stats`; used by the daemon.
-//   VCPUFreqBench   `vcpufreq bench daemon`: the real daemon driven by a load generator (emulated VMMs).
+//   VCPUFreqBench   `vcpufreq bench daemon`: the real daemon driven by a load generator (emulated VMMs);
+//                   Sched/: `vcpufreq bench sched` and `vcpufreq scheduler selftest` (the sched_ext scheduler).
 //   CVCPUFreqMallocCounter  LD_PRELOAD allocation counter the daemon benchmark loads into the daemon.
 //   VCPUFreqKernelLab  the facets scripts/test-kernels runs inside QEMU guests on Debian's kernels: the real
 //                   daemon against threads of its own, every hint read back from the kernel; the report matrix.
@@ -101,7 +102,7 @@ let package = Package(
         .target(
             name: "VCPUFreqBench",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux",
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux", "VCPUFreqBPF",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

@@ -23,6 +23,8 @@
  * on that CPU (tracefs still shows those wake-ups). A tracked thread's own
  * switch-outs run in its own context and are always seen.
  *
+ * Map "cpu_runtime" splits each tracked thread's time on CPU by CPU.
+ *
  * A thread is tracked while map "threads" has an entry for its TID; every
  * event first looks the TID up there, so an untracked thread costs one hash
  * lookup. Map "util_hint" is written by the daemon only, for a host BPF
@@ -53,6 +55,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vcpufreq_thread_stats);
 } threads SEC(".maps");
+
+/* Per tracked thread, per CPU: its time on that CPU (ns). A per-CPU hash: the
+ * switch-out on CPU c adds to CPU c's copy, so user space reads one value per
+ * CPU with one lookup. Entries are made and deleted with those of "threads". */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, VCPUFREQ_MAX_TRACKED_THREADS);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_runtime SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -159,15 +171,22 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		/* The kernel's own rule for nvcsw/nivcsw in __schedule(). */
 		bool still_runnable = preempt || prev_state == TASK_RUNNING;
 		__u64 sum = prev->se.sum_exec_runtime;
+		__u64 before = s->runtime_ns;
+		__u32 tid = prev->pid;
+		__u64 *here;
 		__u32 bucket = VCPUFREQ_DELAY_BUCKETS; /* none measured */
 
 		first_sight(s, prev, now, true);
 		/* Only this CPU writes it now: the task is on no other. */
 		if (sum > s->exec_base_ns)
 			s->runtime_ns = sum - s->exec_base_ns;
+		/* The run that ends here ran on this CPU: this CPU's copy. */
+		here = bpf_map_lookup_elem(&cpu_runtime, &tid);
+		if (here && s->runtime_ns > before)
+			*here += s->runtime_ns - before;
 		s->switched_in_ns = 0;
 		/* Also here: its switch-in onto this CPU may not have been seen. */
-		s->last_cpu = bpf_get_smp_processor_id();
+		s->last_cpu = cpu;
 		if (HAS_SCHED_INFO(prev)) {
 			/* The wait before the run that ends here: run_delay grows at switch-in. */
 			__u64 waited = prev->sched_info.run_delay;

@@ -36,6 +36,7 @@ typedef int pid_t;
 /* From include/uapi/linux/bpf.h: the only values we use. */
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 };
 enum {
 	BPF_ANY = 0,

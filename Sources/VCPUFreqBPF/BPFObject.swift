@@ -92,6 +92,31 @@ public final class BPFObject {
         }
     }
 
+    /// Adds `flags` (`BPF_F_*`) to the map's creation flags.
+    func addMapFlags(_ flags: UInt32, map: String) throws {
+        try requireLoaded(false, "addMapFlags(\(map))")
+        let handle = try mapHandle(map)
+        let code = LibBPF.setMapFlags(handle, LibBPF.mapFlags(handle) | flags)
+        guard code == 0 else {
+            throw BPFError.mapOperationFailed(map: map, operation: "set map flags", reason: LibBPF.reason(errno: code))
+        }
+    }
+
+    /// Creates the struct_ops map `map` with `BPF_F_LINK`: registered through
+    /// a link, which the kernel closes (unregistering it) when the process dies.
+    public func registerThroughLink(structOps map: String) throws {
+        try addMapFlags(LibBPF.mapFlagLink, map: map)
+    }
+
+    /// Loads `program` sleepable (a struct_ops member the kernel allows to sleep).
+    public func setSleepable(program: String) throws {
+        try requireLoaded(false, "setSleepable(\(program))")
+        let code = LibBPF.setSleepable(try programHandle(program))
+        guard code == 0 else {
+            throw BPFError.loadFailed(object: name, program: program, reason: LibBPF.reason(errno: code), verifierLog: nil)
+        }
+    }
+
     public func setMaxEntries(_ count: UInt32, map: String) throws {
         try requireLoaded(false, "setMaxEntries(\(map))")
         let code = LibBPF.setMaxEntries(try mapHandle(map), count)
@@ -134,6 +159,18 @@ public final class BPFObject {
         return BPFLink(handle: link, program: program, target: target, object: self)
     }
 
+    /// Registers the struct_ops map `map` (made with `registerThroughLink`)
+    /// with its kernel subsystem. For sched_ext this is where ops.init()
+    /// runs: the errno says why the kernel refused (EBUSY: another scheduler).
+    /// - Throws: `BPFError.attachFailed` with the errno's reason.
+    public func attachStructOps(map mapName: String) throws -> BPFLink {
+        try requireLoaded(true, "attachStructOps(\(mapName))")
+        let (link, code) = LibBPF.attachStructOps(try mapHandle(mapName))
+        let target = "struct_ops \(mapName)"
+        guard let link else { throw BPFError.attachFailed(program: mapName, target: target, reason: LibBPF.reason(errno: code)) }
+        return BPFLink(structOps: link, map: mapName, target: target, object: self)
+    }
+
     /// A loaded map of this object; valid while the object lives.
     public func map(named mapName: String) throws -> BPFMap {
         try requireLoaded(true, "map(\(mapName))")
@@ -149,6 +186,12 @@ public final class BPFObject {
         guard code == 0 else {
             throw BPFError.mapOperationFailed(map: mapName, operation: "unpin", reason: LibBPF.reason(errno: code))
         }
+    }
+
+    /// Whether this object's BTF names a function `name`: one of its
+    /// programs, or a kernel function (kfunc) it calls.
+    public func btfFunctionExists(_ name: String) -> Bool {
+        LibBPF.btfHasFunction(handle, name: name)
     }
 
     /// The layout of a struct as the BPF compiler emitted it into this

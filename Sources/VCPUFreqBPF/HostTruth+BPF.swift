@@ -13,6 +13,9 @@ extension StatusDocument.HostTruth {
             involuntarySwitches: stats.involuntarySwitches, migrations: stats.migrations, lastCPU: stats.lastCPU,
             runDelaySumNanoseconds: stats.runDelay.sumNanoseconds, runDelayCount: stats.runDelay.count,
             runDelayBuckets: buckets, exits: StatusDocument.Exits(exits))
+        runtimeByCPU = stats.runtimeByCPU.enumerated().filter { $0.element > 0 }.map {
+            CPUTime(cpu: $0.offset, nanoseconds: $0.element)
+        }
         guest = stats.guest
     }
 

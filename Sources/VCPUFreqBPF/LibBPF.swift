@@ -15,6 +15,7 @@ import VCPUFreqProtocol
 enum LibBPF {
     /// Names of the maps in bpf/vcpufreq.bpf.c.
     static let threadsMapName = "threads"
+    static let cpuRuntimeMapName = "cpu_runtime"
     static let utilHintMapName = "util_hint"
     /// The shared-page maps (bpf/vcpufreq_slot.h).
     static let vmPagesMapName = "vm_pages"
@@ -245,6 +246,126 @@ enum LibBPF {
         return (fd, Int(info.key_size), Int(info.value_size), name)
     }
 
+    /// The max_entries of the map pinned at `path`; nil when nothing (or no map) is pinned there.
+    static func pinnedMapMaxEntries(path: String) -> UInt32? {
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
+        return info.max_entries
+    }
+
+    // MARK: - struct_ops (the sched_ext scheduler)
+
+    /// `BPF_F_LINK` (Linux 6.4): a struct_ops map registered through a BPF
+    /// link, so closing the link (or the process dying) unregisters it.
+    /// Bookworm's kernel headers predate it.
+    static let mapFlagLink: UInt32 = 1 << 13
+    /// `BPF_STRUCT_OPS`, the attach type of `BPF_LINK_CREATE` for a struct_ops map (Linux 6.4).
+    static let structOpsAttachType: UInt32 = 44
+
+    static func mapFlags(_ map: OpaquePointer) -> UInt32 { bpf_map__map_flags(map) }
+
+    static func setMapFlags(_ map: OpaquePointer, _ flags: UInt32) -> Int32 { bpf_map__set_map_flags(map, flags) }
+
+    /// Loads `program` as sleepable (`BPF_F_SLEEPABLE`): libbpf 1.1 has no
+    /// `struct_ops.s/` section name for it.
+    static func setSleepable(_ program: OpaquePointer) -> Int32 {
+        bpf_program__set_flags(program, bpf_program__flags(program) | UInt32(BPF_F_SLEEPABLE))
+    }
+
+    /// An attached struct_ops map: a kernel link (fd), and the libbpf link
+    /// object when libbpf made it.
+    struct StructOpsLink {
+        var descriptor: Int32
+        var libbpfLink: OpaquePointer?
+    }
+
+    /// Registers a loaded struct_ops map created with `BPF_F_LINK` through a
+    /// kernel BPF link. libbpf 1.1's `bpf_map__attach_struct_ops` only
+    /// writes the map's value (for a link map the kernel then holds it ready,
+    /// unregistered) and hands back a pseudo-link holding the map's own fd;
+    /// the link itself is `BPF_LINK_CREATE` on the map. libbpf 1.2 and later
+    /// create the link inside that call: then its link is used.
+    static func attachStructOps(_ map: OpaquePointer) -> (link: StructOpsLink?, errno: Int32) {
+        errno = 0
+        guard let attached = bpf_map__attach_struct_ops(map) else { return (nil, lastErrno()) }
+        let mapDescriptor = bpf_map__fd(map)
+        let linkDescriptor = bpf_link__fd(attached)
+        if linkDescriptor >= 0 && linkDescriptor != mapDescriptor {
+            return (StructOpsLink(descriptor: linkDescriptor, libbpfLink: attached), 0)
+        }
+        // The pseudo-link's detach would delete the map's value and its
+        // destroy would not close anything of ours: let it go quietly.
+        bpf_link__disconnect(attached)
+        _ = bpf_link__destroy(attached)
+        errno = 0
+        let descriptor = bpf_link_create(mapDescriptor, 0, bpf_attach_type(rawValue: structOpsAttachType), nil)
+        guard descriptor >= 0 else { return (nil, descriptor < -1 ? -descriptor : lastErrno()) }
+        return (StructOpsLink(descriptor: descriptor, libbpfLink: nil), 0)
+    }
+
+    static func detachStructOps(_ link: StructOpsLink) {
+        if let libbpfLink = link.libbpfLink {
+            _ = bpf_link__destroy(libbpfLink)
+        } else {
+            close(link.descriptor)
+        }
+    }
+
+    /// CPUs the kernel may ever bring online (`/sys/devices/system/cpu/possible`):
+    /// the number of values of a per-CPU map entry. At least 1.
+    static func possibleCPUCount() -> Int { max(1, Int(libbpf_num_possible_cpus())) }
+
+    /// BTF_KIND_FUNC (the name is ambiguous between the kernel's and libbpf's headers).
+    private static let btfKindFunction: UInt32 = 12
+
+    /// Which of `functions` (BTF_KIND_FUNC) and `structs` the kernel BTF at
+    /// `path` lacks; a reason instead when the file cannot be parsed.
+    static func missingKernelTypes(btfPath path: String, functions: [String], structs: [String]) -> Result<[String], BPFError> {
+        errno = 0
+        guard let btf = btf__parse(path, nil) else {
+            return .failure(.invalidObject(object: path, reason: reason(errno: lastErrno())))
+        }
+        defer { btf__free(btf) }
+        var missing: [String] = []
+        for name in functions where btf__find_by_name_kind(btf, name, btfKindFunction) < 0 { missing.append(name) }
+        for name in structs where btf__find_by_name_kind(btf, name, UInt32(BTF_KIND_STRUCT)) < 0 {
+            missing.append("struct \(name)")
+        }
+        return .success(missing)
+    }
+
+    // MARK: - The scheduler's map values
+
+    static let schedulerCPUSize = MemoryLayout<vcpufreq_sched_cpu>.size
+    static let schedulerMaxCPUs = Int(VCPUFREQ_SCHED_MAX_CPUS)
+    static let schedulerMaxClusters = Int(VCPUFREQ_SCHED_MAX_CLUSTERS)
+    static let noCluster = UInt32(VCPUFREQ_SCHED_NO_CLUSTER)
+
+    static func writeSchedulerConfig(fd: Int32, _ settings: SchedulerSettings, clusterCount: Int, cpuCount: Int) -> Int32 {
+        var key: UInt32 = 0
+        var value = vcpufreq_sched_config(
+            cluster_count: UInt32(clusterCount), slice_us: settings.sliceMicroseconds,
+            boost_us: settings.boostMicroseconds, default_boost_us: settings.defaultBoostMicroseconds,
+            boost_share_permille: settings.boostSharePermille, nr_cpus: UInt32(cpuCount))
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    static func writeSchedulerCluster(fd: Int32, rank: Int, capacity: Int, cpus: [Int]) -> Int32 {
+        var key = UInt32(rank)
+        var value = vcpufreq_sched_cluster()
+        value.capacity = UInt32(clamping: capacity)
+        value.cpu_count = UInt32(cpus.count)
+        withUnsafeMutableBytes(of: &value.cpus) { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for cpu in cpus where cpu >= 0 && cpu / 64 < words.count { words[cpu / 64] |= 1 << UInt64(cpu % 64) }
+        }
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
     /// The keys of a hash map, at most `limit` (bpf_map_get_next_key).
     static func keys(fd: Int32, limit: Int) -> [UInt32] {
         var keys: [UInt32] = []
@@ -296,6 +417,70 @@ enum LibBPF {
             value.max_perf_khz = caps.maximumPerformanceKHz
         }
         return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    /// Resets CPU `cpu`'s entry and sets its cluster (nil: in none).
+    static func writeSchedulerCPU(fd: Int32, cpu: Int, clusterRank: Int?) -> Int32 {
+        var key = UInt32(cpu)
+        var value = vcpufreq_sched_cpu()
+        value.cluster = clusterRank.map { UInt32($0) } ?? noCluster
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    static func readSchedulerCPU(fd: Int32, cpu: Int) -> SchedulerCPUState? {
+        var key = UInt32(cpu)
+        var value = vcpufreq_sched_cpu()
+        guard lookup(fd: fd, key: &key, value: &value) == 0 else { return nil }
+        return SchedulerCPUState(
+            cpu: cpu, clusterRank: value.cluster == noCluster ? nil : Int(value.cluster), utilSum: value.util_sum,
+            hintedRunnable: value.hinted_runnable, hintedQueued: value.hinted_queued,
+            hintedRuntimeNanoseconds: value.hinted_runtime_ns, boostedRuntimeNanoseconds: value.boosted_runtime_ns,
+            runningBoosted: value.running_boosted != 0, virtualTimeNanoseconds: value.vtime_now)
+    }
+
+    /// The counters summed over every CPU's copy; nil on error (errno set).
+    static func readSchedulerCounters(fd: Int32) -> SchedulerCounters? {
+        let cpus = possibleCPUCount()
+        let stride = (MemoryLayout<vcpufreq_sched_counters>.size + 7) & ~7
+        var buffer = [UInt8](repeating: 0, count: stride * cpus)
+        var key: UInt32 = 0
+        let code = buffer.withUnsafeMutableBytes { lookup(fd: fd, key: &key, value: $0.baseAddress!) }
+        guard code == 0 else { errno = code; return nil }
+        var total = SchedulerCounters()
+        buffer.withUnsafeBytes { raw in
+            for index in 0..<cpus {
+                let c = raw.loadUnaligned(fromByteOffset: index * stride, as: vcpufreq_sched_counters.self)
+                total.enqueuedFair &+= c.enqueued_fair
+                total.enqueuedHinted &+= c.enqueued_hinted
+                total.placedIdle &+= c.placed_idle
+                total.placedBusy &+= c.placed_busy
+                total.noCluster &+= c.no_cluster
+                total.capOverridden &+= c.cap_overridden
+                total.boosts &+= c.boosts
+                total.boostPreemptions &+= c.boost_preemptions
+                total.boostsExpired &+= c.boosts_expired
+                total.boostsDenied &+= c.boosts_denied
+                total.boostedRuntimeNanoseconds &+= c.boosted_runtime_ns
+                total.dispatchedOwn &+= c.dispatched_own
+                total.dispatchedStolen &+= c.dispatched_stolen
+                total.hintLookups &+= c.hint_lookups
+                total.slotReads &+= c.slot_reads
+            }
+        }
+        return total
+    }
+
+    /// The exit record; nil when the scheduler has not exited (kind 0) or on error.
+    static func readSchedulerExit(fd: Int32) -> SchedulerExit? {
+        var key: UInt32 = 0
+        var value = vcpufreq_sched_exit()
+        guard lookup(fd: fd, key: &key, value: &value) == 0, value.kind != 0 else { return nil }
+        func text<T>(_ tuple: T) -> String {
+            withUnsafeBytes(of: tuple) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return SchedulerExit(
+            kind: value.kind, code: value.exit_code, cpu: value.exit_cpu, reason: text(value.reason),
+            message: text(value.msg))
     }
 
     /// vcpu_threads[tid] = (vm index, vCPU, VM id).
@@ -353,6 +538,22 @@ enum LibBPF {
         value.tracked_since_ns = monotonicNanoseconds()
         let code = update(fd: fd, key: &key, value: &value, mode: .onlyNew)
         return code == EEXIST ? 0 : code
+    }
+
+    /// A zeroed per-CPU runtime entry for `tid` (an existing one is kept).
+    static func insertCPURuntime(fd: Int32, tid: UInt32) -> Int32 {
+        var key = tid
+        var zeros = [UInt64](repeating: 0, count: possibleCPUCount())
+        let code = zeros.withUnsafeMutableBytes { update(fd: fd, key: &key, value: $0.baseAddress!, mode: .onlyNew) }
+        return code == EEXIST ? 0 : code
+    }
+
+    /// `tid`'s time on each CPU (index = CPU), ns; [] when it has no entry.
+    static func readCPURuntime(fd: Int32, tid: UInt32) -> [UInt64] {
+        var key = tid
+        var values = [UInt64](repeating: 0, count: possibleCPUCount())
+        let code = values.withUnsafeMutableBytes { lookup(fd: fd, key: &key, value: $0.baseAddress!) }
+        return code == 0 ? values : []
     }
 
     /// The counters of `tid`, or nil when it is not tracked (errno otherwise).
@@ -482,6 +683,57 @@ enum LibBPF {
                     field("util_min", \H.util_min), field("util_max", \H.util_max), field("flags", \H.flags),
                     field("slice_us", \H.slice_us), field("seq", \H.seq),
                 ]),
+        ] + schedulerLayouts()
+    }
+
+    /// The scheduler's structs (vcpufreq_sched.h), as the host compiler lays them out.
+    static func schedulerLayouts() -> [StructLayout] {
+        func field<Root, Value>(_ name: String, _ path: KeyPath<Root, Value>) -> StructLayout.Field {
+            StructLayout.Field(
+                name: name, offset: MemoryLayout<Root>.offset(of: path) ?? -1, size: MemoryLayout<Value>.size)
+        }
+        typealias G = vcpufreq_sched_config
+        typealias L = vcpufreq_sched_cluster
+        typealias C = vcpufreq_sched_cpu
+        typealias N = vcpufreq_sched_counters
+        typealias X = vcpufreq_sched_exit
+        return [
+            StructLayout(
+                name: "vcpufreq_sched_config", size: MemoryLayout<G>.size,
+                fields: [
+                    field("cluster_count", \G.cluster_count), field("slice_us", \G.slice_us),
+                    field("boost_us", \G.boost_us), field("default_boost_us", \G.default_boost_us),
+                    field("boost_share_permille", \G.boost_share_permille), field("nr_cpus", \G.nr_cpus),
+                ]),
+            StructLayout(
+                name: "vcpufreq_sched_cluster", size: MemoryLayout<L>.size,
+                fields: [field("capacity", \L.capacity), field("cpu_count", \L.cpu_count), field("cpus", \L.cpus)]),
+            StructLayout(
+                name: "vcpufreq_sched_cpu", size: MemoryLayout<C>.size,
+                fields: [
+                    field("util_sum", \C.util_sum), field("hinted_runtime_ns", \C.hinted_runtime_ns),
+                    field("boosted_runtime_ns", \C.boosted_runtime_ns), field("vtime_now", \C.vtime_now),
+                    field("hinted_runnable", \C.hinted_runnable), field("cluster", \C.cluster),
+                    field("running_boosted", \C.running_boosted), field("hinted_queued", \C.hinted_queued),
+                ]),
+            StructLayout(
+                name: "vcpufreq_sched_counters", size: MemoryLayout<N>.size,
+                fields: [
+                    field("enqueued_fair", \N.enqueued_fair), field("enqueued_hinted", \N.enqueued_hinted),
+                    field("placed_idle", \N.placed_idle), field("placed_busy", \N.placed_busy),
+                    field("no_cluster", \N.no_cluster), field("cap_overridden", \N.cap_overridden),
+                    field("boosts", \N.boosts), field("boost_preemptions", \N.boost_preemptions),
+                    field("boosts_expired", \N.boosts_expired), field("boosts_denied", \N.boosts_denied),
+                    field("boosted_runtime_ns", \N.boosted_runtime_ns), field("dispatched_own", \N.dispatched_own),
+                    field("dispatched_stolen", \N.dispatched_stolen), field("hint_lookups", \N.hint_lookups),
+                    field("slot_reads", \N.slot_reads),
+                ]),
+            StructLayout(
+                name: "vcpufreq_sched_exit", size: MemoryLayout<X>.size,
+                fields: [
+                    field("kind", \X.kind), field("exit_code", \X.exit_code), field("exit_cpu", \X.exit_cpu),
+                    field("pad", \X.pad), field("reason", \X.reason), field("msg", \X.msg),
+                ]),
         ]
     }
 
@@ -493,12 +745,25 @@ enum LibBPF {
         "VCPUFREQ_MAX_UTIL_HINTS": Int(VCPUFREQ_MAX_UTIL_HINTS),
         "VCPUFREQ_HINT_LATENCY_SENSITIVE": Int(VCPUFREQ_HINT_LATENCY_SENSITIVE),
         "VCPUFREQ_HINT_BOOST": Int(VCPUFREQ_HINT_BOOST),
+        "VCPUFREQ_SCHED_MAX_CLUSTERS": Int(VCPUFREQ_SCHED_MAX_CLUSTERS),
+        "VCPUFREQ_SCHED_MAX_CPUS": Int(VCPUFREQ_SCHED_MAX_CPUS),
+        "VCPUFREQ_SCHED_DEFAULT_SLICE_US": Int(VCPUFREQ_SCHED_DEFAULT_SLICE_US),
+        "VCPUFREQ_SCHED_DEFAULT_BOOST_US": Int(VCPUFREQ_SCHED_DEFAULT_BOOST_US),
+        "VCPUFREQ_SCHED_DEFAULT_BOOST_SHARE": Int(VCPUFREQ_SCHED_DEFAULT_BOOST_SHARE),
+        "VCPUFREQ_SCHED_TIMEOUT_MS": Int(VCPUFREQ_SCHED_TIMEOUT_MS),
+        "VCPUFREQ_SCHED_MAX_LEAD_SLICES": Int(VCPUFREQ_SCHED_MAX_LEAD_SLICES),
         "VCPUFREQ_PAGE_SIZE": Int(VCPUFREQ_PAGE_SIZE),
         "VCPUFREQ_MAX_PAGE_VMS": Int(VCPUFREQ_MAX_PAGE_VMS),
         "VCPUFREQ_MAX_CPUS": Int(VCPUFREQ_MAX_CPUS),
     ]
     static let headerPinDirectory = VCPUFREQ_PIN_DIRECTORY
     static let headerUtilHintPinPath = VCPUFREQ_UTIL_HINT_PIN_PATH
+
+    /// Whether the object's BTF has a function (a program, or a kfunc it calls) named `name`.
+    static func btfHasFunction(_ object: OpaquePointer, name: String) -> Bool {
+        guard let btf = bpf_object__btf(object) else { return false }
+        return btf__find_by_name_kind(btf, name, btfKindFunction) > 0
+    }
 
     /// A struct's layout as the BPF compiler emitted it into the object's BTF.
     static func btfLayout(of object: OpaquePointer, structName: String) -> StructLayout? {

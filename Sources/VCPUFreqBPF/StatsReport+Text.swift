@@ -14,7 +14,15 @@ extension StatsReport {
                     + (vcpu.host.map { Self.exits($0.exitsPerSecond) } ?? "-") + "\n"
                 if let guest = vcpu.host?.guest { out += "        " + Self.guest(guest) + "\n" }
             }
+            // Where each vCPU ran (the daemon counts time per CPU): "cpu 1 99.0%, cpu 0 1.0%".
+            for vcpu in vm.vcpus {
+                guard let shares = vcpu.host?.cpuShares, !shares.isEmpty else { continue }
+                let text = shares.sorted { $0.share > $1.share }.prefix(4)
+                    .map { "cpu \($0.cpu) \(Self.fixed($0.share * 100, digits: 1))%" }.joined(separator: ", ")
+                out += "  vcpu \(vcpu.index) ran on: \(text)\n"
+            }
         }
+        if let scheduler { out += "\n" + scheduler.render() }
         return out
     }
 

@@ -9,6 +9,8 @@ public struct StatsReport: Codable, Equatable, Sendable {
     /// host figures are missing when they are.
     public var bpf: String
     public var vms: [VM]
+    /// The daemon's sched_ext scheduler over the interval; nil when none was asked for.
+    public var scheduler: SchedulerInterval?
 
     public struct VM: Codable, Equatable, Sendable {
         public var id: UInt32
@@ -50,10 +52,19 @@ public struct StatsReport: Codable, Equatable, Sendable {
         public var voluntarySwitches: UInt64
         public var migrations: UInt64
         public var exitsPerSecond: ExitRates
+        /// Where it ran: each CPU's share of its time on CPU in the interval
+        /// (CPU order, only CPUs it ran on); nil when the daemon does not count it.
+        public var cpuShares: [CPUShare]? = nil
         /// What the guest asked at the thread's scheduling events over the
         /// interval, as the BPF programs read it from a BPF-map shared page;
         /// nil for a vCPU without one.
         public var guest: GuestInterval? = nil
+    }
+
+    public struct CPUShare: Codable, Equatable, Sendable {
+        public var cpu: Int
+        /// 0...1 of the thread's time on CPU.
+        public var share: Double
     }
 
     /// Differences of two guest-sample counters of one vCPU thread: what the
@@ -139,6 +150,11 @@ public struct StatsReport: Codable, Equatable, Sendable {
             }
             return VM(id: vm.id, name: vm.name, profile: vm.profile, vcpus: vcpus)
         }
+        scheduler = later.daemon.scheduler.map {
+            SchedulerInterval(
+                earlier: earlier.daemon.scheduler, later: $0,
+                seconds: later.daemon.uptimeSeconds - earlier.daemon.uptimeSeconds)
+        }
     }
 
     /// `later - earlier`, or nil when a counter went backwards.
@@ -181,7 +197,25 @@ public struct StatsReport: Codable, Equatable, Sendable {
             involuntarySwitches: involuntary, voluntarySwitches: voluntary, migrations: migrations,
             exitsPerSecond: exits)
         interval.guest = guestInterval(from: old.guest, to: new.guest)
+        interval.cpuShares = cpuShares(from: old.runtimeByCPU, to: new.runtimeByCPU)
         return interval
+    }
+
+    /// Each CPU's share of the time on CPU between two per-CPU samples; nil
+    /// when either is missing or a CPU's time went backwards.
+    static func cpuShares(
+        from old: [StatusDocument.HostTruth.CPUTime]?, to new: [StatusDocument.HostTruth.CPUTime]?
+    ) -> [CPUShare]? {
+        guard let old, let new else { return nil }
+        var grown: [(cpu: Int, nanoseconds: UInt64)] = []
+        for entry in new {
+            let before = old.first { $0.cpu == entry.cpu }?.nanoseconds ?? 0
+            guard let delta = difference(entry.nanoseconds, before) else { return nil }
+            if delta > 0 { grown.append((entry.cpu, delta)) }
+        }
+        let total = grown.reduce(UInt64(0)) { $0 + $1.nanoseconds }
+        guard total > 0 else { return [] }
+        return grown.map { CPUShare(cpu: $0.cpu, share: Double($0.nanoseconds) / Double(total)) }
     }
 
     private static func exitRates(

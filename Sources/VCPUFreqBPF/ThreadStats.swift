@@ -24,6 +24,9 @@ public struct ThreadStats: Equatable, Sendable {
     /// The CPU it last ran on (set at switch-in and switch-out); nil before
     /// it was seen running.
     public var lastCPU: Int?
+    /// Time on CPU by CPU (index = CPU number), ns, up to the last
+    /// switch-out; [] when not known.
+    public var runtimeByCPU: [UInt64] = []
     /// What its guest asked at its scheduling events (a vCPU thread with a
     /// BPF-map shared page; nil when the programs never read a slot for it).
     public var guest: StatusDocument.GuestSamples?

@@ -51,6 +51,7 @@ public final class VCPUThreadMonitor: Sendable {
         var object: BPFObject?
         var links: [BPFLink] = []
         var threadsFD: Int32 = -1
+        var cpuRuntimeFD: Int32 = -1
         var hintFD: Int32 = -1
         /// The shared-page maps (bpf/vcpufreq_slot.h).
         var vmPagesFD: Int32 = -1
@@ -127,6 +128,7 @@ public final class VCPUThreadMonitor: Sendable {
     private func load(into state: inout State, pinning: [String]) throws {
         let object = try BPFObject(bytes: configuration.objectBytes, name: configuration.objectName)
         try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.threadsMapName)
+        try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.cpuRuntimeMapName)
         try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.vcpuThreadsMapName)
         try object.setMaxEntries(max(configuration.maxPageVMs, 1), map: LibBPF.vmPagesMapName)
         try object.setMaxEntries(max(configuration.maxPageVMs, 1), map: LibBPF.vmCapsMapName)
@@ -167,6 +169,7 @@ public final class VCPUThreadMonitor: Sendable {
             }
         }
         state.threadsFD = try object.map(named: LibBPF.threadsMapName).fd
+        state.cpuRuntimeFD = try object.map(named: LibBPF.cpuRuntimeMapName).fd
         state.hintFD = try object.map(named: LibBPF.utilHintMapName).fd
         state.vmPagesFD = try object.map(named: LibBPF.vmPagesMapName).fd
         state.vmCapsFD = try object.map(named: LibBPF.vmCapsMapName).fd
@@ -314,8 +317,12 @@ public final class VCPUThreadMonitor: Sendable {
     /// - Throws: `BPFError.mapOperationFailed` when the map is full (E2BIG).
     public func track(tid: Int32) throws {
         let key = try Self.key(tid)
-        try withMap(.threads, "track(tid: \(tid))") { fd in
-            let code = LibBPF.insertThread(fd: fd, tid: key)
+        try state.withLock { state in
+            guard state.threadsFD >= 0 else { throw Self.notRunning(state, "track(tid: \(tid))") }
+            // The per-CPU entry first: the programs add to it once "threads" has the thread.
+            var code = LibBPF.insertCPURuntime(fd: state.cpuRuntimeFD, tid: key)
+            guard code == 0 else { throw Self.fail(LibBPF.cpuRuntimeMapName, "track \(tid)", code) }
+            code = LibBPF.insertThread(fd: state.threadsFD, tid: key)
             guard code == 0 else { throw Self.fail(LibBPF.threadsMapName, "track \(tid)", code) }
         }
     }
@@ -324,9 +331,11 @@ public final class VCPUThreadMonitor: Sendable {
     @discardableResult
     public func untrack(tid: Int32) throws -> Bool {
         let key = try Self.key(tid)
-        return try withMap(.threads, "untrack(tid: \(tid))") { fd in
+        return try state.withLock { state in
+            guard state.threadsFD >= 0 else { throw Self.notRunning(state, "untrack(tid: \(tid))") }
             var k = key
-            let code = LibBPF.delete(fd: fd, key: &k)
+            let code = LibBPF.delete(fd: state.threadsFD, key: &k)
+            _ = LibBPF.delete(fd: state.cpuRuntimeFD, key: &k)
             if code == ENOENT { return false }
             guard code == 0 else { throw Self.fail(LibBPF.threadsMapName, "untrack \(tid)", code) }
             return true
@@ -346,11 +355,14 @@ public final class VCPUThreadMonitor: Sendable {
     /// Both, from one lookup.
     func record(_ tid: Int32) throws -> (stats: ThreadStats, exits: ExitCounts)? {
         let key = try Self.key(tid)
-        return try withMap(.threads, "stats(tid: \(tid))") { fd in
-            guard let result = LibBPF.readThread(fd: fd, tid: key) else {
+        return try state.withLock { state in
+            guard state.threadsFD >= 0 else { throw Self.notRunning(state, "stats(tid: \(tid))") }
+            guard let result = LibBPF.readThread(fd: state.threadsFD, tid: key) else {
                 throw Self.fail(LibBPF.threadsMapName, "lookup \(tid)", errno)
             }
-            return result
+            guard var record = result else { return nil }
+            record.stats.runtimeByCPU = LibBPF.readCPURuntime(fd: state.cpuRuntimeFD, tid: key)
+            return record
         }
     }
 

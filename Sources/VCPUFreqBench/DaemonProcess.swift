@@ -14,16 +14,19 @@ final class DaemonProcess {
     let logPath: String
     var pid: Int32 { process.pid }
 
-    /// How long the daemon may take to start listening (capability
+    /// How long the daemon may take to start listening by default (capability
     /// detection probes a scratch thread; the journal is on tmpfs).
     static let startTimeoutSeconds = 20.0
+    let startTimeoutSeconds: Double
     static let stopTimeoutSeconds = 10.0
 
     /// Starts `executable serve ...` and waits until the socket accepts.
     init(
         executable: String, topologyPath: String, socketPath: String, stateDirectory: String, logPath: String,
-        preload: (library: String, counterFile: String)?, extraArguments: [String] = []
+        preload: (library: String, counterFile: String)?, extraArguments: [String] = [],
+        startTimeoutSeconds: Double = DaemonProcess.startTimeoutSeconds
     ) throws {
+        self.startTimeoutSeconds = startTimeoutSeconds
         self.socketPath = socketPath
         self.logPath = logPath
         let arguments = [
@@ -47,7 +50,7 @@ final class DaemonProcess {
     }
 
     private func waitUntilListening() throws {
-        let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+        let deadline = Date().addingTimeInterval(startTimeoutSeconds)
         while Date() < deadline {
             if let ended = process.termination {
                 throw BenchError("the daemon exited at start (\(ended)): \(logTail())")
@@ -59,7 +62,7 @@ final class DaemonProcess {
             usleep(10_000)
         }
         stop()
-        throw BenchError("the daemon did not listen on \(socketPath) within \(Int(Self.startTimeoutSeconds)) s: \(logTail())")
+        throw BenchError("the daemon did not listen on \(socketPath) within \(Int(startTimeoutSeconds)) s: \(logTail(lines: 40))")
     }
 
     /// SIGTERM (the daemon restores every thread and exits), SIGKILL if it
@@ -70,6 +73,13 @@ final class DaemonProcess {
         case .exited(let code): return code
         case .signaled, nil: return nil
         }
+    }
+
+    /// SIGKILL, as a crash would: nothing restored, the journal left behind.
+    func killWithoutWarning() {
+        guard process.isRunning else { return }
+        process.send(SIGKILL)
+        _ = process.wait()
     }
 
     /// Pins the daemon's event-loop thread (its main thread, TID = PID);

@@ -14,10 +14,10 @@ public enum KernelFacets {
     /// stop or kill them).
     public static let all: [any KernelFacet] = [
         UclampFacet(), SliceFacet(), NiceFacet(), AffinityFacet(), BPFFacet(), CgroupUclampFacet(), RestoreFacet(),
+        SchedExtFacet(),
     ]
 
-    /// The matrix columns, in order: the issue's facets (sched_ext is issue
-    /// 10's: `not_run` until its check is in `all`), then any other of `all`.
+    /// The matrix columns, in order: the issue's facets, then any other of `all`.
     public static let names: [String] = {
         let columns = ["uclamp", "cgroup_uclamp", "slice", "nice", "affinity", "bpf", "restore", "sched_ext"]
         return columns + all.map(\.name).filter { !columns.contains($0) }

@@ -28,17 +28,31 @@ extension StatusDocument {
         /// bucket 31 = from 2^31 µs on. Trailing empty buckets are left out.
         public var runDelayBuckets: [UInt64]
         public var exits: Exits
+        /// Its time on each CPU it ran on (up to its last switch-out), CPU
+        /// order; nil from daemons that do not count it.
+        public var runtimeByCPU: [CPUTime]? = nil
         /// What the guest asked at the thread's scheduling events, read in
         /// place by the programs (a vCPU with a BPF-map shared page); nil for
         /// other threads.
         public var guest: GuestSamples? = nil
 
-        /// `on_cpu` and `last_cpu` in JSON, decodable with convertFromSnakeCase.
+        /// Time on one CPU.
+        public struct CPUTime: Codable, Equatable, Sendable {
+            public var cpu: Int
+            public var nanoseconds: UInt64
+            public init(cpu: Int, nanoseconds: UInt64) {
+                self.cpu = cpu
+                self.nanoseconds = nanoseconds
+            }
+        }
+
+        /// `on_cpu`, `last_cpu` and `runtime_by_cpu` in JSON, decodable with convertFromSnakeCase.
         enum CodingKeys: String, CodingKey {
             case sampledAtNanoseconds, runtimeNanoseconds, wakeups, voluntarySwitches, involuntarySwitches
             case migrations, runDelaySumNanoseconds, runDelayCount, runDelayBuckets, exits, guest
             case onCPU = "onCpu"
             case lastCPU = "lastCpu"
+            case runtimeByCPU = "runtimeByCpu"
         }
 
         public init(

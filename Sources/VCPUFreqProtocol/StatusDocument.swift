@@ -28,6 +28,8 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var recoveredThreads: Int
         /// The `--vhost-user-scmi` sockets (absent when there are none).
         public var vhostUserSockets: [VhostUserSocket]? = nil
+        /// The sched_ext scheduler; nil when the daemon was not asked to load one.
+        public var scheduler: Scheduler? = nil
         /// How often the daemon's loop woke up, and for what (nil from
         /// daemons before it was counted).
         public var wakeups: Wakeups? = nil

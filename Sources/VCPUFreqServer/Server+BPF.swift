@@ -136,6 +136,13 @@ final class DaemonBPF {
         if status.isRunning { claim(status.pinnedMaps, pinnedBefore: pinnedBefore) }
     }
 
+    /// Undoes `bpf-map` journal records of a daemon that used the map when
+    /// this one does not (the programs are loaded, the map is the same pin).
+    var recoveryActuators: [any ThreadActuator] {
+        guard let monitor, monitor.status.utilHintPinPath != nil else { return [] }
+        return [BPFMapActuator(monitor: monitor)]
+    }
+
     /// Whether HELLO may grant `ProtocolFeature.bpfMapPage`.
     var offersPages: Bool {
         if case .available = pageCapability { return true }

@@ -5,6 +5,7 @@ import VCPUFreqProtocol
 
 extension Server {
     func statusDocument(for selected: [VMSession]) -> StatusDocument {
+        refreshScheduler()
         var daemon = StatusDocument.Daemon(
             version: Self.version, pid: getpid(),
             uptimeSeconds: Double(MonotonicClock.nowNanoseconds() - startTime) / 1e9,
@@ -17,6 +18,7 @@ extension Server {
             ],
             bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
+        daemon.scheduler = scheduler.document
         daemon.wakeups = wakeups
         var document = StatusDocument(daemon: daemon, vms: selected.map(vmStatus))
         document.daemon.vhostUserSockets = vhostUserSocketStatus

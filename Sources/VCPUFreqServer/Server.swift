@@ -31,6 +31,7 @@ public final class Server {
     let procfs = ProcFS()
     let frequency: FrequencyMonitor
     let bpf: DaemonBPF
+    let scheduler: DaemonScheduler
     /// Writes `--metrics-file` off the loop; nil without one.
     let metricsWriter: MetricsFileWriter?
     /// Resolved VM model per profile name, with the latency hint the host supports.
@@ -65,6 +66,8 @@ public final class Server {
     /// listener with a pending connection does not spin the loop.
     var acceptPausedUntil: UInt64?
     private var stopping = false
+    /// Readable when the kernel ejected the sched_ext scheduler.
+    private var schedulerExit: FileDescriptor?
     private let ready = EpollReadyBuffer(capacity: 64)
 
     // Epoll tokens: the top byte says what, the rest which.
@@ -73,6 +76,7 @@ public final class Server {
     static let timerToken: UInt64 = 3
     static let connectionKind: UInt64 = 4 << 56
     static let doorbellKind: UInt64 = 5 << 56
+    static let schedulerToken: UInt64 = 6
 
     /// Messages read from one connection per wake-up: a VMM that keeps its
     /// socket full cannot starve the other VMs' connections and doorbells
@@ -143,8 +147,13 @@ public final class Server {
         } else {
             recorder = nil
         }
+        scheduler = DaemonScheduler(
+            options: configuration.scheduler, bpf: bpf, host: configuration.topology.host, logger: logger)
         controller = plan.makeController(
-            cgroupParent: configuration.cgroupParent ?? instance.cgroupParent, clampOverride: bpf.clampActuator(for: plan), recorder: recorder, applies: !configuration.dryRun, journal: journal)
+            cgroupParent: configuration.cgroupParent ?? instance.cgroupParent, clampOverride: bpf.clampActuator(for: plan),
+            clampMirror: DaemonScheduler.mapMirror(requested: scheduler.requested, plan: plan, bpf: bpf),
+            recoveryActuators: bpf.recoveryActuators,
+            recorder: recorder, applies: !configuration.dryRun, journal: journal)
 
         var models: [String: VMModel] = [:]
         for profile in configuration.topology.vms {
@@ -241,6 +250,15 @@ public final class Server {
     /// descriptor) also restores every thread before the error is thrown.
     public func run() throws {
         defer { shutdown() }
+        // After everything else is up: a scheduler that fails leaves a working daemon.
+        if let exit = scheduler.start(plan: plan) {
+            do {
+                try epoll.add(exit, events: .readable, token: Self.schedulerToken)
+                schedulerExit = exit
+            } catch {
+                logger.error("cannot watch the scheduler's exit; it is checked at each STATUS", metadata: ["error": "\(error)"])
+            }
+        }
         let busyPoll = UInt64(max(configuration.busyPollMicroseconds, 0)) * 1000
         // While requests flow (busy poll on): poll epoll without sleeping until then.
         var spinUntil: UInt64 = 0
@@ -300,6 +318,9 @@ public final class Server {
             case Self.signalToken:
                 wakeups.other &+= 1
                 handleSignals()
+            case Self.schedulerToken:
+                wakeups.other &+= 1
+                refreshScheduler()
             case Self.timerToken:
                 wakeups.timer &+= 1
                 // One-shot: it is disarmed now, whatever deadline it was for.
@@ -309,6 +330,17 @@ public final class Server {
             }
             return false
         }
+    }
+
+    /// The scheduler's exit descriptor fired, or a STATUS asks: if the
+    /// kernel ejected it, stop watching, then let its descriptors go.
+    func refreshScheduler() {
+        guard scheduler.requested, scheduler.refresh(plan: plan) else { return }
+        if let exit = schedulerExit {
+            try? epoll.remove(exit)
+            schedulerExit = nil
+        }
+        scheduler.stop()
     }
 
     private func handleSignals() {
@@ -396,6 +428,11 @@ public final class Server {
         for entry in vhostListeners { try? epoll.remove(entry.listener.descriptor) }
         vhostListeners = []
         writeMetrics(waiting: true)
+        if let exit = schedulerExit {
+            try? epoll.remove(exit)
+            schedulerExit = nil
+        }
+        scheduler.stop()
         // Last, once every thread is back: the pins, then the locks. A
         // daemon waiting for this one starts from here.
         bpf.finish()

@@ -50,6 +50,8 @@ public struct ServerConfiguration: Sendable {
     /// `--vhost-user-scmi`: one listening vhost-user socket per VM, served
     /// as an SCMI device (docs/scmi.md).
     public var vhostUserSCMI: [VhostUserSCMIEndpoint] = []
+    /// The host scheduler to load (Server+Scheduler.swift).
+    public var scheduler = SchedulerOptions()
 
     public init(
         topology: Topology, socketPath: String, socketGroupID: UInt32? = nil, allowedUIDs: Set<UInt32> = [],

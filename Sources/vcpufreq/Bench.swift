@@ -15,5 +15,6 @@ struct Bench: ParsableCommand {
         BenchBPF.self,
         BenchDoorbell.self,
         BenchSCMI.self,
+        BenchSched.self,
     ]
 }

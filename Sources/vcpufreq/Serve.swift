@@ -84,6 +84,8 @@ struct Serve: ParsableCommand {
 
     @OptionGroup(title: "BPF") var bpf: ServeBPFOptions
 
+    @OptionGroup(title: "Scheduler") var scheduler: ServeSchedulerOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -160,6 +162,7 @@ struct Serve: ParsableCommand {
             latencyPreference: try latencyPreference(), pinThreads: !noPin, maximumVCPUs: maximumVCPUs,
             maximumVMs: maximumVMs, maximumConnections: maximumConnections)
         configuration.bpf = bpf.settings
+        configuration.scheduler = scheduler.options
         configuration.busyPollMicroseconds = busyPollMicroseconds
         configuration.vhostUserSCMI = try vhostUserEndpoints()
         let logger = Logger(label: "vcpufreq")

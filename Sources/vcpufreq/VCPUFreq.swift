@@ -8,6 +8,7 @@ struct VCPUFreq: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, TopologyCommand.self, DeviceCommand.self, Serve.self, Status.self, Stats.self, VMM.self, Bench.self,
+            SchedulerCommand.self,
         ]
     )
 }

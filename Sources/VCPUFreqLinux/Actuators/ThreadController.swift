@@ -47,6 +47,10 @@ public final class ThreadController {
     public let applies: Bool
     public let journal: RestoreJournal?
     public let procfs: ProcFS
+    /// Actuators that need configuration yet can undo a journal record of
+    /// another daemon's configuration (the BPF map actuator while the
+    /// programs are loaded): tried by name after our own.
+    public let recoveryActuators: [any ThreadActuator]
 
     /// The order facets are applied in. A stored array: `allCases` would
     /// build a new one on every apply.
@@ -59,7 +63,7 @@ public final class ThreadController {
     public init(
         clamp: (any ThreadActuator)?, latency: (any ThreadActuator)?, affinity: (any ThreadActuator)?,
         recorder: RecordingActuator? = nil, applies: Bool = true, journal: RestoreJournal? = nil,
-        procfs: ProcFS = ProcFS()
+        procfs: ProcFS = ProcFS(), recoveryActuators: [any ThreadActuator] = []
     ) {
         precondition(clamp == nil || clamp?.facet == .clamp, "clamp actuator must be of the clamp facet")
         precondition(latency == nil || latency?.facet == .latency, "latency actuator must be of the latency facet")
@@ -71,6 +75,7 @@ public final class ThreadController {
         self.applies = applies
         self.journal = journal
         self.procfs = procfs
+        self.recoveryActuators = recoveryActuators
     }
 
     public func counters(for facet: ActuatorFacet) -> FacetCounters {
@@ -222,8 +227,35 @@ public final class ThreadController {
     /// configuration) a fresh one of that kind, for the kinds that need no
     /// configuration. A cgroup record needs a configured cgroup actuator.
     func restoringActuator(for captured: CapturedFacet) -> (any ThreadActuator)? {
-        if let own = actuator(for: captured.facet), own.name == captured.actuator { return own }
-        switch captured.actuator {
+        let own = actuator(for: captured.facet)
+        if let own, own.name == captured.actuator { return own }
+        let parts = captured.actuator.split(separator: PairedActuator.separator).map(String.init)
+        guard parts.count > 1 else {
+            return Self.restoringActuator(named: captured.actuator, own: own, recovery: recoveryActuators)
+        }
+        // A paired record (`uclamp+bpf-map`): every part must be restorable.
+        var resolved: [any ThreadActuator] = []
+        for part in parts {
+            guard let actuator = Self.restoringActuator(named: part, own: own, recovery: recoveryActuators) else {
+                return nil
+            }
+            resolved.append(actuator)
+        }
+        return resolved.dropFirst().reduce(resolved[0]) { PairedActuator($0, $1) }
+    }
+
+    /// One actuator by name: ours (or a part of ours), else a recovery
+    /// actuator, when the names match; else a fresh one of the kinds that
+    /// need no configuration.
+    private static func restoringActuator(
+        named name: String, own: (any ThreadActuator)?, recovery: [any ThreadActuator]
+    ) -> (any ThreadActuator)? {
+        var candidates: [any ThreadActuator] = recovery.reversed() + (own.map { [$0] } ?? [])
+        while let next = candidates.popLast() {
+            if next.name == name { return next }
+            if let pair = next as? PairedActuator { candidates += [pair.first, pair.second] }
+        }
+        switch name {
         case "latency": return LatencyActuator()
         case "affinity": return AffinityActuator()
         case "uclamp": return UclampActuator()

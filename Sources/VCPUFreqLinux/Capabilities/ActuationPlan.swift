@@ -37,9 +37,12 @@ public struct ActuationPlan: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// A controller with the planned actuators. The `bpfMap` actuator lives
-    /// in VCPUFreqBPF (it needs the loaded programs): pass it as `clampOverride`.
+    /// in VCPUFreqBPF (it needs the loaded programs): pass it as
+    /// `clampOverride`, or as `clampMirror` to drive it beside the planned
+    /// clamp (a `PairedActuator`: what a sched_ext scheduler reads).
     public func makeController(
         cgroupParent: String = "vcpufreq", clampOverride: (any ThreadActuator)? = nil,
+        clampMirror: (any ThreadActuator)? = nil, recoveryActuators: [any ThreadActuator] = [],
         recorder: RecordingActuator? = nil, applies: Bool = true, journal: RestoreJournal? = nil
     ) -> ThreadController {
         var clampActuator: (any ThreadActuator)? = clampOverride
@@ -51,10 +54,13 @@ public struct ActuationPlan: Equatable, Sendable, CustomStringConvertible {
             case .bpfMap, .none: clampActuator = nil
             }
         }
+        if let clampMirror {
+            clampActuator = clampActuator.map { PairedActuator($0, clampMirror) } ?? clampMirror
+        }
         let latencyActuator: (any ThreadActuator)? =
             latency == .none ? nil : LatencyActuator(defaultSliceNanoseconds: defaultSliceNanoseconds)
         return ThreadController(
             clamp: clampActuator, latency: latencyActuator, affinity: affinity ? AffinityActuator() : nil,
-            recorder: recorder, applies: applies, journal: journal)
+            recorder: recorder, applies: applies, journal: journal, recoveryActuators: recoveryActuators)
     }
 }
