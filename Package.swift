@@ -12,6 +12,9 @@
 //   VCPUFreqVMM     the reference VMM as a daemon client: attach, shared page, mirror, doorbells, guest programs.
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
+//   VCPUFreqBenchSupport what every benchmark shares: machine description, latency summaries and histogram,
+//                   progress, result files (JSON, Markdown, SVG, README sections), the daemon's topology file,
+//                   thread accounting, CPU hogs.
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
@@ -89,9 +92,15 @@ let package = Package(
         ),
         .target(name: "CVCPUFreqMallocCounter"),
         .target(
+            name: "VCPUFreqBenchSupport",
+            dependencies: [
+                "VCPUFreqCore", "VCPUFreqLinux", .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .target(
             name: "VCPUFreqBench",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux",
+                "VCPUFreqBenchSupport", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -100,7 +109,7 @@ let package = Package(
         .target(
             name: "VCPUFreqDoorbellBench",
             dependencies: [
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                "VCPUFreqBenchSupport", "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -108,7 +117,7 @@ let package = Package(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench", "VCPUFreqDoorbellBench",
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqDoorbellBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -155,11 +164,14 @@ let package = Package(
         // Quick-mode smoke test of the doorbell benchmark against a real daemon (.build/<config>/vcpufreq).
         .testTarget(
             name: "VCPUFreqDoorbellBenchTests",
-            dependencies: ["VCPUFreqDoorbellBench", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq"]
+            dependencies: [
+                "VCPUFreqDoorbellBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq",
+            ]
         ),
+        .testTarget(name: "VCPUFreqBenchSupportTests", dependencies: ["VCPUFreqBenchSupport", "VCPUFreqConfig"]),
         .testTarget(
             name: "VCPUFreqBenchTests",
-            dependencies: ["VCPUFreqBench", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
+            dependencies: ["VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
         ),
         // Integration tests against a real `vcpufreq serve` process (built
         // with the package: `swift build --build-tests`); the test process

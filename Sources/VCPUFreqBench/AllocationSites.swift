@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 
 /// One call stack the daemon allocated from inside a measurement window, and
 /// how often it was seen among the kept stacks.

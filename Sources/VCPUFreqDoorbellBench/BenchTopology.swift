@@ -1,3 +1,5 @@
+import VCPUFreqBenchSupport
+
 /// The topology the benchmark's own daemon serves, and the requests every
 /// path sends, so that all paths ask for exactly the same thing.
 ///
@@ -36,44 +38,21 @@ public enum BenchTopology {
 
     /// The TOML file for a host with `cpuCount` CPUs.
     public static func text(cpuCount: Int, pollIntervalMicroseconds: Int) -> String {
-        let cpus = cpuCount > 1 ? "0-\(cpuCount - 1)" : "0"
-        let table = frequenciesKHz.map(String.init).joined(separator: ", ")
-        return """
-            # Written by `vcpufreq bench doorbell` for its own daemon.
-            [host]
-            name = "bench"
-            governor = "none"
-
-            [[host.cluster]]
-            name = "cpu"
-            cpus = "\(cpus)"
-            capacity = \(capacity)
-            frequencies_khz = [\(table)]
-            nominal = true
-
-            # Paths 2 and 3: the daemon always wants the doorbell rung.
-            [[vm]]
-            name = "\(kickedProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "always"
-
-            # Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.
-            [[vm]]
-            name = "\(polledProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "never"
-            poll_interval_us = \(pollIntervalMicroseconds)
-
-            """
+        func profile(_ name: String, comment: String, policy: [(String, BenchTopologyFile.Value)]) -> BenchTopologyFile.Profile {
+            BenchTopologyFile.Profile(
+                name: name, vcpus: 1, comment: comment, keys: [("clusters", .strings(["cpu"])), ("pin", .boolean(false))],
+                policy: [("hysteresis", .integer(0)), ("min_interval_us", .integer(0))] + policy)
+        }
+        let cpus = BenchTopologyFile.cpuList(count: cpuCount)
+        return BenchTopologyFile(
+            comment: "Written by `vcpufreq bench doorbell` for its own daemon.", hostName: "bench", clusterName: "cpu",
+            clusterCPUs: cpus, capacity: Int(capacity), frequenciesKHz: frequenciesKHz.map { Int($0) },
+            profiles: [
+                profile(kickedProfile, comment: "Paths 2 and 3: the daemon always wants the doorbell rung.",
+                        policy: [("kick_mode", .string("always"))]),
+                profile(polledProfile, comment: "Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.",
+                        policy: [("kick_mode", .string("never")), ("poll_interval_us", .integer(pollIntervalMicroseconds))]),
+            ]
+        ).text
     }
 }
