@@ -141,7 +141,12 @@
 //                Per job: if its release lies ahead, PELT update (running) and
 //                schedutil update (dequeue), then idle until the release (an
 //                idle store of the remaining ns, again while it is ahead; the
-//                rest spun); PELT update (idle), schedutil update (enqueue);
+//                rest spun); PELT update (idle), the job's slot flags become
+//                the running flags (+336, initially the normal flags: they
+//                stay through the idle that follows, so the host's latency
+//                hint holds across a run of interactive jobs, as a driver
+//                flagging its running tasks would leave it), schedutil
+//                update (enqueue);
 //                the work in chunks, with a tick whenever the tick period has
 //                passed (cur_perf read, PELT update, schedutil update); PELT
 //                update (running). Record: +0 release TSC, +8 start TSC (running
@@ -791,11 +796,6 @@ wl_job:
         jmp     3f
 2:      addq    %r15, %rax
 3:      movq    %rax, 16(%rsp)
-        movl    WL_FLAGS(%rdi), %edx         // the slot flags this job runs with
-        testl   $WL_JOB_INTERACTIVE, (%r12)
-        jz      4f
-        movl    WL_FLAGS+4(%rdi), %edx
-4:      movq    %rdx, WL_WANT_FLAGS(%rdi)
         rdtsc
         shlq    $32, %rdx
         orq     %rdx, %rax
@@ -835,6 +835,11 @@ wl_woke:
         movq    %rax, %rbx                   // running again
         xorl    %esi, %esi                   // the idle time
         call    wl_pelt
+        movl    WL_FLAGS(%rdi), %edx         // the slot flags of the job now running:
+        testl   $WL_JOB_INTERACTIVE, (%r12)  // they stay through the idle after it,
+        jz      4f                           // until a job with other flags runs
+        movl    WL_FLAGS+4(%rdi), %edx
+4:      movq    %rdx, WL_WANT_FLAGS(%rdi)
         rdtsc
         shlq    $32, %rdx
         orq     %rdx, %rax

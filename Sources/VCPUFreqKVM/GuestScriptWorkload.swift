@@ -266,6 +266,7 @@ public struct WorkloadParameters: Sendable, Equatable {
         put(decayFixed, Field.decay)
         put(UInt64((min(max(initialUtilization, 0), 1024) * 65536).rounded()), Field.utilization)
         put(1024, Field.scale)
+        put(UInt64(flags.normal), Field.runningFlags)
         put(seed == 0 ? 1 : seed, Field.rng)
         for (index, word) in words.enumerated() { region.store64(word, at: offset + 8 * index) }
         for (index, job) in jobs.enumerated() {
