@@ -14,7 +14,7 @@
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon.
 //   VCPUFreqBenchSupport what every benchmark shares: machine description, latency summaries and histogram,
 //                   progress, result files (JSON, Markdown, SVG, README sections), the daemon's topology file,
-//                   thread accounting, CPU hogs.
+//                   thread accounting, CPU hogs, the crosvm-style device handled in the VMM thread.
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
@@ -94,7 +94,8 @@ let package = Package(
         .target(
             name: "VCPUFreqBenchSupport",
             dependencies: [
-                "VCPUFreqCore", "VCPUFreqLinux", .product(name: "Atomics", package: "swift-atomics"),
+                "VCPUFreqCore", "VCPUFreqLinux", "VCPUFreqKVM", .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -168,7 +169,7 @@ let package = Package(
                 "VCPUFreqDoorbellBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq",
             ]
         ),
-        .testTarget(name: "VCPUFreqBenchSupportTests", dependencies: ["VCPUFreqBenchSupport", "VCPUFreqConfig"]),
+        .testTarget(name: "VCPUFreqBenchSupportTests", dependencies: ["VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore"]),
         .testTarget(
             name: "VCPUFreqBenchTests",
             dependencies: ["VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
