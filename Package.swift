@@ -16,6 +16,7 @@
 //                   progress, result files (JSON, Markdown, SVG, README sections), the daemon's topology file,
 //                   thread accounting, CPU hogs, the crosvm-style device handled in the VMM thread.
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
+//   VCPUFreqWorkloadBench  `vcpufreq bench workload`: PCMark-style guest workloads per configuration, external A/B.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
 //   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
@@ -114,11 +115,20 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // `vcpufreq bench workload`: PCMark-style guest workloads per configuration on real KVM, and external A/B runs.
+        .target(
+            name: "VCPUFreqWorkloadBench",
+            dependencies: [
+                "VCPUFreqBenchSupport", "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
                 "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqDoorbellBench",
+                "VCPUFreqWorkloadBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -168,6 +178,11 @@ let package = Package(
             dependencies: [
                 "VCPUFreqDoorbellBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq",
             ]
+        ),
+        // The workload benchmark: its pure parts by tables, a quick run on real KVM against a real daemon, --command.
+        .testTarget(
+            name: "VCPUFreqWorkloadBenchTests",
+            dependencies: ["VCPUFreqWorkloadBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqKVM", "vcpufreq"]
         ),
         .testTarget(name: "VCPUFreqBenchSupportTests", dependencies: ["VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore"]),
         .testTarget(

@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure vcpufreq: the daemon under load, and more (see bench/README.md).",
+        abstract: "Measure vcpufreq: the daemon under load, the request paths, guest workloads (see bench/README.md).",
         subcommands: subcommands
     )
 
@@ -14,5 +14,6 @@ struct Bench: ParsableCommand {
         BenchDaemon.self,
         BenchBPF.self,
         BenchDoorbell.self,
+        BenchWorkload.self,
     ]
 }
