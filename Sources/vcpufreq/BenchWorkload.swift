@@ -36,7 +36,7 @@ struct BenchWorkload: ParsableCommand {
     @Option(help: "Host contention: none, light (1 CPU hog per CPU) or heavy (4 per CPU). Default: heavy (quick: light).")
     var contention: Contention?
 
-    @Option(help: "Guest mode: configurations to compare, comma-separated, the first is the baseline (default: all five). Command mode: one or more 'NAME[:KEY=VALUE,...]'.")
+    @Option(parsing: .upToNextOption, help: "Guest mode: configurations to compare, comma-separated, the first is the baseline (default: all five). Command mode: one or more 'NAME[:KEY=VALUE,...]'.")
     var configurations: [String] = []
 
     @Option(help: "Guest mode: each test's program per vCPU, seconds (default 2; quick 0.05).")
