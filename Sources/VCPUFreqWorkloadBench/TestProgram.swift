@@ -86,9 +86,10 @@ public struct TestProgram: Sendable, Equatable {
 
     // MARK: The five patterns (all times µs)
 
-    /// Interactions of 6-18 frames on the 60 Hz clock, each frame 1-4 ms of
-    /// compute and 0.2-0.6 ms of memory work, due one frame after its
-    /// release; 40-160 ms of reading between interactions.
+    /// Interactions of 6-18 frames on the 60 Hz clock, each frame 0.5-2 ms
+    /// of compute and 0.1-0.4 ms of memory work (about 8 % of a CPU while
+    /// it scrolls), due one frame after its release; 40-160 ms of reading
+    /// between interactions.
     static func webBrowsing(length: Double, random: inout SplitMix64) -> [JobSpec] {
         let period = WorkloadTest.webFramePeriod
         var jobs: [JobSpec] = []
@@ -99,7 +100,7 @@ public struct TestProgram: Sendable, Equatable {
             for frame in 0..<frames {
                 jobs.append(JobSpec(
                     interactive: true, absoluteRelease: true, releaseMicroseconds: clock + Double(frame) * period,
-                    computeMicroseconds: random.uniform(1_000, 4_000), memoryMicroseconds: random.uniform(200, 600),
+                    computeMicroseconds: random.uniform(500, 2_000), memoryMicroseconds: random.uniform(100, 400),
                     deadlineMicroseconds: period))
             }
             clock += Double(frames) * period + random.uniform(40_000, 160_000)
@@ -150,9 +151,9 @@ public struct TestProgram: Sendable, Equatable {
         return jobs
     }
 
-    /// Frames on the 30 fps clock from a random phase, each 2-4.5 ms of
-    /// compute and 0.5-1 ms of memory work, due one frame after release;
-    /// latency-critical (playback).
+    /// Frames on the 30 fps clock from a random phase, each 1-2.5 ms of
+    /// compute and 0.3-0.6 ms of memory work (about 7 % of a CPU), due one
+    /// frame after release; latency-critical (playback).
     static func videoEditing(length: Double, random: inout SplitMix64) -> [JobSpec] {
         let period = WorkloadTest.videoFramePeriod
         var jobs: [JobSpec] = []
@@ -160,7 +161,7 @@ public struct TestProgram: Sendable, Equatable {
         while release < length {
             jobs.append(JobSpec(
                 interactive: true, absoluteRelease: true, releaseMicroseconds: release,
-                computeMicroseconds: random.uniform(2_000, 4_500), memoryMicroseconds: random.uniform(500, 1_000),
+                computeMicroseconds: random.uniform(1_000, 2_500), memoryMicroseconds: random.uniform(300, 600),
                 deadlineMicroseconds: period))
             release += period
         }
