@@ -81,14 +81,16 @@ public enum WorkloadReport {
     /// Energy and frequency per configuration, or why not.
     public static func energyTable(_ results: WorkloadResults) -> String {
         var lines = [
-            "| configuration | energy, all runs (J) | Weighted Total per J | mean frequency (MHz) |", "|---|---:|---:|---:|",
+            "| configuration | energy, all runs (J) | \(results.mode == .guest ? "Weighted Total" : "score") per J | mean frequency (MHz) |",
+            "|---|---:|---:|---:|",
         ]
         let total = results.row(Analysis.weightedTotal) ?? results.tests.last
         for summary in results.summaries {
             let energy = summary.energyJoules.map { NumberFormat.decimals($0, 1) } ?? results.host.energy
             var perJoule = "—"
             if let joules = summary.energyJoules, joules > 0, let score = total?.result(summary.configuration)?.score {
-                perJoule = NumberFormat.significant(score * Double(max(summary.runs - summary.failedRuns, 1)) / joules)
+                // The score of a round over the energy of a round (all its tests).
+                perJoule = NumberFormat.significant(score / (joules / Double(max(results.settings.rounds, 1))))
             } else if summary.energyJoules == nil {
                 perJoule = results.host.energy
             }
@@ -190,7 +192,10 @@ public enum WorkloadReport {
                 + "its 95 % interval comes from a bootstrap over rounds (bench/workload.md).\n\n"
             : "The external benchmark's own score (mean over rounds); %delta against the first configuration with a 95 % bootstrap interval over rounds.\n\n"
         text += scoreTable(results) + "\n\n"
-        text += "## Efficiency: score per CPU-second\n\nScore ÷ CPU time of the VM's threads and the daemon in the run (the Weighted Total ÷ the five tests' CPU time), "
+        text += "## Efficiency: score per CPU-second\n\n"
+            + (results.mode == .guest
+                ? "Score ÷ CPU time of the VM's threads (its vCPU threads) and the daemon in the run (the Weighted Total ÷ the five tests' CPU time), "
+                : "Score ÷ CPU time of the command's processes and the daemon in the run, ")
             + "the analogue of PCMark's score per mAh.\n\n" + scoreTable(results, efficiency: true) + "\n\n"
         text += "## Energy and frequency\n\n" + energyTable(results) + "\n\n"
         text += "## Where the time goes\n\n" + costTable(results) + "\n\n"
