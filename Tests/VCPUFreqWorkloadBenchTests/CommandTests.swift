@@ -5,17 +5,16 @@ import Testing
 /// The command line, run as a child process; and command mode A/B-testing
 /// a shell workload against real daemons.
 @Suite(.serialized) struct CommandTests {
+    /// `vcpufreq bench workload ARGUMENTS`, through the benchmark's own child runner.
     static func run(_ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: builtExecutable())
-        process.arguments = ["bench", "workload"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let quoted = ([builtExecutable(), "bench", "workload"] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let output = NSTemporaryDirectory() + "workload-cli-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let status = CommandBench.shell(
+            quoted.joined(separator: " "), environment: ProcessInfo.processInfo.environment, output: output, timeout: .seconds(120))
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        guard case .exited(let code) = status else { return (-1, "\(status): \(text)") }
+        return (code, text)
     }
 
     @Test func helpNamesTheModesAndOptions() {
