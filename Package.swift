@@ -154,7 +154,7 @@ let package = Package(
             name: "VCPUFreqBPFTests",
             dependencies: [
                 "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqKVM", "vcpufreq-bpf-probe", "vcpufreq",
+                "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq-bpf-probe", "vcpufreq",
             ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
@@ -176,7 +176,8 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqDoorbellBenchTests",
             dependencies: [
-                "VCPUFreqDoorbellBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq",
+                "VCPUFreqDoorbellBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "VCPUFreqVMM",
+                "vcpufreq",
             ]
         ),
         // The workload benchmark: its pure parts by tables, a quick run on real KVM against a real daemon, --command.
@@ -195,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqServerTests",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqServer",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ]

@@ -24,6 +24,17 @@ public enum BenchTopology {
     /// Profile names.
     public static let kickedProfile = "kicked"
     public static let polledProfile = "polled"
+    public static let schedulerProfile = "scheduler"
+
+    /// Path 5's daemon poll interval: its requests reach the host's BPF
+    /// programs, not the daemon, which polls the slot only for what needs a
+    /// system call; once a second keeps its wake-ups out of the numbers.
+    public static let schedulerPollIntervalMicroseconds = 1_000_000
+
+    /// Path 5 asks for utilizations (what `sched_seen` reports) equal to the
+    /// util_min of requests A and B, so that every path asks for the same.
+    public static var utilizationA: UInt32 { utilMin(forKHz: requestA) }
+    public static var utilizationB: UInt32 { utilMin(forKHz: requestB) }
 
     /// The util_min the daemon applies for a request of `kHz`: the design's
     /// formula `capacity × perf / fmax`, rounded to nearest, no headroom
@@ -38,20 +49,28 @@ public enum BenchTopology {
 
     /// The TOML file for a host with `cpuCount` CPUs.
     public static func text(cpuCount: Int, pollIntervalMicroseconds: Int) -> String {
-        func profile(_ name: String, comment: String, policy: [(String, BenchTopologyFile.Value)]) -> BenchTopologyFile.Profile {
-            BenchTopologyFile.Profile(
+        func profile(
+            _ name: String, comment: String, kickMode: String, pollIntervalMicroseconds: Int? = nil
+        ) -> BenchTopologyFile.Profile {
+            var policy: [(String, BenchTopologyFile.Value)] = [
+                ("hysteresis", .integer(0)), ("min_interval_us", .integer(0)), ("kick_mode", .string(kickMode)),
+            ]
+            if let pollIntervalMicroseconds { policy.append(("poll_interval_us", .integer(pollIntervalMicroseconds))) }
+            return BenchTopologyFile.Profile(
                 name: name, vcpus: 1, comment: comment, keys: [("clusters", .strings(["cpu"])), ("pin", .boolean(false))],
-                policy: [("hysteresis", .integer(0)), ("min_interval_us", .integer(0))] + policy)
+                policy: policy)
         }
         let cpus = BenchTopologyFile.cpuList(count: cpuCount)
         return BenchTopologyFile(
             comment: "Written by `vcpufreq bench doorbell` for its own daemon.", hostName: "bench", clusterName: "cpu",
             clusterCPUs: cpus, capacity: Int(capacity), frequenciesKHz: frequenciesKHz.map { Int($0) },
             profiles: [
-                profile(kickedProfile, comment: "Paths 2 and 3: the daemon always wants the doorbell rung.",
-                        policy: [("kick_mode", .string("always"))]),
+                profile(kickedProfile, comment: "Paths 2 and 3: the daemon always wants the doorbell rung.", kickMode: "always"),
                 profile(polledProfile, comment: "Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.",
-                        policy: [("kick_mode", .string("never")), ("poll_interval_us", .integer(pollIntervalMicroseconds))]),
+                        kickMode: "never", pollIntervalMicroseconds: pollIntervalMicroseconds),
+                profile(schedulerProfile,
+                        comment: "Path 5: a BPF-map page; the host's BPF programs read its requests, kicks are off, the daemon polls once a second.",
+                        kickMode: "scheduler", pollIntervalMicroseconds: schedulerPollIntervalMicroseconds),
             ]
         ).text
     }
