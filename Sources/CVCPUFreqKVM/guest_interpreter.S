@@ -111,7 +111,10 @@
 //                  count 32-byte records, 0 = none)  +16 kind: 0 = no device
 //                  (nothing sent), 1 = STORE of the request to target
 //                  (set_perf), 2 = PUBLISH in the shared-page slot at target
-//                  (perf field and flags, doorbell rung when asked)
+//                  (perf field and flags, doorbell rung when asked),
+//                  3 = PUBLISH_UTIL: the estimate itself in the slot's util
+//                  field (and flags), at every update: no rate limit, no
+//                  change test (a page the host's BPF programs read in place)
 //                  +24 target  +32 doorbell  +40 cur_perf address read on every
 //                  tick (0 = none: invariance scale stays 1024)  +48 idle page
 //                  (0 = idle by spinning)  +56 tick period  +64 PELT period
@@ -161,6 +164,7 @@
 //                from the last perf sent and the rate limit has passed since
 //                the last request — or at once, when the slot flags of the
 //                running job differ from those last published (PUBLISH only).
+//                PUBLISH_UTIL publishes util (0..1024) at every update.
 //                value = requests sent, aux = kicks (the block has the rest).
 // An unknown opcode or width stops the interpreter with a status saying so.
 
@@ -231,6 +235,7 @@
         .set WL_WANT_FLAGS, 336
         .set WL_KIND_STORE, 1
         .set WL_KIND_PUBLISH, 2
+        .set WL_KIND_PUBLISH_UTIL, 3
         .set WL_JOB_INTERACTIVE, 1
         .set WL_JOB_ABSOLUTE, 2
         // Work between two looks at the clock: ~1-4 µs of SPIN, a few µs of memory.
@@ -1028,6 +1033,8 @@ wl_sugov:
         cmpq    %rcx, %r9
         jb      1b                           // none: the last (highest) entry
 4:      movq    WL_WANT_FLAGS(%rdi), %rdx
+        cmpq    $WL_KIND_PUBLISH_UTIL, WL_KIND(%rdi)
+        je      7f                           // the estimate itself, at every update
         cmpq    $WL_KIND_PUBLISH, WL_KIND(%rdi)
         jne     5f
         movq    %rdx, %r11
@@ -1059,8 +1066,14 @@ wl_sugov:
         leal    1(%rax), %ecx
         movl    %ecx, SLOT_SEQ(%r9)
         movl    %edx, SLOT_FLAGS(%r9)
-        movl    %r10d, SLOT_PERF(%r9)
-        addl    $2, %eax
+        cmpq    $WL_KIND_PUBLISH_UTIL, WL_KIND(%rdi)
+        jne     11f
+        movq    WL_UTIL(%rdi), %r11          // util is 16.16 of 0..1024
+        shrq    $16, %r11
+        movl    %r11d, SLOT_UTIL(%r9)
+        jmp     12f
+11:     movl    %r10d, SLOT_PERF(%r9)
+12:     addl    $2, %eax
         jnz     10f
         movl    $2, %eax
 10:     movl    %eax, SLOT_SEQ(%r9)

@@ -32,6 +32,12 @@ public struct WorkloadParameters: Sendable, Equatable {
         /// The shared-page protocol on the slot at `target`: perf field,
         /// slot flags, the doorbell rung only when the host asks for kicks.
         case publish = 2
+        /// The shared page read in place by the host's BPF programs (a
+        /// BPF-map page): the estimate itself (0...1024) in the slot's
+        /// utilization field, with the slot flags, at every update (no rate
+        /// limit, no change test: a store the host reads at the vCPU's
+        /// scheduling events wakes nothing); the doorbell only when asked.
+        case publishUtilization = 3
     }
 
     /// One job of the guest program.

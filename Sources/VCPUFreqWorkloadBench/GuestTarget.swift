@@ -47,6 +47,7 @@ final class GuestTarget {
         case .baseline: kind = .none
         case .crosvmStyle, .vcpufreqMMIO: kind = .store
         case .vcpufreqSharedPage, .vcpufreqSchedExt: kind = .publish
+        case .vcpufreqBPFMap: kind = .publishUtilization
         }
         var block = WorkloadParameters(
             kind: kind, tickTicks: ticks(settings.tickMicroseconds), periodTicks: ticks(settings.peltPeriodMicroseconds),
@@ -59,15 +60,13 @@ final class GuestTarget {
         case .store:
             block.target = addresses.upstream(.setPerf, vcpu: vcpu)
             block.currentPerformanceAddress = addresses.upstream(.curPerf, vcpu: vcpu)
-        case .publish:
+        case .publish, .publishUtilization:
             block.target = addresses.slot(vcpu: vcpu)
             block.doorbell = addresses.doorbell(vcpu: vcpu)
             block.currentPerformanceAddress = addresses.upstream(.curPerf, vcpu: vcpu)  // the read-only mirror
         }
-        block.flags = (
-            SharedPageABI.GuestFlags.perfValid.rawValue,
-            SharedPageABI.GuestFlags([.perfValid, .latencySensitive]).rawValue
-        )
+        let valid: SharedPageABI.GuestFlags = kind == .publishUtilization ? .utilValid : .perfValid
+        block.flags = (valid.rawValue, valid.union(.latencySensitive).rawValue)
         block.buffer = layout.buffer(vcpu)
         block.bufferSize = layout.bufferBytes
         block.seed = SplitMix64.derive(settings.seed, 0xB0FF, UInt64(vcpu))

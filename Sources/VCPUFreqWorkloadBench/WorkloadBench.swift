@@ -55,8 +55,8 @@ public struct WorkloadBench {
             notRun[.vcpufreqSchedExt] = reason
             progress.note("vcpufreq-sched-ext: \(reason)")
         }
-        let runnable = settings.configurations.filter { notRun[$0] == nil }
-        let runsPlanned = settings.rounds * settings.tests.count * runnable.count
+        var runnable = settings.configurations.filter { notRun[$0] == nil }
+        var runsPlanned = settings.rounds * settings.tests.count * runnable.count
         progress.plan(steps: 2 + runsPlanned)
 
         progress.begin("starting the daemon and one \(settings.vcpuCount(cpuCount: cpuCount))-vCPU VM per configuration")
@@ -67,6 +67,14 @@ public struct WorkloadBench {
         defer {
             rig.tearDown()
             DaemonReaper.disarm()
+        }
+        // Configuration 6 only where the daemon offers BPF-map pages (BPF programs loaded).
+        if runnable.contains(.vcpufreqBPFMap), let reason = rig.bpfMapPageUnavailable() {
+            notRun[.vcpufreqBPFMap] = reason
+            progress.note("vcpufreq-bpf-map: \(reason)")
+            runnable.removeAll { $0 == .vcpufreqBPFMap }
+            runsPlanned = settings.rounds * settings.tests.count * runnable.count
+            progress.plan(steps: 2 + runsPlanned)
         }
         progress.begin("calibrating the guest's spin loop, TSC and memory loop; touching every buffer")
         let calibration = try rig.calibrate()
@@ -99,7 +107,21 @@ public struct WorkloadBench {
                         "round \(round + 1)/\(settings.rounds) · \(program.test.name) · \(configuration.name)"
                             + (eta.map { " · ETA \(Self.duration($0))" } ?? ""))
                     let measured: (RunRecord, [Double])
-                    if configuration == .vcpufreqSchedExt {
+                    if configuration == .vcpufreqBPFMap {
+                        let target: GuestTarget
+                        do {
+                            target = try rig.openBPFMap(tsc: calibration.tsc)
+                        } catch {
+                            let reason: String
+                            if case .bpfMapPageRefused = error { reason = error.description } else { reason = "not run: \(error)" }
+                            notRun[configuration] = reason
+                            progress.note("vcpufreq-bpf-map: \(reason); not run from here on")
+                            done += 1
+                            continue
+                        }
+                        measured = measure(target: target, rig: rig, program: program, round: round, calibration: calibration)
+                        target.tearDown()
+                    } else if configuration == .vcpufreqSchedExt {
                         switch measureSchedExt(rig: rig, program: program, round: round, calibration: calibration) {
                         case .success(let result): measured = result
                         case .failure(let reason):
@@ -156,6 +178,7 @@ public struct WorkloadBench {
                 info.actuators = "in the vCPU thread: uclamp sched_setattr (crosvm's call), EEVDF slice "
                     + "\(InProcessDevice.shortSliceNanoseconds / 1000) µs at or above half the maximum"
             case .vcpufreqMMIO, .vcpufreqSharedPage: info.actuators = actuators.map { "daemon: \($0)" }
+            case .vcpufreqBPFMap: info.actuators = actuators.map { "host BPF programs read the slot; daemon: \($0)" }
             case .vcpufreqSchedExt: info.actuators = actuators.map { "daemon: \($0) + sched_ext" }
             }
             return info
@@ -284,6 +307,11 @@ public struct WorkloadBench {
             record.cost.daemonRequests = after.counters.requests &- before.counters.requests
             record.cost.daemonKicks = after.counters.kicks &- before.counters.kicks
             record.cost.daemonPolls = after.counters.polls &- before.counters.polls
+        }
+        if target.configuration == .vcpufreqBPFMap, let shared = target.connected?.shared {
+            let seen = (0..<target.vcpuCount).compactMap { shared.schedulerWords(vcpu: $0).seen }
+            record.cost.schedulerSeenVCPUs = seen.filter { $0.utilization != nil }.count
+            record.cost.schedulerRejectedVCPUs = seen.filter(\.rejected).count
         }
         record.cost.guestThreadSeconds = zip(threadsAfter, threadsBefore).reduce(0.0) {
             $0 + Double(($1.0 - $1.1).runNanoseconds) / 1e9

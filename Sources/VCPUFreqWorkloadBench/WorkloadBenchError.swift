@@ -15,6 +15,9 @@ public enum WorkloadBenchError: Error, CustomStringConvertible, Equatable {
     case measurement(String)
     /// The results could not be written or read: `reason`.
     case output(String)
+    /// vcpufreq-bpf-map asked for its shared page as a BPF map and the
+    /// daemon gave a memfd: `note` (the daemon's `shared_page_note`).
+    case bpfMapPageRefused(String)
 
     public var isKVMUnavailable: Bool {
         if case .kvmUnavailable = self { return true }
@@ -34,6 +37,7 @@ public enum WorkloadBenchError: Error, CustomStringConvertible, Equatable {
         case .kvm(let operation, let reason): return "KVM failed while \(operation): \(reason)"
         case .measurement(let reason): return "measurement failed: \(reason)"
         case .output(let reason): return "cannot write the results: \(reason)"
+        case .bpfMapPageRefused(let note): return "not on this host (the daemon gives no BPF-map page: \(note))"
         }
     }
 

@@ -1,4 +1,4 @@
-/// The five configurations a guest run compares, interleaved round by
+/// The six configurations a guest run compares, interleaved round by
 /// round with the same programs (bench/workload.md):
 public enum WorkloadConfiguration: String, CaseIterable, Codable, Sendable {
     /// No device: the guest estimates its utilization and sends nothing,
@@ -21,6 +21,14 @@ public enum WorkloadConfiguration: String, CaseIterable, Codable, Sendable {
     /// As `vcpufreqSharedPage`, with the daemon's sched_ext scheduler
     /// loaded (`serve --scheduler sched-ext`), where the kernel has sched_ext.
     case vcpufreqSchedExt = "vcpufreq-sched-ext"
+    /// The shared page as a BPF map (issue 16): the guest publishes its
+    /// estimate itself (the slot's utilization field, `utilValid`, and the
+    /// latency flag of interactive jobs) at every update, never kicks
+    /// (`kick_mode = "scheduler"`); the host's BPF programs read the slot
+    /// in place at the vCPU thread's scheduling events and the daemon polls
+    /// it for what needs a system call (the clamp, the slice); cur_perf from
+    /// the mirror. Attached only while it runs (its daemon polls).
+    case vcpufreqBPFMap = "vcpufreq-bpf-map"
 
     public var name: String { rawValue }
 
@@ -32,11 +40,15 @@ public enum WorkloadConfiguration: String, CaseIterable, Codable, Sendable {
         case .vcpufreqMMIO: return "MMIO forwarded to the daemon (register path; cur_perf by READ)"
         case .vcpufreqSharedPage: return "shared page + adaptive kicks, cur_perf from the mirror"
         case .vcpufreqSchedExt: return "shared page + adaptive kicks + the sched_ext scheduler"
+        case .vcpufreqBPFMap: return "shared page as a BPF map: utilization read in place by host BPF, no kicks, daemon polls"
         }
     }
 
     /// Served by the benchmark's daemon.
-    public var usesDaemon: Bool { self == .vcpufreqMMIO || self == .vcpufreqSharedPage || self == .vcpufreqSchedExt }
+    public var usesDaemon: Bool { self != .baseline && self != .crosvmStyle }
+
+    /// Built for each run and torn down after it (not attached through the others' runs).
+    public var isPerRun: Bool { self == .vcpufreqSchedExt || self == .vcpufreqBPFMap }
 
     /// Parses a comma-separated list of names.
     /// - Throws: a message naming the unknown entry and the known names.

@@ -211,6 +211,11 @@ public struct RunCost: Sendable, Codable, Equatable {
     public var daemonRequests: UInt64?
     public var daemonKicks: UInt64?
     public var daemonPolls: UInt64?
+    /// vcpufreq-bpf-map: vCPUs whose slot, after the run, has a `sched_seen`
+    /// word showing a utilization the host's BPF programs read (only they
+    /// write it), and those whose last read was rejected; nil elsewhere.
+    public var schedulerSeenVCPUs: Int?
+    public var schedulerRejectedVCPUs: Int?
 
     public init() {}
 

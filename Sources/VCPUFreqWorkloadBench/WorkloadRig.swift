@@ -4,6 +4,7 @@ import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqProtocol
 import VCPUFreqVMM
 
 /// Everything a guest run measures on, built once: the daemon (`vcpufreq
@@ -18,6 +19,12 @@ import VCPUFreqVMM
 /// | vcpufreq-mmio | `DaemonDevice` | register | nothing (every access exits) |
 /// | vcpufreq-shared-page | `DaemonDevice` | shared-page | page, mirror, doorbells |
 /// | vcpufreq-sched-ext | `DaemonDevice` | shared-page, own daemon with `--scheduler sched-ext` | page, mirror, doorbells |
+/// | vcpufreq-bpf-map | `DaemonDevice` | bpf-map (`kick_mode = "scheduler"`), built per run | the page as a BPF map, mirror, doorbells |
+///
+/// The last two are built for each of their runs and torn down after it:
+/// the sched_ext scheduler must not schedule the others' runs, and a VM
+/// with kicks off makes the daemon poll every `poll_interval_us` for as
+/// long as it is attached, which would bill the other configurations.
 final class WorkloadRig {
     let system: KVMSystem
     let settings: WorkloadSettings
@@ -58,7 +65,7 @@ final class WorkloadRig {
             try? FileManager.default.removeItem(atPath: directory)
             throw .output("cannot write \(topologyPath): \(error)")
         }
-        let daemonNeeded = settings.configurations.contains { $0 == .vcpufreqMMIO || $0 == .vcpufreqSharedPage }
+        let daemonNeeded = settings.configurations.contains { $0.usesDaemon && $0 != .vcpufreqSchedExt }
         if daemonNeeded {
             do {
                 daemon = try DaemonProcess(
@@ -72,7 +79,7 @@ final class WorkloadRig {
             daemon = nil
         }
         do {
-            for configuration in settings.configurations where configuration != .vcpufreqSchedExt {
+            for configuration in settings.configurations where !configuration.isPerRun {
                 targets[configuration] = try makeTarget(configuration, daemon: daemon)
             }
         } catch {
@@ -103,25 +110,35 @@ final class WorkloadRig {
             return GuestTarget(
                 configuration: configuration, vm: try plain(handler: device), connected: nil, inProcess: device,
                 daemon: nil, layout: regions)
-        case .vcpufreqMMIO, .vcpufreqSharedPage, .vcpufreqSchedExt:
+        case .vcpufreqMMIO, .vcpufreqSharedPage, .vcpufreqSchedExt, .vcpufreqBPFMap:
             guard let daemon else { throw .vmm("\(configuration.name) needs the benchmark's daemon") }
+            let bpfMap = configuration == .vcpufreqBPFMap
             let client: VCPUFreqClient
             do {
-                client = try VCPUFreqClient(socketPath: daemon.socketPath, clientName: "vcpufreq bench workload")
+                client = try VCPUFreqClient(
+                    socketPath: daemon.socketPath, clientName: "vcpufreq bench workload",
+                    features: SharedPageABIFeatures.all | (bpfMap ? ProtocolFeature.bpfMapPage : 0))
             } catch {
                 throw .from(.daemonUnreachable(socketPath: daemon.socketPath, error))
             }
             let shared = configuration != .vcpufreqMMIO
+            let profile = bpfMap
+                ? WorkloadTopology.bpfMapProfile : shared ? WorkloadTopology.sharedPageProfile : WorkloadTopology.registerProfile
             let connected: ConnectedVM
             do {
                 connected = try ConnectedVM(
                     system: system, client: client,
                     options: .init(
                         vmName: "workload-\(configuration.name)",
-                        profile: shared ? WorkloadTopology.sharedPageProfile : WorkloadTopology.registerProfile,
+                        profile: profile,
                         vcpuCount: vcpus, sharedPage: shared, mirror: shared, doorbells: shared, ramSize: regions.ramSize))
             } catch {
                 throw .from(error)
+            }
+            if bpfMap, connected.shared?.pageKind != .bpfMap {
+                let note = (try? connected.status()?.sharedPageNote) ?? nil
+                _ = try? connected.detach()
+                throw .bpfMapPageRefused(note ?? "the daemon gave a memfd page and no reason")
             }
             return GuestTarget(
                 configuration: configuration, vm: connected.vm, connected: connected, inProcess: nil, daemon: daemon,
@@ -150,15 +167,8 @@ final class WorkloadRig {
         } catch {
             throw .from(error, while: "calibrating the TSC")
         }
-        let lines = max(regions.bufferBytes / 64, 1)
         for target in targets.values.sorted(by: { $0.configuration.name < $1.configuration.name }) {
-            let touch = [WorkloadParameters.Job(releaseTicks: 0, computeIterations: 0, memoryIterations: 2 * lines)]
-            let scripts = try (0..<vcpus).map { index throws(WorkloadBenchError) -> GuestScript in
-                try write(quietBlock(target, vcpu: index, tsc: tsc), jobs: touch, into: target, vcpu: index)
-            }
-            for result in target.vm.run(scripts, timeout: .seconds(120)) {
-                if case .failure(let error) = result { throw .from(error, while: "touching the \(target.configuration.name) VM's buffers") }
-            }
+            try touch(target, tsc: tsc)
         }
         /// The fewest ticks one job took over `runs` runs.
         func fastest(_ job: WorkloadParameters.Job, runs: Int) throws(WorkloadBenchError) -> UInt64 {
@@ -191,6 +201,34 @@ final class WorkloadRig {
         return Calibration(
             spin: spin, tsc: tsc,
             memoryIterationsPerMicrosecond: Double(memoryIterations) / tsc.microseconds(ticks: memoryTicks))
+    }
+
+    /// Runs the memory loop over every buffer of `target` twice, sending
+    /// nothing, so that first-touch faults stay out of its measured runs.
+    func touch(_ target: GuestTarget, tsc: TSCCalibration) throws(WorkloadBenchError) {
+        let lines = max(regions.bufferBytes / 64, 1)
+        let touch = [WorkloadParameters.Job(releaseTicks: 0, computeIterations: 0, memoryIterations: 2 * lines)]
+        let scripts = try (0..<vcpus).map { index throws(WorkloadBenchError) -> GuestScript in
+            try write(quietBlock(target, vcpu: index, tsc: tsc), jobs: touch, into: target, vcpu: index)
+        }
+        for result in target.vm.run(scripts, timeout: .seconds(120)) {
+            if case .failure(let error) = result { throw .from(error, while: "touching the \(target.configuration.name) VM's buffers") }
+        }
+    }
+
+    /// Configuration 6 for one run: a VM attached to the benchmark's daemon
+    /// with the bpf-map profile, its page a BPF map (else
+    /// `.bpfMapPageRefused` with the daemon's note), its buffers touched.
+    /// The caller tears it down after the run.
+    func openBPFMap(tsc: TSCCalibration) throws(WorkloadBenchError) -> GuestTarget {
+        let target = try makeTarget(.vcpufreqBPFMap, daemon: daemon)
+        do {
+            try touch(target, tsc: tsc)
+        } catch {
+            target.tearDown()
+            throw error
+        }
+        return target
     }
 
     /// A block that sends nothing (calibration and warm-up).
@@ -233,6 +271,21 @@ final class WorkloadRig {
         let target = try makeTarget(.vcpufreqSchedExt, daemon: daemon)
         let json = try? target.connected?.client.statusJSON(allVMs: false)
         return (daemon, target, json.flatMap { SchedExt.daemonReport(statusJSON: $0) })
+    }
+
+    /// Why the daemon offers no BPF-map pages (STATUS
+    /// `daemon.capabilities.bpf_map_page`); nil when it does.
+    func bpfMapPageUnavailable() -> String? {
+        guard let daemon else { return "not run: no daemon" }
+        let capability: String?
+        do {
+            let client = try VCPUFreqClient(socketPath: daemon.socketPath, clientName: "vcpufreq bench workload")
+            capability = try ConnectedVM.status(of: client, allVMs: false).daemon.capabilities["bpf_map_page"]
+        } catch {
+            return "not run: the daemon's STATUS failed: \(error)"
+        }
+        if capability?.hasPrefix("available") == true { return nil }
+        return "not on this host (the daemon offers no BPF-map pages: \(capability ?? "it does not say why"))"
     }
 
     /// The daemon's actuators in words (STATUS).

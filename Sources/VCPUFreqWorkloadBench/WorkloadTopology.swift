@@ -13,6 +13,7 @@ public enum WorkloadTopology {
     public static let baseAddress: UInt64 = 0x2000_0000
     public static let registerProfile = "register"
     public static let sharedPageProfile = "shared-page"
+    public static let bpfMapProfile = "bpf-map"
 
     /// The policy every profile has: the daemon's defaults.
     public static let policy: [(String, BenchTopologyFile.Value)] = [
@@ -40,6 +41,8 @@ public enum WorkloadTopology {
             profiles: [
                 profile(registerProfile, comment: "vcpufreq-mmio: the upstream registers only (no shared page).", kick: nil),
                 profile(sharedPageProfile, comment: "vcpufreq-shared-page (and -sched-ext): shared page, mirror, doorbells.", kick: kickMode),
+                profile(bpfMapProfile, comment: "vcpufreq-bpf-map: the page as a BPF map, read in place by host BPF; no kicks, the daemon polls.",
+                        kick: "scheduler"),
             ]
         ).text
     }

@@ -205,6 +205,38 @@ import VCPUFreqKVM
         #expect(records.count == 2)
     }
 
+    /// PUBLISH_UTIL (the BPF-map page's driver): the estimate itself in the
+    /// slot's utilization field with the slot flags, at every update (more
+    /// publishes than a rate-limited PUBLISH of levels would make), the
+    /// perf field untouched, no kick without the host's kick bit.
+    @Test func utilizationPublishesCarryTheEstimateAtEveryUpdate() throws {
+        var (block, spin, tsc) = try parameters(.publishUtilization)
+        let vm = try VirtualMachine(vcpuCount: 1)
+        let slot = vm.layout.scratch.upperBound - 0x1000
+        let slotOffset = try #require(vm.ram.offset(of: slot))
+        for word in 0..<16 { vm.ram.store32(0, at: slotOffset + 4 * word) }
+        block.target = slot
+        block.doorbell = doorbellAddress(0)
+        let valid = SharedPageABI.GuestFlags.utilValid.rawValue
+        block.flags = (valid, valid | SharedPageABI.GuestFlags.latencySensitive.rawValue)
+        let jobs = [
+            job(spin, tsc, gapMs: 0, workMs: 30, interactive: false), job(spin, tsc, gapMs: 2, workMs: 30, interactive: true),
+        ]
+        let (result, records, state) = try run(block, jobs, on: vm)
+        #expect(result.exits.total == 0 && state.kicks == 0)
+        // Every tick and every enqueue/dequeue publishes: at least one per tick.
+        #expect(state.requests >= state.ticks && state.ticks > 0, "\(state.requests) publishes, \(state.ticks) ticks")
+        let sequence = vm.ram.load32(at: slotOffset + SharedPageABI.Slot.sequence)
+        #expect(sequence % 2 == 0 && UInt64(sequence) == 2 * state.requests)
+        #expect(vm.ram.load32(at: slotOffset + SharedPageABI.Slot.flags) == block.flags.interactive)
+        #expect(vm.ram.load32(at: slotOffset + SharedPageABI.Slot.performanceKHz) == 0, "no perf field")
+        let published = vm.ram.load32(at: slotOffset + SharedPageABI.Slot.utilization)
+        #expect(published > 0 && published <= 1024)
+        // The last publish was at the last tick, at most 4 ms (4 PELT periods, at most 1024 × (1 − y⁴) ≈ 85) before the end.
+        #expect(abs(Double(published) - state.utilization) <= 90, "\(published) published, \(state.utilization) at the end")
+        #expect(records.count == 2)
+    }
+
     // MARK: The block
 
     @Test func badBlocksAreRefused() throws {

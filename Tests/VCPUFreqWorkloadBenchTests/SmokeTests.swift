@@ -42,6 +42,10 @@ func builtExecutable(filePath: String = #filePath) -> String {
         }
         let ran = results.ranConfigurations
         #expect(ran.starts(with: ["baseline", "crosvm-style", "vcpufreq-mmio", "vcpufreq-shared-page"]))
+        // Configuration 6 runs where the daemon offers BPF-map pages (its programs loaded: root and BPF here).
+        let bpfMap = results.configuration(WorkloadConfiguration.vcpufreqBPFMap.name)
+        #expect(bpfMap?.ran == true || bpfMap?.note?.hasPrefix("not on this host (the daemon offers no BPF-map pages") == true,
+                "\(bpfMap?.note ?? "")")
         #expect(results.tests.map(\.name) == WorkloadTest.allCases.map(\.name) + [Analysis.weightedTotal])
         #expect(results.runs.count == settings.rounds * WorkloadTest.allCases.count * ran.count)
         #expect(results.runs.allSatisfy { $0.failure == nil && $0.raw != nil }, "\(results.runs.compactMap(\.failure))")
@@ -94,6 +98,12 @@ func builtExecutable(filePath: String = #filePath) -> String {
                 #expect(cost.mmioReads == 0 && cost.mmioWrites == 0, "publishes, kicks and mirror loads never exit")
                 #expect(cost.guestKicks <= cost.guestRequests && (cost.daemonRequests ?? 0) <= cost.guestRequests)
                 #expect((cost.daemonKicks ?? 0) <= cost.guestKicks)
+            case "vcpufreq-bpf-map":
+                #expect(cost.mmioReads == 0 && cost.mmioWrites == 0, "publishes and mirror loads never exit")
+                #expect(cost.guestKicks == 0 && (cost.daemonKicks ?? 0) == 0, "kick_mode scheduler: no doorbell")
+                #expect((cost.daemonRequests ?? 0) <= cost.guestRequests)
+                // The host's BPF programs (not the daemon) read every vCPU's slot in place.
+                #expect(cost.schedulerSeenVCPUs == results.settings.vcpus && cost.schedulerRejectedVCPUs == 0)
             default:
                 break
             }

@@ -1,12 +1,12 @@
 import VCPUFreqBenchSupport
 @testable import VCPUFreqWorkloadBench
 
-/// A hand-made guest run: every test, four configurations that ran (each a
+/// A hand-made guest run: every test, five configurations that ran (each a
 /// known factor better than the baseline, with a little noise) and
 /// sched-ext not on this host.
 enum SyntheticWorkload {
     static let factors: [WorkloadConfiguration: Double] = [
-        .baseline: 1, .crosvmStyle: 0.98, .vcpufreqMMIO: 0.95, .vcpufreqSharedPage: 1.05,
+        .baseline: 1, .crosvmStyle: 0.98, .vcpufreqMMIO: 0.95, .vcpufreqSharedPage: 1.05, .vcpufreqBPFMap: 1.06,
     ]
 
     /// Built once (the bootstrap takes a while in a debug build).
