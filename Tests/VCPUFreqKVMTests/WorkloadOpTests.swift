@@ -175,16 +175,22 @@ import VCPUFreqKVM
 
     // MARK: The shared page
 
+    /// A one-vCPU VM and a zeroed slot in RAM at the end of its scratch area (address, RAM offset).
+    func vmWithSlot() throws -> (VirtualMachine, UInt64, Int) {
+        let vm = try VirtualMachine(vcpuCount: 1)
+        let slot = vm.layout.scratch.upperBound - 0x1000
+        let slotOffset = try #require(vm.ram.offset(of: slot))
+        for word in 0..<16 { vm.ram.store32(0, at: slotOffset + 4 * word) }
+        return (vm, slot, slotOffset)
+    }
+
     /// Publishes in a RAM slot: the slot shows the last level and the
     /// running job's flags, the sequence is even; kicks only when the host
     /// flags ask; a change of the job's flags is published at once.
     @Test(arguments: [true, false])
     func publishesCarryTheLatencyFlagAndKickOnlyWhenAsked(kick: Bool) throws {
         var (block, spin, tsc) = try parameters(.publish)
-        let vm = try VirtualMachine(vcpuCount: 1)
-        let slot = vm.layout.scratch.upperBound - 0x1000
-        let slotOffset = try #require(vm.ram.offset(of: slot))
-        for word in 0..<16 { vm.ram.store32(0, at: slotOffset + 4 * word) }
+        let (vm, slot, slotOffset) = try vmWithSlot()
         vm.ram.store32(kick ? SharedPageABI.HostSlotFlags.kick.rawValue : 0, at: slotOffset + SharedPageABI.Slot.hostFlags)
         let doorbell = try EventFD()
         _ = try vm.registerIOEventFD(gpa: doorbellAddress(0), length: 4, eventfd: doorbell.fileDescriptor)
@@ -211,10 +217,7 @@ import VCPUFreqKVM
     /// perf field untouched, no kick without the host's kick bit.
     @Test func utilizationPublishesCarryTheEstimateAtEveryUpdate() throws {
         var (block, spin, tsc) = try parameters(.publishUtilization)
-        let vm = try VirtualMachine(vcpuCount: 1)
-        let slot = vm.layout.scratch.upperBound - 0x1000
-        let slotOffset = try #require(vm.ram.offset(of: slot))
-        for word in 0..<16 { vm.ram.store32(0, at: slotOffset + 4 * word) }
+        let (vm, slot, slotOffset) = try vmWithSlot()
         block.target = slot
         block.doorbell = doorbellAddress(0)
         let valid = SharedPageABI.GuestFlags.utilValid.rawValue
