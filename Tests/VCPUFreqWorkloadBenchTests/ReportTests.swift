@@ -42,10 +42,10 @@ import VCPUFreqBenchSupport
         let svg = WorkloadChart.svg(results)
         #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
         let bars = svg.components(separatedBy: "<rect").count - 1
-        // Background + 6 groups × 4 configurations + a legend square each.
-        #expect(bars == 1 + 6 * 4 + 4)
+        // Background + 6 groups × 5 configurations + a legend square each.
+        #expect(bars == 1 + 6 * 5 + 5)
         let whiskers = svg.components(separatedBy: "stroke=\"#000\"").count - 1
-        #expect(whiskers == 3 * 6 * 4)
+        #expect(whiskers == 3 * 6 * 5)
         #expect(svg.contains(">Weighted Total</text>") && !svg.contains("vcpufreq-sched-ext"))
         #expect(WorkloadChart.niceCeiling(1234) == 2000 && WorkloadChart.niceCeiling(0) == 1 && WorkloadChart.niceCeiling(100) == 100)
     }
