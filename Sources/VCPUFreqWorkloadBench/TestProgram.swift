@@ -31,6 +31,14 @@ public struct JobSpec: Sendable, Equatable, Codable {
     }
 
     public var workMicroseconds: Double { computeMicroseconds + memoryMicroseconds }
+
+    /// Every time of the job (release, work, deadline) × `factor`.
+    public func scaled(by factor: Double) -> JobSpec {
+        JobSpec(
+            interactive: interactive, absoluteRelease: absoluteRelease, releaseMicroseconds: releaseMicroseconds * factor,
+            computeMicroseconds: computeMicroseconds * factor, memoryMicroseconds: memoryMicroseconds * factor,
+            deadlineMicroseconds: deadlineMicroseconds.map { $0 * factor })
+    }
 }
 
 /// A test's program: the jobs of every vCPU, generated from a seed, so that
@@ -64,8 +72,19 @@ public struct TestProgram: Sendable, Equatable {
     }
 
     /// The program of `test` for `vcpuCount` vCPUs, about `seconds` long
-    /// per vCPU, from `seed` (bench/workload.md has the same definitions).
-    public static func generate(test: WorkloadTest, vcpuCount: Int, seconds: Double, seed: UInt64) -> TestProgram {
+    /// per vCPU, from `seed` (bench/workload.md has the same definitions);
+    /// with `timeScale` below 1 every time of every job shrinks by it, so a
+    /// quick run's longest jobs (a photo filter, 15-45 ms) take a fraction of
+    /// that (structure, not numbers to quote).
+    public static func generate(
+        test: WorkloadTest, vcpuCount: Int, seconds: Double, seed: UInt64, timeScale: Double = 1
+    ) -> TestProgram {
+        let program = unscaled(test: test, vcpuCount: vcpuCount, seconds: seconds, seed: seed)
+        guard timeScale != 1 else { return program }
+        return TestProgram(test: test, seed: seed, vcpus: program.vcpus.map { $0.map { $0.scaled(by: timeScale) } })
+    }
+
+    static func unscaled(test: WorkloadTest, vcpuCount: Int, seconds: Double, seed: UInt64) -> TestProgram {
         let length = max(seconds, 0.001) * 1e6
         let vcpus = (0..<max(vcpuCount, 1)).map { vcpu -> [JobSpec] in
             var random = SplitMix64(seed: SplitMix64.derive(seed, UInt64(vcpu)))

@@ -24,7 +24,7 @@ struct BenchWorkload: ParsableCommand {
             """
     )
 
-    @Flag(help: "Seconds, not minutes: two rounds of short programs under light contention (structure, not numbers to quote).")
+    @Flag(help: "Seconds, not minutes: two rounds of short programs, no contention (structure, not numbers to quote).")
     var quick = false
 
     @Option(help: "Directory for workload.md, workload.json and workload.svg.")
@@ -33,7 +33,7 @@ struct BenchWorkload: ParsableCommand {
     @Option(help: "Rounds, interleaved (default: 5; quick 2).")
     var rounds: Int?
 
-    @Option(help: "Host contention: none, light (1 CPU hog per CPU) or heavy (4 per CPU). Default: heavy (quick: light).")
+    @Option(help: "Host contention: none, light (1 CPU hog per CPU) or heavy (4 per CPU). Default: heavy (quick: none).")
     var contention: Contention?
 
     @Option(parsing: .upToNextOption, help: "Guest mode: configurations to compare, comma-separated, the first is the baseline (default: all five). Command mode: one or more 'NAME[:KEY=VALUE,...]'.")

@@ -23,6 +23,21 @@ import Testing
     }
 
     /// About as long as asked, and within what a vCPU's block holds (250 jobs per nominal second).
+    /// A time scale shrinks every time of every job and changes nothing else (quick mode's 0.25).
+    @Test(arguments: WorkloadTest.allCases)
+    func aTimeScaleShrinksEveryTimeOfTheSameJobs(test: WorkloadTest) {
+        let full = TestProgram.generate(test: test, vcpuCount: 2, seconds: 0.5, seed: 11)
+        let quarter = TestProgram.generate(test: test, vcpuCount: 2, seconds: 0.5, seed: 11, timeScale: 0.25)
+        #expect(quarter.jobCount == full.jobCount && quarter.test == test)
+        for (a, b) in zip(full.vcpus.joined(), quarter.vcpus.joined()) {
+            #expect(a.interactive == b.interactive && a.absoluteRelease == b.absoluteRelease)
+            #expect(abs(b.releaseMicroseconds - a.releaseMicroseconds / 4) < 1e-9)
+            #expect(abs(b.workMicroseconds - a.workMicroseconds / 4) < 1e-9)
+            #expect(b.deadlineMicroseconds.map { $0 * 4 } == a.deadlineMicroseconds)
+        }
+        #expect(abs(quarter.nominalMicroseconds - full.nominalMicroseconds / 4) < 1e-6)
+    }
+
     @Test(arguments: WorkloadTest.allCases, [0.05, 0.5, 2.0])
     func programsLastAboutTheirLengthAndFitTheirBlock(test: WorkloadTest, seconds: Double) {
         for seed in 0..<20 as Range<UInt64> {

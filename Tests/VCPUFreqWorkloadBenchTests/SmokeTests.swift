@@ -81,7 +81,8 @@ func builtExecutable(filePath: String = #filePath) -> String {
             let program = TestProgram.generate(
                 test: WorkloadTest.allCases.first { $0.name == run.test }!, vcpuCount: results.settings.vcpus,
                 seconds: WorkloadSettings.quick.secondsPerTest,
-                seed: SplitMix64.derive(results.settings.seed, UInt64(WorkloadTest.allCases.firstIndex { $0.name == run.test }!), UInt64(run.round)))
+                seed: SplitMix64.derive(results.settings.seed, UInt64(WorkloadTest.allCases.firstIndex { $0.name == run.test }!), UInt64(run.round)),
+                timeScale: WorkloadSettings.quick.timeScale)
             #expect(outcome.jobs == program.jobCount, "every job of the round's program has its record")
             #expect(cost.guestTicks > 0 && cost.guestThreadSeconds > 0 && cost.wallSeconds > 0)
             switch run.configuration {
