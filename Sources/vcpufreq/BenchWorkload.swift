@@ -14,7 +14,8 @@ struct BenchWorkload: ParsableCommand {
         discussion: """
             Guest mode (default): five tests (Web Browsing, Writing, Photo Editing, Video Editing, Data Manipulation) run \
             as real guest code on every vCPU of the reference VMM in each configuration — baseline, crosvm-style, \
-            vcpufreq-mmio, vcpufreq-shared-page, vcpufreq-sched-ext (where the kernel has sched_ext) — interleaved \
+            vcpufreq-mmio, vcpufreq-shared-page, vcpufreq-sched-ext (where the kernel has sched_ext), vcpufreq-bpf-map \
+            (where the daemon offers BPF-map pages) — interleaved \
             round by round with the same seeds, under host contention; scores, %delta with a 95 % bootstrap interval, \
             score per CPU-second. Command mode (--command): runs CMD with `sh -c` once per configuration and round, \
             each configuration a set of daemon settings (--configurations 'NAME[:KEY=VALUE,...]', keys daemon=on|off, \
