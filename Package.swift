@@ -17,7 +17,11 @@
 //   VCPUFreqServer  the daemon (`vcpufreq serve`): epoll loop, protocol, shared memory, actuation.
 //   VCPUFreqClient  the client library VMM authors (and the tests) use to talk to the daemon; also a vhost-user
 //                   front-end playing QEMU's vhost-user-scmi (tests, benchmark).
+//   VCPUFreqBenchSupport what every benchmark shares: machine description, latency summaries and histogram,
+//                   progress, result files (JSON, Markdown, SVG, README sections), the daemon's topology file,
+//                   thread accounting, CPU hogs, the crosvm-style device handled in the VMM thread.
 //   VCPUFreqDoorbellBench  `vcpufreq bench doorbell`: request paths and read paths side by side on real KVM.
+//   VCPUFreqWorkloadBench  `vcpufreq bench workload`: PCMark-style guest workloads per configuration, external A/B.
 //   vcpufreq        the command-line tool, one file per subcommand.
 //   CLibBPF         libbpf (pkg-config) and bpf/vcpufreq_bpf.h; only VCPUFreqBPF/LibBPF.swift imports it.
 //   VCPUFreqBPF     BPF programs of bpf/ (compiled and embedded by BPFObjectPlugin) and their loader, the
@@ -100,9 +104,16 @@ let package = Package(
         ),
         .target(name: "CVCPUFreqMallocCounter"),
         .target(
+            name: "VCPUFreqBenchSupport",
+            dependencies: [
+                "VCPUFreqCore", "VCPUFreqLinux", "VCPUFreqKVM", .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
             name: "VCPUFreqBench",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux", "VCPUFreqBPF",
+                "VCPUFreqBenchSupport", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqLinux", "VCPUFreqBPF",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -111,7 +122,15 @@ let package = Package(
         .target(
             name: "VCPUFreqDoorbellBench",
             dependencies: [
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                "VCPUFreqBenchSupport", "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // `vcpufreq bench workload`: PCMark-style guest workloads per configuration on real KVM, and external A/B runs.
+        .target(
+            name: "VCPUFreqWorkloadBench",
+            dependencies: [
+                "VCPUFreqBenchSupport", "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -119,7 +138,8 @@ let package = Package(
             name: "vcpufreq",
             dependencies: [
                 "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench", "VCPUFreqDoorbellBench",
+                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqBPF", "VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqDoorbellBench",
+                "VCPUFreqWorkloadBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -181,11 +201,20 @@ let package = Package(
         // Quick-mode smoke test of the doorbell benchmark against a real daemon (.build/<config>/vcpufreq).
         .testTarget(
             name: "VCPUFreqDoorbellBenchTests",
-            dependencies: ["VCPUFreqDoorbellBench", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq"]
+            dependencies: [
+                "VCPUFreqDoorbellBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "VCPUFreqVMM",
+                "vcpufreq",
+            ]
         ),
+        // The workload benchmark: its pure parts by tables, a quick run on real KVM against a real daemon, --command.
+        .testTarget(
+            name: "VCPUFreqWorkloadBenchTests",
+            dependencies: ["VCPUFreqWorkloadBench", "VCPUFreqBenchSupport", "VCPUFreqCore", "VCPUFreqKVM", "vcpufreq"]
+        ),
+        .testTarget(name: "VCPUFreqBenchSupportTests", dependencies: ["VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore"]),
         .testTarget(
             name: "VCPUFreqBenchTests",
-            dependencies: ["VCPUFreqBench", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
+            dependencies: ["VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
         ),
         // Integration tests against a real `vcpufreq serve` process (built
         // with the package: `swift build --build-tests`); the test process

@@ -103,6 +103,69 @@
 //                word showed the expected value (= pair.0 without a watch;
 //                all ones when the wait gave up).
 //                value = doorbell writes made, aux = waits that gave up.
+//  12 WORKLOAD   count jobs of a guest workload, run the way a Linux guest
+//                with a DVFS driver runs them, driven by a parameter block in
+//                guest RAM at addr (WorkloadParameters in VCPUFreqKVM; every
+//                field a u64 unless said otherwise):
+//                  +0 jobs (array of count 32-byte jobs)  +8 records (array of
+//                  count 32-byte records, 0 = none)  +16 kind: 0 = no device
+//                  (nothing sent), 1 = STORE of the request to target
+//                  (set_perf), 2 = PUBLISH in the shared-page slot at target
+//                  (perf field and flags, doorbell rung when asked),
+//                  3 = PUBLISH_UTIL: the estimate itself in the slot's util
+//                  field (and flags), at every update: no rate limit, no
+//                  change test (a page the host's BPF programs read in place)
+//                  +24 target  +32 doorbell  +40 cur_perf address read on every
+//                  tick (0 = none: invariance scale stays 1024)  +48 idle page
+//                  (0 = idle by spinning)  +56 tick period  +64 PELT period
+//                  +72 rate limit (all three in TSC ticks)  +80 ns per tick,
+//                  32.32 fixed point  +88 idles shorter than this (ticks) are
+//                  spun, not stored  +96 max perf (kHz)  +104 table length
+//                  (1..16)  +112 the table, 16 u32 kHz ascending
+//                  +176 buffer of the memory loop  +184 its size - 1 (2^n - 1)
+//                  +192 slot flags: low 32 for normal jobs, high 32 for
+//                  interactive ones  +200 decay per PELT period, 16.16 (y)
+//                  State, set up by the VMM and updated in place: +208 util
+//                  (16.16 of 0..1024)  +216 ticks into the PELT period
+//                  +224 running ticks in it (scaled by cur_perf / max)
+//                  +232 TSC of the last PELT update (0 = now)  +240 TSC of the
+//                  last request (0 = never)  +248 perf last requested
+//                  +256 flags last published | 1 << 32 once published
+//                  +264 invariance scale (0..1024)  +272 memory loop's
+//                  xorshift64 state  +280 TSC of the next tick  +288 requests
+//                  sent  +296 kicks  +304 idle stores  +312 ticks
+//                  +320 cur_perf last read  +328 TSC of the op's start
+//                  +336 flags of the job now running
+//                Job: +0 u32 flags (1 = interactive: its slot flags, 2 =
+//                release counted from the op's start, else from the previous
+//                job's end)  +8 release (ticks)  +16 compute (SPIN iterations)
+//                  +24 memory iterations (a read-modify-write of a pseudo-random
+//                  cache line of the buffer each).
+//                Per job: if its release lies ahead, PELT update (running) and
+//                schedutil update (dequeue), then idle until the release (an
+//                idle store of the remaining ns, again while it is ahead; the
+//                rest spun); PELT update (idle), the job's slot flags become
+//                the running flags (+336, initially the normal flags: they
+//                stay through the idle that follows, so the host's latency
+//                hint holds across a run of interactive jobs, as a driver
+//                flagging its running tasks would leave it), schedutil
+//                update (enqueue);
+//                the work in chunks, with a tick whenever the tick period has
+//                passed (cur_perf read, PELT update, schedutil update); PELT
+//                update (running). Record: +0 release TSC, +8 start TSC (running
+//                again after the idle), +16 end TSC, +24 u32 util at the end,
+//                +28 u32 requests sent so far.
+//                PELT: time is cut into periods; a closed period gives
+//                util = (util * y + running share * 1024 * (1 - y)), the
+//                current period counts when it closes (at most 1024 periods
+//                are decayed at once: y^1024 is 0 in 16 bits).
+//                schedutil: perf = 1.25 * max * util / 1024 (at most max),
+//                the lowest table entry at or above it; sent when it differs
+//                from the last perf sent and the rate limit has passed since
+//                the last request — or at once, when the slot flags of the
+//                running job differ from those last published (PUBLISH only).
+//                PUBLISH_UTIL publishes util (0..1024) at every update.
+//                value = requests sent, aux = kicks (the block has the rest).
 // An unknown opcode or width stops the interpreter with a status saying so.
 
         .set OP_CODE, 0
@@ -131,6 +194,53 @@
         .set OPC_PERFTABLE, 9
         .set OPC_TIMESTAMP, 10
         .set OPC_REQUESTS, 11
+        .set OPC_WORKLOAD, 12
+
+        // WORKLOAD parameter block (WorkloadParameters).
+        .set WL_JOBS, 0
+        .set WL_RECORDS, 8
+        .set WL_KIND, 16
+        .set WL_TARGET, 24
+        .set WL_DOORBELL, 32
+        .set WL_PERF_READ, 40
+        .set WL_IDLE, 48
+        .set WL_TICK, 56
+        .set WL_PERIOD, 64
+        .set WL_RATE_LIMIT, 72
+        .set WL_NS_MULT, 80
+        .set WL_IDLE_MIN, 88
+        .set WL_MAX_PERF, 96
+        .set WL_TABLE_LEN, 104
+        .set WL_TABLE, 112
+        .set WL_BUFFER, 176
+        .set WL_BUFFER_MASK, 184
+        .set WL_FLAGS, 192
+        .set WL_DECAY, 200
+        .set WL_UTIL, 208
+        .set WL_PERIOD_POS, 216
+        .set WL_PERIOD_RUN, 224
+        .set WL_LAST_UPDATE, 232
+        .set WL_LAST_REQUEST, 240
+        .set WL_LAST_PERF, 248
+        .set WL_LAST_FLAGS, 256
+        .set WL_SCALE, 264
+        .set WL_RNG, 272
+        .set WL_NEXT_TICK, 280
+        .set WL_REQUESTS, 288
+        .set WL_KICKS, 296
+        .set WL_IDLES, 304
+        .set WL_TICKS, 312
+        .set WL_PERF_LAST, 320
+        .set WL_START, 328
+        .set WL_WANT_FLAGS, 336
+        .set WL_KIND_STORE, 1
+        .set WL_KIND_PUBLISH, 2
+        .set WL_KIND_PUBLISH_UTIL, 3
+        .set WL_JOB_INTERACTIVE, 1
+        .set WL_JOB_ABSOLUTE, 2
+        // Work between two looks at the clock: ~1-4 µs of SPIN, a few µs of memory.
+        .set WL_SPIN_CHUNK, 4096
+        .set WL_MEMORY_CHUNK, 256
 
         // REQUESTS parameter block (RequestLoopParameters).
         .set RQ_KIND, 0
@@ -215,6 +325,8 @@ next_op:
         je      op_timestamp
         cmpl    $OPC_REQUESTS, %eax
         je      op_requests
+        cmpl    $OPC_WORKLOAD, %eax
+        je      op_workload
         movl    $STATUS_BAD_OPCODE, %eax
         jmp     finish
 
@@ -650,6 +762,328 @@ op_requests:
         popq    %r12
         popq    %rbx
         jmp     op_done
+
+// ---- WORKLOAD: rdi = parameter block, r12 = job, r13 = record (0: none),
+//      r14 = jobs left, r15 = previous job's end, rbx = this job's start;
+//      locals: 0(rsp) compute left, 8(rsp) memory left, 16(rsp) release.
+//      The interpreter's rbx, r12-r15 are saved on the stack; rbp (the vCPU
+//      index) is left alone: a kick writes it. ----
+op_workload:
+        movl    OP_COUNT(%r12), %ecx
+        movq    OP_ADDR(%r12), %rdi
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $32, %rsp
+        movq    %rcx, %r14
+        movq    WL_JOBS(%rdi), %r12
+        movq    WL_RECORDS(%rdi), %r13
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        movq    %rax, WL_START(%rdi)
+        cmpq    $0, WL_LAST_UPDATE(%rdi)
+        jne     1f
+        movq    %rax, WL_LAST_UPDATE(%rdi)
+1:      movq    %rax, %r15
+        movq    %rax, %rdx
+        addq    WL_TICK(%rdi), %rdx
+        movq    %rdx, WL_NEXT_TICK(%rdi)
+        testq   %r14, %r14
+        jz      wl_exit
+wl_job:
+        movq    8(%r12), %rax                // release: from the start, or after the last job
+        testl   $WL_JOB_ABSOLUTE, (%r12)
+        jz      2f
+        addq    WL_START(%rdi), %rax
+        jmp     3f
+2:      addq    %r15, %rax
+3:      movq    %rax, 16(%rsp)
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        cmpq    16(%rsp), %rax
+        jae     wl_woke                      // due already: no idle
+        movl    $1, %esi                     // going idle: the running time so far,
+        call    wl_pelt
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        call    wl_sugov                     // and schedutil's update on dequeue
+wl_idle:
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        movq    16(%rsp), %rdx
+        cmpq    %rdx, %rax
+        jae     wl_woke
+        subq    %rax, %rdx                   // ticks until the release
+        cmpq    $0, WL_IDLE(%rdi)
+        je      5f
+        cmpq    WL_IDLE_MIN(%rdi), %rdx
+        jb      5f
+        movq    %rdx, %rax                   // ns = ticks * mult >> 32
+        mulq    WL_NS_MULT(%rdi)
+        shrdq   $32, %rdx, %rax
+        movq    WL_IDLE(%rdi), %rdx
+        movq    %rax, (%rdx)                 // the idle store: the VMM sleeps
+        incq    WL_IDLES(%rdi)
+        jmp     wl_idle
+5:      pause                                // a short idle is polled
+        jmp     wl_idle
+wl_woke:
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        movq    %rax, %rbx                   // running again
+        xorl    %esi, %esi                   // the idle time
+        call    wl_pelt
+        movl    WL_FLAGS(%rdi), %edx         // the slot flags of the job now running:
+        testl   $WL_JOB_INTERACTIVE, (%r12)  // they stay through the idle after it,
+        jz      4f                           // until a job with other flags runs
+        movl    WL_FLAGS+4(%rdi), %edx
+4:      movq    %rdx, WL_WANT_FLAGS(%rdi)
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        call    wl_sugov                     // schedutil's update on enqueue
+        movq    16(%r12), %rax
+        movq    %rax, 0(%rsp)
+        movq    24(%r12), %rax
+        movq    %rax, 8(%rsp)
+wl_compute:
+        movq    0(%rsp), %rcx
+        testq   %rcx, %rcx
+        jz      wl_memory
+        movl    $WL_SPIN_CHUNK, %eax
+        cmpq    %rax, %rcx
+        cmovbq  %rcx, %rax
+        subq    %rax, 0(%rsp)
+6:      decq    %rax
+        jnz     6b
+        call    wl_tick
+        jmp     wl_compute
+wl_memory:
+        movq    8(%rsp), %rcx
+        testq   %rcx, %rcx
+        jz      wl_end
+        movl    $WL_MEMORY_CHUNK, %eax
+        cmpq    %rax, %rcx
+        cmovbq  %rcx, %rax
+        subq    %rax, 8(%rsp)
+        movq    WL_RNG(%rdi), %r8
+        movq    WL_BUFFER(%rdi), %r9
+        movq    WL_BUFFER_MASK(%rdi), %r10
+        andq    $~63, %r10                   // whole cache lines
+7:      movq    %r8, %r11                    // xorshift64 (13, 7, 17)
+        shlq    $13, %r11
+        xorq    %r11, %r8
+        movq    %r8, %r11
+        shrq    $7, %r11
+        xorq    %r11, %r8
+        movq    %r8, %r11
+        shlq    $17, %r11
+        xorq    %r11, %r8
+        movq    %r8, %r11
+        andq    %r10, %r11
+        incq    (%r9,%r11)                   // read-modify-write of that line
+        decq    %rax
+        jnz     7b
+        movq    %r8, WL_RNG(%rdi)
+        call    wl_tick
+        jmp     wl_memory
+wl_end:
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        movq    %rax, %r15
+        movl    $1, %esi                     // the running time up to the end
+        call    wl_pelt
+        testq   %r13, %r13
+        jz      8f
+        movq    16(%rsp), %rax
+        movq    %rax, 0(%r13)
+        movq    %rbx, 8(%r13)
+        movq    %r15, 16(%r13)
+        movq    WL_UTIL(%rdi), %rax
+        shrq    $16, %rax
+        movl    %eax, 24(%r13)
+        movq    WL_REQUESTS(%rdi), %rax
+        movl    %eax, 28(%r13)
+        addq    $32, %r13
+8:      addq    $32, %r12
+        decq    %r14
+        jnz     wl_job
+wl_exit:
+        movq    WL_REQUESTS(%rdi), %r9
+        movq    WL_KICKS(%rdi), %r10
+        addq    $32, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        jmp     op_done
+
+// wl_tick: the scheduler tick, when its period has passed: cur_perf read
+// (frequency invariance), PELT update (running), schedutil update.
+// rdi = block. Clobbers rax, rcx, rdx, rsi, r8-r11.
+wl_tick:
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        cmpq    WL_NEXT_TICK(%rdi), %rax
+        jb      9f
+        movq    %rax, %rdx
+        addq    WL_TICK(%rdi), %rdx
+        movq    %rdx, WL_NEXT_TICK(%rdi)
+        incq    WL_TICKS(%rdi)
+        pushq   %rax
+        movq    WL_PERF_READ(%rdi), %rdx
+        testq   %rdx, %rdx
+        jz      1f
+        movl    (%rdx), %eax                 // cur_perf: a mirror load or an MMIO exit
+        movq    %rax, WL_PERF_LAST(%rdi)
+        shlq    $10, %rax                    // scale = min(cur * 1024 / max, 1024)
+        xorl    %edx, %edx
+        divq    WL_MAX_PERF(%rdi)
+        cmpq    $1024, %rax
+        jbe     2f
+        movl    $1024, %eax
+2:      movq    %rax, WL_SCALE(%rdi)
+1:      movq    (%rsp), %rax
+        movl    $1, %esi
+        call    wl_pelt
+        popq    %rax
+        call    wl_sugov
+9:      ret
+
+// wl_pelt: rax = now, esi = 1 if the vCPU ran since the last update.
+// rdi = block. Clobbers rax, rcx, rdx, r8-r11.
+wl_pelt:
+        movq    %rax, %r8
+        subq    WL_LAST_UPDATE(%rdi), %rax
+        jae     1f
+        xorl    %eax, %eax                   // a clock going back counts as nothing
+1:      movq    %r8, WL_LAST_UPDATE(%rdi)
+        movq    WL_PERIOD(%rdi), %rcx
+        movq    %rcx, %rdx
+        shlq    $10, %rdx
+        cmpq    %rdx, %rax
+        cmovaq  %rdx, %rax                   // at most 1024 periods
+        movq    %rax, %r8
+2:      testq   %r8, %r8
+        jz      9f
+        movq    %rcx, %r9
+        subq    WL_PERIOD_POS(%rdi), %r9     // room left in this period
+        cmpq    %r8, %r9
+        cmovaq  %r8, %r9
+        subq    %r9, %r8
+        addq    %r9, WL_PERIOD_POS(%rdi)
+        testl   %esi, %esi
+        jz      3f
+        movq    %r9, %rax
+        imulq   WL_SCALE(%rdi), %rax
+        shrq    $10, %rax
+        addq    %rax, WL_PERIOD_RUN(%rdi)
+3:      cmpq    %rcx, WL_PERIOD_POS(%rdi)
+        jb      2b
+        movq    WL_PERIOD_RUN(%rdi), %rax    // the period closes:
+        shlq    $26, %rax                    // share = run * (1024 << 16) / period
+        xorl    %edx, %edx
+        divq    %rcx
+        movq    $65536, %r11
+        subq    WL_DECAY(%rdi), %r11
+        imulq   %r11, %rax                   // share * (1 - y)
+        movq    %rax, %r10
+        movq    WL_UTIL(%rdi), %rax
+        imulq   WL_DECAY(%rdi), %rax         // + util * y
+        addq    %r10, %rax
+        shrq    $16, %rax
+        movq    %rax, WL_UTIL(%rdi)
+        movq    $0, WL_PERIOD_POS(%rdi)
+        movq    $0, WL_PERIOD_RUN(%rdi)
+        jmp     2b
+9:      ret
+
+// wl_sugov: rax = now. schedutil's frequency choice and the request the
+// driver sends through the block's path. rdi = block, rbp = vCPU index.
+// Clobbers rax, rcx, rdx, r8-r11.
+wl_sugov:
+        cmpq    $0, WL_KIND(%rdi)
+        je      9f                           // no device: nothing to ask
+        movq    %rax, %r8
+        movq    WL_UTIL(%rdi), %rax          // perf = util * max * 5/4 / 1024 (util is 16.16)
+        imulq   WL_MAX_PERF(%rdi), %rax
+        leaq    (%rax,%rax,4), %rax
+        shrq    $28, %rax
+        cmpq    WL_MAX_PERF(%rdi), %rax
+        cmovaq  WL_MAX_PERF(%rdi), %rax
+        movq    WL_TABLE_LEN(%rdi), %rcx     // the lowest entry at or above it
+        movq    %rax, %r10
+        testq   %rcx, %rcx
+        jz      4f
+        xorl    %r9d, %r9d
+1:      movl    WL_TABLE(%rdi,%r9,4), %r10d
+        cmpq    %rax, %r10
+        jae     4f
+        incq    %r9
+        cmpq    %rcx, %r9
+        jb      1b                           // none: the last (highest) entry
+4:      movq    WL_WANT_FLAGS(%rdi), %rdx
+        cmpq    $WL_KIND_PUBLISH_UTIL, WL_KIND(%rdi)
+        je      7f                           // the estimate itself, at every update
+        cmpq    $WL_KIND_PUBLISH, WL_KIND(%rdi)
+        jne     5f
+        movq    %rdx, %r11
+        btsq    $32, %r11
+        cmpq    %r11, WL_LAST_FLAGS(%rdi)
+        jne     7f                           // the flags change: publish at once
+5:      movq    WL_LAST_REQUEST(%rdi), %rax
+        testq   %rax, %rax
+        jz      6f
+        movq    %r8, %r11
+        subq    %rax, %r11
+        cmpq    WL_RATE_LIMIT(%rdi), %r11
+        jb      9f                           // within the rate limit
+6:      cmpq    WL_LAST_PERF(%rdi), %r10
+        je      9f                           // no change
+7:      movq    %r8, WL_LAST_REQUEST(%rdi)
+        movq    %r10, WL_LAST_PERF(%rdi)
+        movq    %rdx, %rax
+        btsq    $32, %rax
+        movq    %rax, WL_LAST_FLAGS(%rdi)
+        incq    WL_REQUESTS(%rdi)
+        movq    WL_TARGET(%rdi), %r9
+        cmpq    $WL_KIND_STORE, WL_KIND(%rdi)
+        jne     8f
+        movl    %r10d, (%r9)                 // set_perf
+        ret
+8:      movl    SLOT_SEQ(%r9), %eax          // the shared-page protocol (PUBLISH)
+        andl    $~1, %eax
+        leal    1(%rax), %ecx
+        movl    %ecx, SLOT_SEQ(%r9)
+        movl    %edx, SLOT_FLAGS(%r9)
+        cmpq    $WL_KIND_PUBLISH_UTIL, WL_KIND(%rdi)
+        jne     11f
+        movq    WL_UTIL(%rdi), %r11          // util is 16.16 of 0..1024
+        shrq    $16, %r11
+        movl    %r11d, SLOT_UTIL(%r9)
+        jmp     12f
+11:     movl    %r10d, SLOT_PERF(%r9)
+12:     addl    $2, %eax
+        jnz     10f
+        movl    $2, %eax
+10:     movl    %eax, SLOT_SEQ(%r9)
+        mfence
+        testl   $HOST_FLAG_KICK, SLOT_HOST_FLAGS(%r9)
+        jz      9f
+        movq    WL_DOORBELL(%rdi), %rax
+        movl    %ebp, (%rax)
+        incq    WL_KICKS(%rdi)
+9:      ret
 
 vcpufreq_guest_code_end:
 

@@ -1,5 +1,6 @@
 import Foundation
 import VCPUFreqLinux
+import VCPUFreqBenchSupport
 
 /// One call stack the daemon allocated from inside a measurement window, and
 /// how often it was seen among the kept stacks.

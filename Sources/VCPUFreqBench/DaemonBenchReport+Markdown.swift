@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 
 extension DaemonBenchReport {
     /// The report as Markdown: header, the main table (rows: VMs × vCPUs ×
@@ -11,7 +12,7 @@ extension DaemonBenchReport {
         out.append("`\(command)` — \(date), \(build) build\(quick ? ", **quick run** (smoke test sizes)" : "").")
         out.append("")
         out.append(
-            "- Machine: \(machine.summary); load average \(loadAverageBefore.map { Self.number($0, 2) }.joined(separator: " ")) before, "
+            "- Machine: \(machine.summaryWithCPUList); load average \(loadAverageBefore.map { Self.number($0, 2) }.joined(separator: " ")) before, "
                 + "\(loadAverageAfter.map { Self.number($0, 2) }.joined(separator: " ")) after")
         out.append("- Daemon actuators: `\(daemon.actuators)`; allocations: \(daemon.allocationCounting)")
         if let slice = daemon.observedSliceNanoseconds {
@@ -98,11 +99,7 @@ extension DaemonBenchReport {
 
     /// The report as pretty JSON (keys as the Swift names: a snake_case
     /// conversion would not survive the round trip of names like `daemonCPU…`).
-    public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(self)
-    }
+    public func json() throws -> Data { try ResultsFiles.encode(self) }
 
     /// Reads a report written by `json()`.
     public static func decode(_ data: Data) throws -> DaemonBenchReport {
@@ -119,12 +116,7 @@ extension DaemonBenchReport {
         }
     }
 
-    static func number(_ value: Double, _ digits: Int) -> String {
-        guard value.isFinite else { return "—" }
-        return String(format: "%.\(digits)f", value)
-    }
+    static func number(_ value: Double, _ digits: Int) -> String { NumberFormat.decimals(value, digits) }
 
-    static func optional(_ value: Double?, _ digits: Int) -> String {
-        value.map { number($0, digits) } ?? "—"
-    }
+    static func optional(_ value: Double?, _ digits: Int) -> String { NumberFormat.decimals(value, digits) }
 }

@@ -1,3 +1,5 @@
+import VCPUFreqBenchSupport
+
 /// Everything one `vcpufreq bench daemon` run measured; written as JSON and
 /// rendered as Markdown (`markdown`).
 public struct DaemonBenchReport: Codable, Sendable {
@@ -85,14 +87,14 @@ public struct DaemonBenchReport: Codable, Sendable {
         /// first-use allocations show here, not in the steady-state columns.
         public var warmupAllocations: UInt64?
         /// One request at a time, the daemon asleep before each: kick → hint applied.
-        public var latency: LatencySummary
+        public var latency: HistogramSummary
         /// Allocations per request over the latency samples.
         public var latencyAllocationsPerRequest: Double?
         /// Daemon CPU per request over the latency samples, µs (includes its wake-up).
         public var latencyDaemonCPUMicrosecondsPerRequest: Double?
         /// Closed loop, every vCPU loading the daemon.
         public var requestsPerSecond: Double
-        public var loadedLatency: LatencySummary?
+        public var loadedLatency: HistogramSummary?
         /// Steady state (after warm-up), over the throughput window.
         public var allocationsPerRequest: Double?
         public var allocations: MallocCounts?
@@ -126,7 +128,7 @@ public struct DaemonBenchReport: Codable, Sendable {
     public struct PlacementRow: Codable, Sendable {
         public var placement: BenchPlacement
         public var path: BenchPath
-        public var latency: LatencySummary
+        public var latency: HistogramSummary
         public var daemonCPUMicrosecondsPerRequest: Double?
     }
 }

@@ -1,3 +1,4 @@
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqLinux
 
@@ -24,12 +25,12 @@ extension DaemonBenchmark {
         }
         defer { try? place(generator: all, daemon: all) }
 
-        progress("placement study: attaching 1 VM x 1 vCPU (kick_mode always)")
+        progress.note("placement study: attaching 1 VM x 1 vCPU (kick_mode always)")
         let vms = try attach(VMShape(vms: 1, vcpusPerVM: 1), profile: BenchTopology.kickProfile(vcpus: 1), tag: "placement")
         defer { for vm in vms { vm.detach() } }
         let generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
         var rows: [DaemonBenchReport.PlacementRow] = []
-        var busy: BusyThreads?
+        var busy: CPUHogs?
         defer {
             busy?.stop()
             try? setDaemonSlice(microseconds: 0)
@@ -44,7 +45,7 @@ extension DaemonBenchmark {
             case .sameCPU, .sameCPUBusy: try place(generator: a, daemon: a)
             case .busyCPU:
                 try place(generator: a, daemon: b)
-                busy = try BusyThreads(cpus: b.ids)
+                do { busy = try CPUHogs(cpus: b.ids) } catch { throw BenchError("\(error)") }
             case .busyCPUShortSlice:
                 try setDaemonSlice(microseconds: BenchPlacement.daemonSliceMicroseconds)
                 daemonSliceObserved = ProcFS().eevdfSliceNanoseconds(ofThread: daemon.pid)
@@ -53,7 +54,7 @@ extension DaemonBenchmark {
                     try ThreadScheduling.setAttributes(
                         SchedAttr(size: UInt32(SchedAttr.sizeWithoutUtilClamp), policy: .fifo, priority: 1), of: daemon.pid)
                 } catch {
-                    progress("placement \(placement.rawValue) skipped: SCHED_FIFO refused (\(error))")
+                    progress.note("placement \(placement.rawValue) skipped: SCHED_FIFO refused (\(error))")
                     continue
                 }
             }
@@ -71,7 +72,7 @@ extension DaemonBenchmark {
                 rows.append(DaemonBenchReport.PlacementRow(
                     placement: placement, path: path, latency: summary,
                     daemonCPUMicrosecondsPerRequest: usage.map { Double($0.cpuNanoseconds) / 1000 / Double(samples) }))
-                progress(
+                progress.note(
                     "placement \(placement.rawValue), \(path.title): p50 \(Self.format(summary.p50Microseconds)) µs, "
                         + "p99 \(Self.format(summary.p99Microseconds)) µs")
             }

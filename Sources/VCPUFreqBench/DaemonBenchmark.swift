@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqLinux
@@ -10,9 +11,9 @@ import VCPUFreqLinux
 /// and (with the LD_PRELOAD counter) its allocations per request.
 public final class DaemonBenchmark {
     public let options: DaemonBenchOptions
-    let progress: (String) -> Void
+    let progress: ProgressReporter
 
-    public init(options: DaemonBenchOptions, progress: @escaping (String) -> Void) {
+    public init(options: DaemonBenchOptions, progress: ProgressReporter) {
         self.options = options
         self.progress = progress
     }
@@ -55,7 +56,7 @@ public final class DaemonBenchmark {
 
     private func run(command: String, work: String) throws -> DaemonBenchReport {
         let machine = MachineDescription.current()
-        let loadBefore = MachineDescription.loadAverage()
+        let loadBefore = MachineDescription.loadAverages()
 
         var profileSizes = options.shapes.map(\.vcpusPerVM)
         if options.placementStudy { profileSizes.append(1) }
@@ -78,13 +79,13 @@ public final class DaemonBenchmark {
         }
 
         socketPath = work + "/daemon.sock"
-        progress("starting the daemon: \(options.daemonExecutable) serve (work directory \(work))")
+        progress.note("starting the daemon: \(options.daemonExecutable) serve (work directory \(work))")
         daemon = try DaemonProcess(
             executable: options.daemonExecutable, topologyPath: topologyPath, socketPath: socketPath,
             stateDirectory: work + "/state", logPath: work + "/daemon.log", preload: preload,
             extraArguments: options.daemonArguments)
         defer { daemon.stop() }
-        progress("daemon pid \(daemon.pid) listening on \(socketPath)")
+        progress.note("daemon pid \(daemon.pid) listening on \(socketPath)")
         if let counters {
             if counters.countingProcessID != daemon.pid {
                 allocationCounting = "not counted: the preloaded counter did not start in the daemon (pid \(daemon.pid))"
@@ -93,7 +94,7 @@ public final class DaemonBenchmark {
         }
 
         let threadCount = max(options.shapes.map(\.totalVCPUs).max() ?? 1, 1)
-        progress("starting \(threadCount) idle vCPU threads")
+        progress.note("starting \(threadCount) idle vCPU threads")
         threads = IdleThreads(count: threadCount)
         defer { threads.stop() }
 
@@ -115,7 +116,7 @@ public final class DaemonBenchmark {
         if counters != nil, !(windowStacks.isEmpty && warmupStacks.isEmpty),
             let resolver = AllocationSiteResolver(processID: daemon.pid)
         {
-            progress("naming the call sites of \(windowStacks.count + warmupStacks.count) allocation stack(s)")
+            progress.note("naming the call sites of \(windowStacks.count + warmupStacks.count) allocation stack(s)")
             let library = options.mallocCounterLibrary.map { ($0 as NSString).resolvingSymlinksInPath }
             sites = resolver.sites(from: windowStacks, skippingLibrary: library)
             firstUseSites = resolver.sites(from: warmupStacks, skippingLibrary: library)
@@ -133,7 +134,7 @@ public final class DaemonBenchmark {
         return DaemonBenchReport(
             command: command, date: ISO8601DateFormatter().string(from: Date()), quick: options.quick,
             build: Self.buildConfiguration, machine: machine, loadAverageBefore: loadBefore,
-            loadAverageAfter: MachineDescription.loadAverage(),
+            loadAverageAfter: MachineDescription.loadAverages(),
             daemon: .init(
                 actuators: actuators, allocationCounting: allocationCounting,
                 allocationsBeforeMeasuring: allocationsBeforeMeasuring,
@@ -195,7 +196,7 @@ public final class DaemonBenchmark {
         var result = DaemonBenchReport.ShapeResult(vms: shape.vms, vcpusPerVM: shape.vcpusPerVM, attachSeconds: 0)
         for round in 0..<options.rounds {
             let roundLabel = options.rounds > 1 ? "\(label) round \(round + 1)/\(options.rounds)" : label
-            progress("\(roundLabel): attaching (kick_mode always)")
+            progress.note("\(roundLabel): attaching (kick_mode always)")
             let started = Date()
             var vms = try attach(shape, profile: BenchTopology.kickProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-\(round)-kick")
             var generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
@@ -215,7 +216,7 @@ public final class DaemonBenchmark {
             }
             for vm in vms { vm.detach() }
 
-            progress("\(roundLabel): attaching (kick_mode never, poll_interval_us \(options.pollIntervalMicroseconds))")
+            progress.note("\(roundLabel): attaching (kick_mode never, poll_interval_us \(options.pollIntervalMicroseconds))")
             vms = try attach(shape, profile: BenchTopology.pollProfile(vcpus: shape.vcpusPerVM), tag: "\(index)-\(round)-poll")
             generator = LoadGenerator(vms: vms, sliceMicroseconds: UInt32(options.latencySliceMicroseconds))
             if round == 0 {
@@ -233,7 +234,7 @@ public final class DaemonBenchmark {
             guard let row = sum.row(shape: shape, path: path, variant: variant) else {
                 throw BenchError("\(label) \(path.title): no latency samples")
             }
-            progress(
+            progress.note(
                 "\(label) \(path.title), \(variant.title): p50 \(Self.format(row.latency.p50Microseconds)) µs, "
                     + "p99 \(Self.format(row.latency.p99Microseconds)) µs; \(Self.format(row.requestsPerSecond, digits: 0)) req/s"
                     + (row.allocationsPerRequest.map { ", \(Self.format($0, digits: 3)) allocs/req" } ?? ""))
@@ -272,7 +273,7 @@ public final class DaemonBenchmark {
         }
         measured.warmupAllocations = counters.flatMap { file in warmupAllocationsBefore.map { file.read().since($0).allocations } }
 
-        progress("\(label) \(path.title), \(variant.title): measuring latency")
+        progress.note("\(label) \(path.title), \(variant.title): measuring latency")
         let latencyAllocationsBefore = counters?.read()
         let latencyUsageBefore = daemon.usage()
         measured.latency = try recordingStacks(into: \.windowStacks) {

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqLinux
 

@@ -1,3 +1,5 @@
+import VCPUFreqBenchSupport
+
 /// What one row measured in one round, as raw sums, so rounds add up: the
 /// benchmark runs every path of a shape in turn, several rounds over, and a
 /// burst of other work on the machine then lands on every path alike

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqLinux
@@ -71,7 +72,7 @@ public final class SCMIBenchmark {
 
     private func run(command: String, directory: String) throws -> SCMIBenchReport {
         let machine = MachineDescription.current()
-        let loadBefore = MachineDescription.loadAverage()
+        let loadBefore = MachineDescription.loadAverages()
         let vcpus = options.vcpus
         let topology = BenchTopology(hostCPUs: machine.onlineCPUList, vcpuCounts: [vcpus], pollIntervalMicroseconds: 1000, latencySliceMicroseconds: 300)
         try topology.text.write(toFile: directory + "/topology.toml", atomically: true, encoding: .utf8)
@@ -186,7 +187,7 @@ public final class SCMIBenchmark {
         }
         return SCMIBenchReport(
             command: command, date: ISO8601DateFormatter().string(from: Date()), quick: options.quick, build: DaemonBenchmark.buildConfiguration,
-            machine: machine, loadAverageBefore: loadBefore, loadAverageAfter: MachineDescription.loadAverage(),
+            machine: machine, loadAverageBefore: loadBefore, loadAverageAfter: MachineDescription.loadAverages(),
             allocationCounting: allocationCounting, vcpus: vcpus, rounds: options.rounds, latencySamples: perRound * options.rounds,
             latencyGapMicroseconds: options.latencyGapMicroseconds, throughputSeconds: options.throughputSeconds,
             levelsKHz: [levels.first!, levels.last!], rows: rows, notes: notes, warnings: warnings)

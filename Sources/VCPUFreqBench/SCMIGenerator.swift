@@ -1,4 +1,5 @@
 import Glibc
+import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqLinux
 

@@ -1,3 +1,5 @@
+import VCPUFreqBenchSupport
+
 /// The topology the benchmark's own daemon serves, and the requests every
 /// path sends, so that all paths ask for exactly the same thing.
 ///
@@ -47,36 +49,29 @@ public enum BenchTopology {
 
     /// The TOML file for a host with `cpuCount` CPUs.
     public static func text(cpuCount: Int, pollIntervalMicroseconds: Int) -> String {
-        let cpus = cpuCount > 1 ? "0-\(cpuCount - 1)" : "0"
-        let table = frequenciesKHz.map(String.init).joined(separator: ", ")
-        return """
-            # Written by `vcpufreq bench doorbell` for its own daemon.
-            [host]
-            name = "bench"
-            governor = "none"
-
-            [[host.cluster]]
-            name = "cpu"
-            cpus = "\(cpus)"
-            capacity = \(capacity)
-            frequencies_khz = [\(table)]
-            nominal = true
-
-            \(profile(kickedProfile, "Paths 2 and 3: the daemon always wants the doorbell rung.", kickMode: "always"))
-            \(profile(polledProfile, "Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.",
-                      kickMode: "never", pollIntervalMicroseconds: pollIntervalMicroseconds))
-            \(profile(schedulerProfile, "Path 5: a BPF-map page; the host's BPF programs read its requests, kicks are off, the daemon polls once a second.",
-                      kickMode: "scheduler", pollIntervalMicroseconds: schedulerPollIntervalMicroseconds))
-            """
-    }
-
-    /// One `[[vm]]` of one vCPU over the cluster, no dead band, no rate limit, not pinned.
-    static func profile(_ name: String, _ comment: String, kickMode: String, pollIntervalMicroseconds: Int? = nil) -> String {
-        var lines = [
-            "# \(comment)", "[[vm]]", "name = \"\(name)\"", "vcpus = 1", "clusters = [\"cpu\"]", "pin = false",
-            "[vm.policy]", "hysteresis = 0", "min_interval_us = 0", "kick_mode = \"\(kickMode)\"",
-        ]
-        if let pollIntervalMicroseconds { lines.append("poll_interval_us = \(pollIntervalMicroseconds)") }
-        return lines.joined(separator: "\n") + "\n"
+        func profile(
+            _ name: String, comment: String, kickMode: String, pollIntervalMicroseconds: Int? = nil
+        ) -> BenchTopologyFile.Profile {
+            var policy: [(String, BenchTopologyFile.Value)] = [
+                ("hysteresis", .integer(0)), ("min_interval_us", .integer(0)), ("kick_mode", .string(kickMode)),
+            ]
+            if let pollIntervalMicroseconds { policy.append(("poll_interval_us", .integer(pollIntervalMicroseconds))) }
+            return BenchTopologyFile.Profile(
+                name: name, vcpus: 1, comment: comment, keys: [("clusters", .strings(["cpu"])), ("pin", .boolean(false))],
+                policy: policy)
+        }
+        let cpus = BenchTopologyFile.cpuList(count: cpuCount)
+        return BenchTopologyFile(
+            comment: "Written by `vcpufreq bench doorbell` for its own daemon.", hostName: "bench", clusterName: "cpu",
+            clusterCPUs: cpus, capacity: Int(capacity), frequenciesKHz: frequenciesKHz.map { Int($0) },
+            profiles: [
+                profile(kickedProfile, comment: "Paths 2 and 3: the daemon always wants the doorbell rung.", kickMode: "always"),
+                profile(polledProfile, comment: "Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.",
+                        kickMode: "never", pollIntervalMicroseconds: pollIntervalMicroseconds),
+                profile(schedulerProfile,
+                        comment: "Path 5: a BPF-map page; the host's BPF programs read its requests, kicks are off, the daemon polls once a second.",
+                        kickMode: "scheduler", pollIntervalMicroseconds: schedulerPollIntervalMicroseconds),
+            ]
+        ).text
     }
 }

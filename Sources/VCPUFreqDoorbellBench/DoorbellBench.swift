@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SystemPackage
+import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqKVM

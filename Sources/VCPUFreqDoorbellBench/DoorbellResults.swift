@@ -1,3 +1,6 @@
+import VCPUFreqBenchSupport
+import VCPUFreqKVM
+
 /// Everything one run of the doorbell benchmark measured: what
 /// `results/doorbell.json` holds and the Markdown table and SVG chart are
 /// drawn from. Times in µs unless a name says otherwise.

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 
 /// The design's targets judged against a run, and where the time goes,
 /// stated from the run's own numbers (the same sentences come out of any

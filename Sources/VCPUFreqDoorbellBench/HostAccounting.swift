@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import VCPUFreqBenchSupport
 
 /// Where the CPUs' time went while a path was timed, from the kernel's own
 /// accounting, so that a latency can be attributed: to the daemon's work,
@@ -12,15 +13,7 @@ import Glibc
 ///   daemon): busy and steal time in clock ticks (USER_HZ, 10 ms here), so
 ///   only meaningful over a loop of a second or more.
 struct HostAccounting {
-    struct ThreadTime {
-        var runNanoseconds: UInt64 = 0
-        var waitNanoseconds: UInt64 = 0
-
-        static func - (l: ThreadTime, r: ThreadTime) -> ThreadTime {
-            ThreadTime(runNanoseconds: l.runNanoseconds &- r.runNanoseconds,
-                       waitNanoseconds: l.waitNanoseconds &- r.waitNanoseconds)
-        }
-    }
+    typealias ThreadTime = ProcessAccounting.ThreadTime
 
     /// One reading of everything.
     struct Snapshot {
@@ -42,7 +35,7 @@ struct HostAccounting {
         var daemon = ThreadTime()
         var ownTicks = Self.processTicks("/proc/self/stat")
         if let daemonPID {
-            for tid in Placement.threads(of: daemonPID) {
+            for tid in ProcessAccounting.threads(of: daemonPID) {
                 let time = Self.threadTime("/proc/\(daemonPID)/task/\(tid)/schedstat")
                 daemon.runNanoseconds &+= time.runNanoseconds
                 daemon.waitNanoseconds &+= time.waitNanoseconds
@@ -51,7 +44,7 @@ struct HostAccounting {
         }
         let (busy, steal) = Self.systemTicks()
         return Snapshot(
-            wallNanoseconds: WakeupBaseline.now(), daemon: daemon,
+            wallNanoseconds: ProcessAccounting.monotonicNanoseconds(), daemon: daemon,
             vcpu: Self.threadTime("/proc/self/task/\(vcpuThread)/schedstat"), busyTicks: busy, stealTicks: steal,
             ownTicks: ownTicks)
     }
@@ -98,33 +91,10 @@ struct HostAccounting {
             stealTicks: after.stealTicks &- before.stealTicks, ownTicks: after.ownTicks &- before.ownTicks)
     }
 
-    /// `run wait slices` of a schedstat file; zeros when unreadable.
-    static func threadTime(_ path: String) -> ThreadTime {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ThreadTime() }
-        let fields = text.split(separator: " ").compactMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        guard fields.count >= 2 else { return ThreadTime() }
-        return ThreadTime(runNanoseconds: fields[0], waitNanoseconds: fields[1])
-    }
-
-    /// utime + stime (fields 14 and 15) of a /proc/PID/stat, clock ticks.
-    static func processTicks(_ path: String) -> UInt64 {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return 0 }
-        // After "pid (comm)": field 3 is the state; utime is field 14.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return 0 }
-        return user &+ system
-    }
-
-    /// (busy, steal) of the `cpu` line of /proc/stat, clock ticks: busy =
-    /// user + nice + system + irq + softirq (guest time is inside user).
+    static func threadTime(_ path: String) -> ThreadTime { ProcessAccounting.threadTime(path) }
+    static func processTicks(_ path: String) -> UInt64 { ProcessAccounting.processTicks(path) }
     static func systemTicks() -> (UInt64, UInt64) {
-        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
-        else { return (0, 0) }
-        let values = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
-        guard values.count >= 8 else { return (0, 0) }
-        return (values[0] &+ values[1] &+ values[2] &+ values[5] &+ values[6], values[7])
+        let ticks = ProcessAccounting.systemTicks()
+        return (ticks.busy, ticks.steal)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 
 /// The latency distributions as an SVG of CDFs, one panel per placement,
 /// one curve per path, on a logarithmic µs axis (the paths span three
@@ -33,14 +34,9 @@ public enum LatencyChart {
             return left + (Foundation.log10(clamped) - Double(decadeLow)) / Double(decadeHigh - decadeLow) * plotWidth
         }
 
-        var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" \
-            viewBox="0 0 \(f(width)) \(f(height))" font-family="sans-serif" font-size="12">
-            <rect width="100%" height="100%" fill="white"/>
-            <text x="\(f(left))" y="24" font-size="16" font-weight="bold">Request → hint applied, CDF per path (log scale)</text>
-            <text x="\(f(left))" y="40" fill="#555">\(escape(results.machine.summary))\(results.settings.quick ? " — quick mode" : "")</text>
-
-            """
+        var svg = SVG.header(
+            width: width, height: height, left: left, title: "Request → hint applied, CDF per path (log scale)",
+            subtitle: results.machine.summary + (results.settings.quick ? " — quick mode" : ""))
         for (index, panel) in panels.enumerated() {
             let y0 = top + Double(index) * (panelHeight + gap) + 20
             func y(_ fraction: Double) -> Double { y0 + panelHeight - fraction * panelHeight }
@@ -138,19 +134,7 @@ public enum LatencyChart {
         decade >= 0 ? "1" + String(repeating: "0", count: decade) : "0." + String(repeating: "0", count: -decade - 1) + "1"
     }
 
-    static func f(_ value: Double) -> String { Report.fixed(value, 1) }
+    static func f(_ value: Double) -> String { SVG.number(value) }
 
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
-    }
+    static func escape(_ text: String) -> String { SVG.escape(text) }
 }

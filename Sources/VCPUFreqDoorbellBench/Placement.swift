@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqLinux
 
@@ -87,8 +88,5 @@ public enum Placement: String, CaseIterable, Codable, Sendable {
     }
 
     /// TIDs of process `pid` (/proc/PID/task).
-    static func threads(of pid: Int32) -> [Int32] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return names.compactMap { Int32($0) }.sorted()
-    }
+    static func threads(of pid: Int32) -> [Int32] { ProcessAccounting.threads(of: pid) }
 }

@@ -1,3 +1,4 @@
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqKVM
 import VCPUFreqVMM

@@ -1,3 +1,4 @@
+import VCPUFreqBenchSupport
 import VCPUFreqKVM
 
 /// `cur_perf` loads on one vCPU at `address`: N back to back minus none,

@@ -1,38 +1,15 @@
+import VCPUFreqBenchSupport
+
 /// The Markdown rendering of a run: the table bench/doorbell.md and the
 /// README quote, the reads, the targets, the placements side by side and
 /// the findings.
 public enum Report {
     /// A number as the tables print it: three significant digits below 10,
     /// fewer decimals above (latencies of µs and costs of ns share columns).
-    public static func number(_ value: Double) -> String {
-        guard value.isFinite else { return "—" }
-        let magnitude = abs(value)
-        if magnitude >= 100 { return String(Int(value.rounded())) }
-        if magnitude >= 10 { return fixed(value, 1) }
-        if magnitude >= 1 { return fixed(value, 2) }
-        if magnitude == 0 { return "0" }
-        // Below 1: three significant digits.
-        var decimals = 3
-        var scaled = magnitude
-        while scaled < 0.1, decimals < 9 {
-            scaled *= 10
-            decimals += 1
-        }
-        return fixed(value, decimals)
-    }
+    public static func number(_ value: Double) -> String { NumberFormat.significant(value) }
 
     /// `value` with exactly `decimals` decimals (no Foundation formatting).
-    static func fixed(_ value: Double, _ decimals: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        let scaled = (abs(value) * scale).rounded()
-        let whole = Int(scaled / scale)
-        let fraction = Int(scaled - Double(whole) * scale)
-        let sign = value < 0 && scaled > 0 ? "-" : ""
-        guard decimals > 0 else { return sign + String(whole) }
-        let digits = String(fraction)
-        return sign + String(whole) + "." + String(repeating: "0", count: max(0, decimals - digits.count)) + digits
-    }
+    static func fixed(_ value: Double, _ decimals: Int) -> String { NumberFormat.fixed(value, decimals) }
 
     static func ratio(_ value: Double?) -> String { value.map { number($0) } ?? "—" }
 
@@ -220,13 +197,11 @@ extension Report {
 
     public static let readmeBegin = "<!-- doorbell-bench:begin -->"
     public static let readmeEnd = "<!-- doorbell-bench:end -->"
+    public static let readme = ReadmeSection(begin: readmeBegin, end: readmeEnd)
 
     /// `readme` with the text between the markers replaced by `section`;
     /// nil when the markers are missing.
     public static func replacingReadmeSection(in readme: String, with section: String) -> String? {
-        guard let begin = readme.range(of: readmeBegin), let end = readme.range(of: readmeEnd),
-            begin.upperBound <= end.lowerBound
-        else { return nil }
-        return String(readme[..<begin.upperBound]) + "\n" + section + String(readme[end.lowerBound...])
+        Self.readme.replacing(in: readme, with: section)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqBenchSupport
 
 /// Writes a run as `doorbell.json` (everything, samples included),
 /// `doorbell.md` (the tables and findings) and `doorbell.svg` (the CDFs)
@@ -9,27 +10,21 @@ public enum ResultsWriter {
     /// Returns the paths written.
     @discardableResult
     public static func write(_ results: DoorbellResults, to directory: String) throws(BenchError) -> [String] {
-        let json = directory + "/\(baseName).json"
-        let markdown = directory + "/\(baseName).md"
-        let svg = directory + "/\(baseName).svg"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(results).write(to: URL(fileURLWithPath: json), options: .atomic)
-            try Report.markdown(results, chartFile: "\(baseName).svg").write(toFile: markdown, atomically: true, encoding: .utf8)
-            try LatencyChart.svg(results).write(toFile: svg, atomically: true, encoding: .utf8)
+            return try ResultsFiles.write(
+                ResultsFiles.Run(
+                    baseName: baseName, json: ResultsFiles.encode(results),
+                    markdown: Report.markdown(results, chartFile: "\(baseName).svg"), svg: LatencyChart.svg(results)),
+                to: directory)
         } catch {
             throw .output("\(directory): \(error)")
         }
-        return [markdown, json, svg]
     }
 
     /// Reads a `doorbell.json` back (the README updater and the tests).
     public static func read(_ path: String) throws(BenchError) -> DoorbellResults {
         do {
-            let decoder = JSONDecoder()
-            return try decoder.decode(DoorbellResults.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            return try ResultsFiles.decode(DoorbellResults.self, from: path)
         } catch {
             throw .output("cannot read \(path): \(error)")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqKVM

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqKVM
 import VCPUFreqLinux

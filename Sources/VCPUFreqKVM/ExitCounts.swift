@@ -17,6 +17,13 @@ public struct ExitCounts: Sendable, Equatable, CustomStringConvertible {
     public var io: UInt64 = 0
     /// Every other exit, KVM_RUN interruptions (`KVMExitReason.interrupted`) included.
     public var other: UInt64 = 0
+    /// Stores to the idle page (`GuestLayout.idleAddress`): the guest halting
+    /// until a time, the way it would with `hlt` and a timer. Not in `total`
+    /// (and not under `byReason`): an idle is the guest asking to sleep, not
+    /// an access to a device.
+    public var idle: UInt64 = 0
+    /// Nanoseconds the vCPU thread slept in idle stores.
+    public var idleNanoseconds: UInt64 = 0
     /// Counts by `kvm_run.exit_reason`; index = exit code.
     public var byReason: [UInt64] = Array(repeating: 0, count: ExitCounts.reasonSlots)
 
@@ -36,6 +43,8 @@ public struct ExitCounts: Sendable, Equatable, CustomStringConvertible {
         delta.mmioWrites = later.mmioWrites &- earlier.mmioWrites
         delta.io = later.io &- earlier.io
         delta.other = later.other &- earlier.other
+        delta.idle = later.idle &- earlier.idle
+        delta.idleNanoseconds = later.idleNanoseconds &- earlier.idleNanoseconds
         for index in 0..<Self.reasonSlots {
             delta.byReason[index] = later.byReason[index] &- earlier.byReason[index]
         }
@@ -47,6 +56,7 @@ public struct ExitCounts: Sendable, Equatable, CustomStringConvertible {
         for (code, count) in byReason.enumerated() where count > 0 {
             text += ", \(KVMExitReason(rawValue: UInt32(code)).name) \(count)"
         }
+        if idle > 0 { text += ", idle \(idle)" }
         return text
     }
 }

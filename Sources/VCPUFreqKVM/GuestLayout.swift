@@ -11,7 +11,8 @@
 ///
 /// Above RAM lies unbacked space: accesses there exit as MMIO unless a
 /// memslot (`VirtualMachine.addMemory`) or an ioeventfd claims them. The last
-/// page below 1 GiB is the DONE page: the interpreter's write there ends a run.
+/// page below 1 GiB is the DONE page: the interpreter's write there ends a run;
+/// the page below it is the IDLE page: a write there halts the vCPU (below).
 public struct GuestLayout: Sendable, Equatable {
     /// End of the identity map: 512 × 2 MiB pages of one page directory.
     public static let addressableLimit: UInt64 = 1 << 30
@@ -19,6 +20,18 @@ public struct GuestLayout: Sendable, Equatable {
     /// `MMIOHandler`; keep devices out of this page.
     public static let doneAddress: UInt64 = addressableLimit - 0x1000
     public static let pageSize: UInt64 = 0x1000
+    /// A guest store here is how this VMM's CPL3 guests idle, since `hlt`
+    /// does not exist at CPL3: the value is how long to idle, in ns; the
+    /// vCPU thread sleeps that long (at most `maximumIdle`) without any
+    /// timer slack, then re-enters the guest. The stand-in for `hlt` with a
+    /// programmed timer (a VMX/SVM host blocks a halted vCPU in the kernel
+    /// until its timer fires). Never passed to the `MMIOHandler`; counted as
+    /// `ExitCounts.idle`, not as an MMIO write.
+    public static let idleAddress: UInt64 = doneAddress - 0x1000
+    /// The longest one idle store sleeps: the value is guest-controlled, and
+    /// a guest must not park its thread beyond the watchdog's reach (a stop
+    /// request interrupts the sleep anyway). Longer idles take several stores.
+    public static let maximumIdle: Duration = .seconds(1)
 
     static let pml4Address: UInt64 = 0x1000
     static let pdptAddress: UInt64 = 0x2000

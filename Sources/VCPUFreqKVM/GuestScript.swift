@@ -58,6 +58,15 @@ public enum GuestOp: Sendable, Equatable {
     /// (`abandonedWaits`); the per-request time stamps go to the block's
     /// sample array (`RequestLoopParameters.samples(in:count:)`).
     case requests(parameters: UInt64, count: UInt32)
+    /// `count` jobs of a guest workload run the way a Linux guest with a
+    /// DVFS driver runs them: compute and memory-bound work, idle until each
+    /// job's release (stores to the idle page), a scheduler tick that reads
+    /// cur_perf, a PELT-like utilization estimate and schedutil's requests,
+    /// sent through the block's path. The block (`WorkloadParameters`, at
+    /// `parameters` in guest RAM) holds the jobs, the knobs and the state;
+    /// per-job time stamps go to its record array. Result: requests sent
+    /// (`GuestOpResult.value`) and kicks (`aux`).
+    case workload(parameters: UInt64, count: UInt32)
     /// Ends the run. Appended by the encoder when a script lacks it.
     case end
 

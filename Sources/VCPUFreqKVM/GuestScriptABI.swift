@@ -33,6 +33,7 @@ public enum GuestScriptABI {
         case perfTable = 9
         case timestamp = 10
         case requests = 11
+        case workload = 12
     }
 
     /// Encodes `script` (with a final `end` if it lacks one) at `destination`,
@@ -95,6 +96,8 @@ public enum GuestScriptABI {
             return (.timestamp, 0, 0, 0, 0)
         case .requests(let parameters, let count):
             return (.requests, count, parameters, 0, 0)
+        case .workload(let parameters, let count):
+            return (.workload, count, parameters, 0, 0)
         }
     }
 

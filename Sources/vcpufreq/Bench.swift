@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure vcpufreq: the daemon under load, and more (see bench/README.md).",
+        abstract: "Measure vcpufreq: the daemon under load, the request paths, guest workloads (see bench/README.md).",
         subcommands: subcommands
     )
 
@@ -16,5 +16,6 @@ struct Bench: ParsableCommand {
         BenchDoorbell.self,
         BenchSCMI.self,
         BenchSched.self,
+        BenchWorkload.self,
     ]
 }

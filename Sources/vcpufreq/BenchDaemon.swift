@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VCPUFreqBench
+import VCPUFreqBenchSupport
 
 struct BenchDaemon: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,17 +75,13 @@ struct BenchDaemon: ParsableCommand {
     }
 
     func run() throws {
-        let benchmark = DaemonBenchmark(options: try options()) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
+        let benchmark = DaemonBenchmark(options: try options(), progress: .standardError(name: nil))
         let command = (["vcpufreq"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let report: DaemonBenchReport
         do { report = try benchmark.run(command: command) } catch let error as BenchError {
             throw CLIError(error.description)
         }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try report.markdown.write(toFile: out + "/daemon.md", atomically: true, encoding: .utf8)
-        try report.json().write(to: URL(fileURLWithPath: out + "/daemon.json"))
+        try ResultsFiles.write(ResultsFiles.Run(baseName: "daemon", json: report.json(), markdown: report.markdown), to: out)
         print(report.markdown, terminator: "")
         FileHandle.standardError.write(Data("wrote \(out)/daemon.md and \(out)/daemon.json\n".utf8))
     }

@@ -61,7 +61,7 @@ struct BenchDoorbell: ParsableCommand {
         if let daemonArguments { configuration.daemonArguments = daemonArguments.split(separator: " ").map(String.init) }
         let bench = DoorbellBench(
             configuration: configuration, daemonExecutable: VMM.ownExecutable(),
-            placements: placements.isEmpty ? Placement.allCases : placements, progress: .standardError(),
+            placements: placements.isEmpty ? Placement.allCases : placements, progress: .standardError(name: "doorbell"),
             kvmDevice: kvmDevice)
         var results: DoorbellResults
         do throws(BenchError) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPUFreqBenchSupport
 import VCPUFreqConfig
 import VCPUFreqCore
 @testable import VCPUFreqDoorbellBench

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPUFreqBenchSupport
 import VCPUFreqDoorbellBench
 
 /// Skipped, with this reason, where /dev/kvm is absent.

@@ -1,3 +1,6 @@
+import VCPUFreqBenchSupport
+import VCPUFreqKVM
+
 @testable import VCPUFreqDoorbellBench
 
 /// A hand-made run: three placements, every path, numbers chosen so the

@@ -147,6 +147,9 @@ pid_t vcpufreq_kvm_gettid(void);
 /// Names the calling thread (at most 15 bytes are kept): shows in
 /// /proc/<pid>/task/<tid>/comm, top -H and perf.
 int vcpufreq_kvm_set_thread_name(const char *name);
+/// prctl(PR_SET_TIMERSLACK): how late the kernel may wake the calling
+/// thread's timed sleeps (default 50 µs; 1 = as exact as the timer allows).
+int vcpufreq_kvm_set_timer_slack(unsigned long nanoseconds);
 /// The signal a watchdog sends to a vCPU thread to pull it out of KVM_RUN:
 /// SIGRTMIN (as Firecracker does), unused by libc, Swift and Foundation.
 int vcpufreq_kvm_kick_signal(void);

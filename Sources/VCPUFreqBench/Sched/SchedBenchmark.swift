@@ -1,5 +1,6 @@
 import Foundation
 import VCPUFreqBPF
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqLinux
 
@@ -119,7 +120,7 @@ public enum SchedBenchmark {
         let machine = MachineDescription.current()
         return Report(
             date: ISO8601DateFormatter().string(from: Date()), machine: machine, build: build, quick: options.quick,
-            note: machine.virtualized || machine.cpuModel.contains("QEMU")
+            note: machine.isVirtualMachine || machine.cpuModel.contains("QEMU")
                 ? "Measured in a QEMU guest (TCG when the host has no nested KVM): absolute times are those of an emulated CPU and say little about a real host; the ratios compare the three modes in one run."
                 : "Absolute times are this machine's; the ratios compare the three modes in one run.",
             rounds: options.rounds, secondsPerRun: options.seconds, hogsPerCPU: options.hogsPerCPU, modes: modes, runs: runs,

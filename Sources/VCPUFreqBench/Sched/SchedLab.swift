@@ -1,6 +1,7 @@
 import Foundation
 import SystemPackage
 import VCPUFreqBPF
+import VCPUFreqBenchSupport
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqLinux

@@ -1,5 +1,6 @@
 import Foundation
 import VCPUFreqBPF
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqLinux
 

@@ -1,5 +1,6 @@
 import Atomics
 import Foundation
+import VCPUFreqBenchSupport
 import VCPUFreqCore
 import VCPUFreqLinux
 

@@ -9,7 +9,9 @@ final class ExitCounters: @unchecked Sendable {
         static let mmioWrites = ExitCounts.reasonSlots + 1
         static let io = ExitCounts.reasonSlots + 2
         static let other = ExitCounts.reasonSlots + 3
-        static let count = ExitCounts.reasonSlots + 4
+        static let idle = ExitCounts.reasonSlots + 4
+        static let idleNanoseconds = ExitCounts.reasonSlots + 5
+        static let count = ExitCounts.reasonSlots + 6
     }
 
     private let words: UnsafeMutablePointer<UInt64>
@@ -44,6 +46,12 @@ final class ExitCounters: @unchecked Sendable {
         KVMCall.counterAdd(words + Slot.other, 1)
     }
 
+    @inline(__always)
+    func countIdle(nanoseconds: UInt64) {
+        KVMCall.counterAdd(words + Slot.idle, 1)
+        KVMCall.counterAdd(words + Slot.idleNanoseconds, nanoseconds)
+    }
+
     func snapshot() -> ExitCounts {
         var counts = ExitCounts()
         for index in 0..<ExitCounts.reasonSlots { counts.byReason[index] = KVMCall.counterLoad(words + index) }
@@ -51,6 +59,8 @@ final class ExitCounters: @unchecked Sendable {
         counts.mmioWrites = KVMCall.counterLoad(words + Slot.mmioWrites)
         counts.io = KVMCall.counterLoad(words + Slot.io)
         counts.other = KVMCall.counterLoad(words + Slot.other)
+        counts.idle = KVMCall.counterLoad(words + Slot.idle)
+        counts.idleNanoseconds = KVMCall.counterLoad(words + Slot.idleNanoseconds)
         return counts
     }
 }

@@ -193,6 +193,8 @@ enum KVMCall {
 
     static func setCurrentThreadName(_ name: String) { _ = vcpufreq_kvm_set_thread_name(name) }
 
+    static func setCurrentTimerSlack(nanoseconds: UInt) { _ = vcpufreq_kvm_set_timer_slack(nanoseconds) }
+
     /// The watchdog's signal, with its do-nothing handler installed once per process.
     static let kickSignal: Int32 = {
         let signal = vcpufreq_kvm_kick_signal()

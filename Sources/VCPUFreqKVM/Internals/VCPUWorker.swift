@@ -112,6 +112,9 @@ final class VCPUWorker: @unchecked Sendable {
     private func threadMain() {
         KVMCall.unblockKickSignal()
         KVMCall.setCurrentThreadName("vcpu \(index)")
+        // An idle store sleeps until the guest's timer would fire; the default
+        // 50 µs of slack would make every guest wake-up that much late.
+        KVMCall.setCurrentTimerSlack(nanoseconds: 1)
         lock.withLock {
             threadID = KVMCall.currentThreadID()
             lock.broadcast()
@@ -202,6 +205,7 @@ final class VCPUWorker: @unchecked Sendable {
     /// no allocation until the run ends.
     private func exitLoop<Handler: MMIOHandler>(_ handler: Handler) -> LoopEnd {
         let doneMask = ~(GuestLayout.pageSize - 1)
+        let maximumIdle = UInt64(VCPU.nanoseconds(GuestLayout.maximumIdle))
         while true {
             let result = KVMCall.run(vcpu: fd)
             if result < 0 {
@@ -219,6 +223,10 @@ final class VCPUWorker: @unchecked Sendable {
                 let access = KVMCall.mmio(run)
                 if access.isWrite, access.guestPhysicalAddress & doneMask == GuestLayout.doneAddress {
                     return .done(status: UInt32(truncatingIfNeeded: access.data))
+                }
+                if access.isWrite, access.guestPhysicalAddress & doneMask == GuestLayout.idleAddress {
+                    if idle(nanoseconds: min(access.data, maximumIdle)) { return .stopped }
+                    continue
                 }
                 counters.countMMIO(write: access.isWrite)
                 if access.isWrite {
@@ -245,6 +253,20 @@ final class VCPUWorker: @unchecked Sendable {
                 return .unexpected(KVMExitReason(rawValue: reason), detail: KVMCall.exitDetail(run))
             }
         }
+    }
+
+    /// The guest's idle store: sleep `nanoseconds` from now (CLOCK_MONOTONIC,
+    /// absolute, so an interrupted sleep resumes toward the same time).
+    /// Returns true when the watchdog asked to stop meanwhile.
+    private func idle(nanoseconds: UInt64) -> Bool {
+        let start = ConditionLock.monotonicNanoseconds()
+        let deadline = start &+ nanoseconds
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) == EINTR {
+            if stopRequested.load(ordering: .acquiring) { break }
+        }
+        counters.countIdle(nanoseconds: ConditionLock.monotonicNanoseconds() &- start)
+        return stopRequested.load(ordering: .acquiring)
     }
 
     /// Lets KVM finish the instruction of the last exit (the DONE write) with

@@ -78,19 +78,20 @@ public struct LatencyHistogram: Sendable {
     public var mean: Double? { count > 0 ? sum / Double(count) : nil }
 
     /// The usual summary, in microseconds.
-    public var summary: LatencySummary? {
+    public var summary: HistogramSummary? {
         guard count > 0, let p50 = percentile(0.5), let p90 = percentile(0.9), let p99 = percentile(0.99),
             let p999 = percentile(0.999), let mean
         else { return nil }
-        return LatencySummary(
+        return HistogramSummary(
             samples: count, p50Microseconds: Double(p50) / 1000, p90Microseconds: Double(p90) / 1000,
             p99Microseconds: Double(p99) / 1000, p999Microseconds: Double(p999) / 1000,
             maxMicroseconds: Double(maximum) / 1000, meanMicroseconds: mean / 1000)
     }
 }
 
-/// Percentiles of one latency measurement, µs.
-public struct LatencySummary: Codable, Equatable, Sendable {
+/// Percentiles of one latency measurement from a `LatencyHistogram`, µs
+/// (`LatencySummary` is the same from the samples themselves).
+public struct HistogramSummary: Codable, Equatable, Sendable {
     public var samples: UInt64
     public var p50Microseconds: Double
     public var p90Microseconds: Double

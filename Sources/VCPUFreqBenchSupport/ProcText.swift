@@ -4,8 +4,8 @@ import Foundation
 /// size stat reports, which is 0 for these files, and returns only the first
 /// 4 KiB here (a daemon's /proc/<pid>/maps is ~16 KiB); reading to EOF gets
 /// everything.
-enum ProcText {
-    static func read(_ path: String) -> String? {
+public enum ProcText {
+    public static func read(_ path: String) -> String? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)

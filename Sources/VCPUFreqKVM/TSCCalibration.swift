@@ -1,5 +1,3 @@
-import VCPUFreqKVM
-
 /// The guest's time stamp counter against the host's monotonic clock, so
 /// that the per-request tick counts the guest records become microseconds.
 ///
@@ -23,7 +21,7 @@ public struct TSCCalibration: Sendable, Equatable, Codable {
 
     public func microseconds(ticks: UInt64) -> Double { Double(ticks) / ticksPerMicrosecond }
     public func ticks(for duration: Duration) -> UInt64 {
-        UInt64(max(0, Timing.microseconds(duration) * ticksPerMicrosecond))
+        UInt64(max(0, VCPU.nanoseconds(duration) / 1000 * ticksPerMicrosecond))
     }
 
     /// Calibrates on `vcpu` with spins of about `short` and `long` (`spin`
@@ -41,7 +39,7 @@ public struct TSCCalibration: Sendable, Equatable, Codable {
         for _ in 0..<max(rounds, 1) {
             let a = try stamped(short)
             let b = try stamped(long)
-            let microseconds = Timing.microseconds(b.host - a.host)
+            let microseconds = VCPU.nanoseconds(b.host - a.host) / 1000
             guard microseconds > 0, b.ticks > a.ticks else { continue }
             estimates.append(Double(b.ticks - a.ticks) / microseconds)
         }
@@ -52,16 +50,5 @@ public struct TSCCalibration: Sendable, Equatable, Codable {
         let median = estimates[estimates.count / 2]
         return TSCCalibration(
             ticksPerMicrosecond: median, relativeSpread: (estimates[estimates.count - 1] - estimates[0]) / median)
-    }
-}
-
-/// Duration arithmetic in the units the report uses.
-enum Timing {
-    static func microseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
     }
 }

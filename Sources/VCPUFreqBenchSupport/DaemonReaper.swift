@@ -5,12 +5,12 @@ import Synchronization
 /// (Ctrl-C, SIGTERM, SIGHUP): without it the child `vcpufreq serve` would
 /// outlive its parent. The handler only does async-signal-safe things — an
 /// atomic load, kill(2) of that one PID, then the default action.
-enum DaemonReaper {
+public enum DaemonReaper {
     private static let pid = Atomic<Int32>(0)
     private static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
     /// Watches `daemon` until `disarm()`.
-    static func arm(_ daemon: Int32) {
+    public static func arm(_ daemon: Int32) {
         pid.store(daemon, ordering: .sequentiallyConsistent)
         for number in signals {
             signal(number) { received in
@@ -23,7 +23,7 @@ enum DaemonReaper {
     }
 
     /// The daemon is stopped by its owner: restore the default actions.
-    static func disarm() {
+    public static func disarm() {
         pid.store(0, ordering: .sequentiallyConsistent)
         for number in signals { signal(number, SIG_DFL) }
     }

@@ -49,6 +49,18 @@ public final class InProcessDevice: MMIOHandler, @unchecked Sendable {
         public var sliceFailures: UInt64
         /// `cur_perf` loads answered.
         public var reads: UInt64
+
+        public init(
+            requests: UInt64, uclampFailures: UInt64, lastUclampErrno: Int32, sliceChanges: UInt64, sliceFailures: UInt64,
+            reads: UInt64
+        ) {
+            self.requests = requests
+            self.uclampFailures = uclampFailures
+            self.lastUclampErrno = lastUclampErrno
+            self.sliceChanges = sliceChanges
+            self.sliceFailures = sliceFailures
+            self.reads = reads
+        }
     }
 
     private final class Counters: Sendable {

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import VCPUFreqBench
+@testable import VCPUFreqBenchSupport
 
 /// The histogram against the exact nearest-rank percentile of the sorted
 /// samples: within the documented precision (half a bucket, 1/256 of the

@@ -5,6 +5,8 @@ import Glibc
 /// overwrites itself on a terminal (one line per update elsewhere would
 /// flood a log, so off a terminal only the step lines are written).
 public final class ProgressReporter: @unchecked Sendable {
+    /// Notes start with "name: " ("doorbell: daemon pid 42"); none without a name.
+    private let name: String?
     private let sink: ((String) -> Void)?
     private let overwrites: Bool
     private var step = 0
@@ -13,8 +15,8 @@ public final class ProgressReporter: @unchecked Sendable {
     private var lastUpdate: UInt64 = 0
 
     /// Progress to stderr; overwriting counts only when stderr is a terminal.
-    public static func standardError() -> ProgressReporter {
-        ProgressReporter(overwrites: isatty(2) != 0) { text in
+    public static func standardError(name: String?) -> ProgressReporter {
+        ProgressReporter(name: name, overwrites: isatty(2) != 0) { text in
             let bytes = Array(text.utf8)
             var offset = 0
             while offset < bytes.count {
@@ -29,9 +31,10 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     /// No output (tests).
-    public static let silent = ProgressReporter(overwrites: false, sink: nil)
+    public static let silent = ProgressReporter(name: nil, overwrites: false, sink: nil)
 
-    public init(overwrites: Bool, sink: ((String) -> Void)?) {
+    public init(name: String?, overwrites: Bool, sink: ((String) -> Void)?) {
+        self.name = name
         self.overwrites = overwrites
         self.sink = sink
     }
@@ -41,7 +44,7 @@ public final class ProgressReporter: @unchecked Sendable {
     /// A note that is not a step (a skipped placement, the calibration).
     public func note(_ text: String) {
         endLine()
-        sink?("doorbell: \(text)\n")
+        sink?((name.map { "\($0): " } ?? "") + "\(text)\n")
     }
 
     /// Starts the next step.

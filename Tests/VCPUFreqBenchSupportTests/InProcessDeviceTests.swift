@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VCPUFreqCore
-import VCPUFreqDoorbellBench
+import VCPUFreqBenchSupport
 
 /// Path 1's device, called directly on the test's own thread (as the vCPU
 /// thread calls it on an exit): it answers cur_perf, and a set_perf write
