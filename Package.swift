@@ -181,3 +181,36 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (Tests/Fuzz, docs/fuzzing.md): libFuzzer executables, one per
+// input surface. They exist only in builds by scripts/fuzz, which sets
+// VCPUFREQ_FUZZ_LIBFUZZER to libFuzzer's archive (the one without a main:
+// each target's main.swift hands its body to LLVMFuzzerRunDriver) and builds
+// every module with AddressSanitizer and libFuzzer's coverage instrumentation
+// in its own scratch path. The ordinary build never sees them.
+// Adding a target: Tests/Fuzz/Targets/NAME/main.swift and one line here.
+if let libFuzzer = Context.environment["VCPUFREQ_FUZZ_LIBFUZZER"] {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("device", ["VCPUFreqCore"]),
+        ("shared-page", ["VCPUFreqCore"]),
+        ("protocol", ["VCPUFreqProtocol"]),
+        ("daemon", ["VCPUFreqServer", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqConfig", "VCPUFreqCore"]),
+        ("topology", ["VCPUFreqConfig", "VCPUFreqCore"]),
+        ("trace", ["VCPUFreqCore", "VCPUFreqConfig"]),
+        ("status", ["VCPUFreqProtocol", "VCPUFreqVMM", "VCPUFreqBPF"]),
+    ]
+    package.targets += [
+        .target(name: "CVCPUFreqFuzzDriver", path: "Tests/Fuzz/Driver"),
+        .target(
+            name: "VCPUFreqFuzzSupport", dependencies: ["CVCPUFreqFuzzDriver", "VCPUFreqCore", "VCPUFreqConfig"],
+            path: "Tests/Fuzz/Support"),
+    ]
+    package.targets += fuzzTargets.map { target in
+        .executableTarget(
+            name: "fuzz-\(target.name)", dependencies: ["VCPUFreqFuzzSupport"] + target.dependencies,
+            path: "Tests/Fuzz/Targets/\(target.name)",
+            linkerSettings: [.unsafeFlags([
+                "-Xlinker", "--whole-archive", "-Xlinker", libFuzzer, "-Xlinker", "--no-whole-archive", "-lstdc++",
+            ])])
+    }
+}

@@ -1,0 +1,2 @@
+import VCPUFreqFuzzSupport
+fuzzMain { _ in }
