@@ -10,11 +10,13 @@ import VCPUFreqCore
 /// that end up with the same capacity and table are merged: to the model a
 /// cluster is "CPUs that look the same", and per-core policies (x86) or
 /// per-core cluster ids (x86 L2 ids) would otherwise make one cluster per CPU.
+/// Capacities follow `SysfsProbe+Capacity.swift`; tables of drivers that list
+/// no frequencies are `FrequencyLadder`s.
 public enum SysfsProbe {
     public struct Result: Equatable, Sendable {
         public var topology: Topology
         /// What an operator should know (printed on stderr): nominal tables,
-        /// assumed capacities, disagreeing files.
+        /// assumed or inferred capacities, CPUs left out, unreadable files.
         public var notes: [String]
         /// True when no cluster has a real frequency table.
         public var isNominal: Bool { topology.host.clusters.allSatisfy(\.isNominal) }
@@ -28,13 +30,9 @@ public enum SysfsProbe {
     /// -1 on older kernels, 65535 on newer ones.
     static let unknownClusterIDs: Set<Int> = [-1, 65535]
 
-    /// Capacity assumed for a CPU without `cpu_capacity` (x86, or no
-    /// capacity-dmips-mhz): the kernel's SCHED_CAPACITY_SCALE.
-    public static let defaultCapacity = 1024
-
     public static func topology(from snapshot: SysfsSnapshot, hostName: String) -> Result {
-        var notes: [String] = []
-        let cpus = snapshot.cpus.sorted { $0.id < $1.id }
+        var notes = unreadableNotes(snapshot)
+        let cpus = describedCPUs(snapshot, notes: &notes)
 
         // 1. Group CPUs.
         var groups: [Group] = []
@@ -60,38 +58,38 @@ public enum SysfsProbe {
         if usedCapacityFallback {
             notes.append("no cluster_id from the firmware (65535): CPUs without cpufreq were grouped by capacity")
         }
-        let missingCapacity = cpus.filter { $0.capacity == nil }.map(\.id)
-        if !missingCapacity.isEmpty {
-            notes.append("no cpu_capacity for CPU \(CPUList(missingCapacity)): assumed \(defaultCapacity)")
-        }
 
-        // 2. Describe each group; CPUs without cpufreq get a nominal table.
+        // 2. Capacity and table of each group; CPUs without cpufreq get a nominal table.
+        let capacities = capacities(of: groups, notes: &notes)
         let nominalTable = nominalTableKHz(cpuinfoMaximumMHz: snapshot.cpuinfoMaximumMHz)
+        var ladders = LadderNote()
         var described: [DescribedGroup] = []
-        for group in groups {
-            let capacities = Set(group.cpus.map { $0.capacity ?? defaultCapacity })
-            let capacity = capacities.max() ?? defaultCapacity
-            if capacities.count > 1 {
-                notes.append(
-                    "CPUs \(CPUList(group.cpus.map(\.id))) share a policy or cluster but report capacities "
-                        + "\(capacities.sorted().map(String.init).joined(separator: ", ")): used \(capacity)")
-            }
-            let policy = group.cpus.first?.policy
-            if let table = policy?.frequenciesKHz {
+        var withoutTable = false
+        for (group, capacity) in zip(groups, capacities) {
+            if let policy = group.policy, let table = table(of: policy, notes: &ladders) {
                 described.append(DescribedGroup(cpus: group.cpus.map(\.id), capacity: capacity, table: table, nominal: false))
             } else {
+                withoutTable = true
                 described.append(DescribedGroup(cpus: group.cpus.map(\.id), capacity: capacity, table: nominalTable, nominal: true))
             }
         }
+        notes += ladders.notes
         let policies = cpus.compactMap(\.policy)
-        if policies.isEmpty {
+        let nominalList = nominalTable.map(String.init).joined(separator: ", ")
+        if snapshot.cpufreqIsUnreadable {
+            let reason = snapshot.unreadable.first { $0.path == "cpufreq" }?.reason ?? ""
+            notes.append(
+                "cannot read devices/system/cpu/cpufreq (\(reason)): no frequency data, so every cluster got the nominal table "
+                    + "\(nominalList) kHz (nominal = true) and the governor is left unset; probe as a user who can read it")
+        } else if policies.isEmpty {
             let source = snapshot.cpuinfoMaximumMHz.map { "/proc/cpuinfo (cpu MHz \(formatMHz($0)))" } ?? "no frequency source"
             notes.append(
-                "no cpufreq driver on this host: wrote the nominal table \(nominalTable.map(String.init).joined(separator: ", ")) kHz "
+                "no cpufreq driver on this host: wrote the nominal table \(nominalList) kHz "
                     + "from \(source), marked nominal = true, governor = none")
-        } else if policies.contains(where: { $0.frequenciesKHz == nil }) {
+        } else if withoutTable {
             notes.append("a cpufreq policy lists no frequencies: its CPUs got the nominal table")
         }
+        if let preference = preferredCoreNote(cpus) { notes.append(preference) }
 
         // 3. Merge look-alike groups, order by capacity, name.
         var merged: [DescribedGroup] = []
@@ -115,7 +113,9 @@ public enum SysfsProbe {
         // 4. Governor.
         let governor: HostGovernor?
         let governorNames = Array(Set(policies.compactMap(\.governor))).sorted()
-        if policies.isEmpty {
+        if snapshot.cpufreqIsUnreadable {
+            governor = nil
+        } else if policies.isEmpty {
             governor = HostGovernor.none
         } else if governorNames.count == 1, let known = HostGovernor(rawValue: governorNames[0]) {
             governor = known
@@ -130,7 +130,7 @@ public enum SysfsProbe {
             }
         }
 
-        // 5. The default VM: one vCPU per host CPU, each modeling its cluster.
+        // 5. The default VM: one vCPU per described CPU, each modeling its cluster.
         var vcpuClusters: [String] = []
         for cpu in cpus {
             if let index = clusters.firstIndex(where: { $0.cpus.contains(cpu.id) }) { vcpuClusters.append(clusters[index].name) }
@@ -140,8 +140,58 @@ public enum SysfsProbe {
             vcpuClusters = Array(vcpuClusters.prefix(SharedPageABI.maximumVCPUs))
         }
         let vm = VMProfile(name: "vm", vcpuCount: vcpuClusters.count, clusters: vcpuClusters)
-        let host = HostTopology(name: hostName, governor: governor, possibleCPUs: snapshot.possibleCPUs, clusters: clusters)
+        let host = HostTopology(name: hostName, governor: governor, possibleCPUs: CPUList(cpus.map(\.id)), clusters: clusters)
         return Result(topology: Topology(host: host, vms: [vm]), notes: notes)
+    }
+
+    /// Online CPUs, and offline ones whose cpufreq policy could be read (a
+    /// shared policy lists its offline CPUs in `related_cpus`). The rest are
+    /// left out of `host.cpus` and every cluster, with a note: nothing says
+    /// what an offline CPU without a readable policy looks like, and a CPU in
+    /// `possible` without a `cpuN/` directory is not there at all.
+    static func describedCPUs(_ snapshot: SysfsSnapshot, notes: inout [String]) -> [SysfsCPU] {
+        let present = snapshot.cpus.sorted { $0.id < $1.id }
+        let described = present.filter { $0.isOnline || $0.policy != nil }
+        let offlineKnown = present.filter { !$0.isOnline && $0.policy != nil }.map(\.id)
+        let offlineUnknown = present.filter { !$0.isOnline && $0.policy == nil }.map(\.id)
+        let presentIDs = Set(present.map(\.id))
+        let absent = snapshot.possibleCPUs.ids.filter { !presentIDs.contains($0) }
+        if !offlineKnown.isEmpty {
+            notes.append("\(cpuWord(offlineKnown)) offline: described by \(offlineKnown.count == 1 ? "its" : "their") cpufreq policy (related_cpus), in that policy's cluster")
+        }
+        if !offlineUnknown.isEmpty {
+            notes.append(
+                "\(cpuWord(offlineUnknown)) offline and no readable cpufreq policy describes \(offlineUnknown.count == 1 ? "it" : "them"): "
+                    + "left out of host.cpus and every cluster (bring \(offlineUnknown.count == 1 ? "it" : "them") online and probe again)")
+        }
+        if !absent.isEmpty {
+            notes.append("\(cpuWord(absent)) possible but not present (no cpuN directory): left out of host.cpus and every cluster")
+        }
+        return described
+    }
+
+    /// "CPU 6 is" / "CPUs 6-7 are".
+    static func cpuWord(_ ids: [Int]) -> String {
+        ids.count == 1 ? "CPU \(ids[0]) is" : "CPUs \(CPUList(ids)) are"
+    }
+
+    /// One note per reason for files that exist but could not be read. The
+    /// cpufreq directory itself gets its own note (with what follows from
+    /// it), and the per-CPU cpufreq links that fail with it are its echo.
+    static func unreadableNotes(_ snapshot: SysfsSnapshot) -> [String] {
+        let cpufreqReason = snapshot.unreadable.first { $0.path == "cpufreq" }?.reason
+        var byReason: [(reason: String, paths: [String])] = []
+        for entry in snapshot.unreadable where entry.path != "cpufreq" {
+            if let cpufreqReason, entry.reason == cpufreqReason, entry.path.contains("/cpufreq/") || entry.path.hasPrefix("cpufreq/") {
+                continue
+            }
+            if let index = byReason.firstIndex(where: { $0.reason == entry.reason }) {
+                byReason[index].paths.append(entry.path)
+            } else {
+                byReason.append((entry.reason, [entry.path]))
+            }
+        }
+        return byReason.map { "cannot read \($0.paths.joined(separator: ", ")) (\($0.reason))" }
     }
 
     /// Names by capacity order: "cpu" alone; little/big; little/mid/big; then cluster0...
@@ -163,7 +213,7 @@ public enum SysfsProbe {
         return halfKHz < maximumKHz ? [halfKHz, maximumKHz] : [maximumKHz]
     }
 
-    private static func formatMHz(_ mhz: Double) -> String {
+    static func formatMHz(_ mhz: Double) -> String {
         "\(Int(mhz.rounded()))"
     }
 
@@ -173,8 +223,10 @@ public enum SysfsProbe {
         case capacity(Int)
     }
 
-    private struct Group {
+    struct Group {
         var cpus: [SysfsCPU]
+        /// The policy of the group's first CPU (all share it when grouped by policy).
+        var policy: SysfsPolicy? { cpus.first?.policy }
     }
 
     private struct DescribedGroup {

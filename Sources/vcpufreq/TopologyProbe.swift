@@ -9,9 +9,12 @@ struct TopologyProbe: ParsableCommand {
         commandName: "probe",
         abstract: "Write a topology file describing this host (sysfs), with one VM mirroring it.",
         discussion: """
-            Clusters are CPUs that share a cpufreq policy; tables come from scaling_available_frequencies \
-            (else cpuinfo_min/max_freq). On a host without cpufreq the table is nominal (from /proc/cpuinfo \
-            "cpu MHz" when available) and marked nominal = true. Notes go to stderr.
+            Clusters are CPUs that share a cpufreq policy. Capacities come from cpu_capacity; where there is \
+            none (x86), from acpi_cppc/highest_perf (intel_pstate) or the maximum frequency relative to the \
+            fastest. Tables come from scaling_available_frequencies, else a ladder from cpuinfo_min_freq to \
+            cpuinfo_max_freq in 100 MHz steps (at most 64 entries). On a host without cpufreq the table is \
+            nominal (from /proc/cpuinfo "cpu MHz" when available) and marked nominal = true. Offline CPUs \
+            nothing describes are left out. Notes go to stderr; docs/topology.md has the details.
             """
     )
 

@@ -93,16 +93,19 @@ import VCPUFreqCore
     }
 
     /// Sixteen per-CPU policies with equal tables become one cluster; the
-    /// table is the cpuinfo min/max pair; capacity defaults to 1024.
+    /// table is a 100 MHz ladder between the cpuinfo bounds; capacity 1024.
     @Test func serverPerCorePoliciesMergeIntoOneCluster() throws {
         let result = try Self.probe("server-16")
         let expected = Topology(
             host: HostTopology(
                 name: "server-16", governor: .performance, possibleCPUs: CPUList(0...15),
-                clusters: [HostCluster(name: "cpu", cpus: CPUList(0...15), capacity: 1024, frequenciesKHz: [1_200_000, 3_000_000])]),
+                clusters: [HostCluster(name: "cpu", cpus: CPUList(0...15), capacity: 1024, frequenciesKHz: Array(stride(from: 1_200_000, through: 3_000_000, by: 100_000)))]),
             vms: [Self.mirrorVM(Array(repeating: "cpu", count: 16))])
         #expect(result.topology == expected)
-        #expect(result.notes == ["no cpu_capacity for CPU 0-15: assumed 1024"])
+        #expect(result.notes == [
+            "no cpu_capacity for CPU 0-15: assumed 1024 (every CPU reaches the same maximum)",
+            "the cpufreq driver lists no frequencies (it scales continuously): each table is a ladder from cpuinfo_min_freq to cpuinfo_max_freq in 100 MHz steps",
+        ])
     }
 
     @Test func thisMachineShapeGetsANominalTableFromCpuinfo() throws {

@@ -11,23 +11,13 @@ enum CLI {
         var stderr: String
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// `prefix` runs the binary through another program (`setpriv --reuid=65534 ...`).
+    static func run(_ arguments: [String], prefix: [String] = []) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: Fixtures.binary) else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(Fixtures.binary) is missing: run `swift build` first"])
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Fixtures.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.packageDirectory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting, so a large output cannot block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        let run = try ProgramRun.run(prefix + [Fixtures.binary] + arguments)
+        return Result(status: run.status, stdout: run.stdout, stderr: run.stderr)
     }
 
     static func temporaryPath(_ name: String) -> String {

@@ -6,6 +6,12 @@ public enum DeviceTree {
     /// `compatible` of the vCPU nodes; any armv8 string works for a KVM guest.
     public static let cpuCompatible = "arm,armv8"
 
+    /// The root node's `compatible`: the generic virtual machine compatible of
+    /// QEMU's arm64 `virt` board. dtschema's root-node.yaml requires
+    /// `compatible` and `model` on the root.
+    public static let rootCompatible = "linux,dummy-virt"
+    public static let rootModel = "vcpufreq virtual machine"
+
     /// Renders the VM `vm` (the first profile when nil) of a checked topology.
     ///
     /// - Parameter baseAddress: overrides the profile's `base_address`
@@ -27,6 +33,8 @@ public enum DeviceTree {
         out += "// (dmips x cpuinfo.max_freq in kHz, largest = 1024) equals the host capacity\n"
         out += "// of the cluster each vCPU models.\n\n"
         out += "/ {\n"
+        out += "\tcompatible = \"\(rootCompatible)\";\n"
+        out += "\tmodel = \"\(rootModel)\";\n"
         out += "\t#address-cells = <2>;\n"
         out += "\t#size-cells = <2>;\n\n"
         out += "\tcpus {\n"

@@ -21,6 +21,9 @@ public final class SyscallHook: @unchecked Sendable {
         public var bytes: [UInt8]
 
         public var description: String { "\(name)(\(arguments.map(String.init).joined(separator: ", ")))" }
+
+        /// The bytes as UTF-8 text: the path of an `open`.
+        public var text: String { String(decoding: bytes, as: UTF8.self) }
     }
 
     /// What happens to a matching call.
@@ -36,6 +39,7 @@ public final class SyscallHook: @unchecked Sendable {
     private struct Rule {
         var name: String
         var remaining: Int
+        var matches: (@Sendable (Call) -> Bool)?
         var action: Action
     }
 
@@ -47,7 +51,13 @@ public final class SyscallHook: @unchecked Sendable {
     /// Applies `action` to the next `times` calls of `name` (rules are
     /// consulted in the order they were added; a used-up rule is dropped).
     public func on(_ name: String, times: Int = Int.max, _ action: Action) {
-        rules.append(Rule(name: name, remaining: times, action: action))
+        rules.append(Rule(name: name, remaining: times, matches: nil, action: action))
+    }
+
+    /// Applies `action` to the calls of `name` for which `matches` is true
+    /// (`{ $0.text.hasSuffix("/related_cpus") }` fails the open of one file).
+    public func on(_ name: String, times: Int = Int.max, where matches: @escaping @Sendable (Call) -> Bool, _ action: Action) {
+        rules.append(Rule(name: name, remaining: times, matches: matches, action: action))
     }
 
     /// The recorded calls with this name.
@@ -57,7 +67,9 @@ public final class SyscallHook: @unchecked Sendable {
 
     func record(_ call: Call) -> Action {
         calls.append(call)
-        guard let index = rules.firstIndex(where: { $0.name == call.name }) else { return .passThrough }
+        guard let index = rules.firstIndex(where: { $0.name == call.name && ($0.matches?(call) ?? true) }) else {
+            return .passThrough
+        }
         let action = rules[index].action
         rules[index].remaining -= 1
         if rules[index].remaining <= 0 { rules.remove(at: index) }

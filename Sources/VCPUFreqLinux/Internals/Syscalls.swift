@@ -96,6 +96,14 @@ func system_setpriority(_ tid: Int32, _ nice: Int32) -> Int32 {
 
 // MARK: - Descriptors
 
+/// open(2) read-only and close-on-exec; `directory` adds O_DIRECTORY. The
+/// hook sees the path as the call's bytes (UTF-8), so a test can fail the
+/// open of one chosen file.
+func system_open_read_only(_ path: String, directory: Bool = false) -> Int32 {
+    let flags = O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0)
+    return hooked("open", [int64(flags)], bytes: Array(path.utf8)) { Glibc.open(path, flags) }
+}
+
 func system_close(_ fd: Int32) -> Int32 {
     hooked("close", [int64(fd)]) { Glibc.close(fd) }
 }
