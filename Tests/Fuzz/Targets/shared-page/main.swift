@@ -1,2 +1,0 @@
-import VCPUFreqFuzzSupport
-fuzzMain { _ in }
