@@ -56,6 +56,12 @@ public struct FuzzInput {
         return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
     }
 
+    /// A string from a chunk of bytes (invalid UTF-8 becomes U+FFFD, so
+    /// its UTF-8 can be longer than the chunk).
+    public mutating func text(maximum: Int = 255) -> String {
+        String(decoding: chunk(maximum: maximum), as: UTF8.self)
+    }
+
     /// Everything not read yet.
     public mutating func rest() -> UnsafeRawBufferPointer {
         let start = min(position, bytes.count)
