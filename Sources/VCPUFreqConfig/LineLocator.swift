@@ -121,6 +121,9 @@ private struct Scanner {
             } else if let element = currentElement[resolved] {
                 resolved += "[\(element)]"
             }
+            // `[vm.policy]` also spells out `vm` (a table it implies),
+            // which a problem with `vm` itself is reported at.
+            record(resolved)
         }
         table = resolved
         record(resolved)
@@ -165,8 +168,10 @@ private struct Scanner {
         }
         position += 1
         var path = base
-        for component in components { path += path.isEmpty ? component : ".\(component)" }
-        record(path)
+        for component in components {
+            path += path.isEmpty ? component : ".\(component)"
+            record(path)
+        }
         skipBlank()
         value(path: path)
         skipToLineEnd()

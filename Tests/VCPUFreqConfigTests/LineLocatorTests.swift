@@ -66,4 +66,18 @@ import Testing
     func locates(keyPath: String, line: Int?) {
         #expect(LineLocator(source: Self.text).line(of: keyPath) == line)
     }
+
+    /// Found by the topology fuzz target: `[vm.policy]` without a `[[vm]]`
+    /// makes `vm` a table, and the error about `vm` had no line, because
+    /// only the header's full path was recorded, not the table it implies
+    /// (Tests/Fuzz/regressions/topology/implied-vm-table).
+    @Test func locatesTablesThatHeadersAndDottedKeysImply() {
+        let locator = LineLocator(source: "# vm\nheadroom = \"auto\"\n\n[vm.policy]\nhysteresis = 8\n[host]\ncluster.name = \"a\"\n")
+        #expect(locator.line(of: "vm") == 4)
+        #expect(locator.line(of: "vm.policy.hysteresis") == 5)
+        #expect(locator.line(of: "host.cluster") == 7)
+        let (topology, diagnostics) = TopologyFile.decode("[vm.policy]\nhysteresis = 8\n")
+        #expect(topology == nil)
+        #expect(diagnostics.filter { $0.keyPath == "vm" }.map(\.line) == [1], "\(diagnostics)")
+    }
 }
