@@ -663,12 +663,15 @@ enum DaemonTarget {
 
         /// The dry run's record: what the daemon did (would do) to threads.
         func checkRecord() {
-            guard let data = FileManager.default.contents(atPath: harness.recordPath) else {
+            // Read with the topology file's reader (Glibc): Foundation's
+            // FileManager.contents(atPath:) leaks an empty file's buffer.
+            guard let text = try? TopologyFile.readText(path: harness.recordPath) else {
                 return invariant(attached.isEmpty, "no record of the attached threads")
             }
             var captured: [String: Int] = [:], restored: [String: Int] = [:]
-            for line in data.split(separator: UInt8(ascii: "\n")) {
-                guard let action = try? JSONDecoder().decode(Action.self, from: Data(line)) else {
+            let decoder = JSONDecoder()
+            for line in Array(text.utf8).split(separator: UInt8(ascii: "\n")) {
+                guard let action = try? decoder.decode(Action.self, from: Data(line)) else {
                     invariant(false, "record line \(String(decoding: line, as: UTF8.self)) is not JSON")
                     continue
                 }
