@@ -80,4 +80,31 @@ import Testing
         #expect(topology == nil)
         #expect(diagnostics.filter { $0.keyPath == "vm" }.map(\.line) == [1], "\(diagnostics)")
     }
+
+    /// Found by the topology fuzz target: toml++ 3.4.0 (inside TOMLKit)
+    /// asserts, aborting `vcpufreq topology check` and `serve`, on a table
+    /// header whose key starts with a character no key starts with
+    /// (Tests/Fuzz/regressions/topology/header-key-start). Such a file is
+    /// refused with a located error before TOMLKit sees it; valid headers,
+    /// and arrays that look like headers, still pass.
+    @Test(arguments: [
+        ("[[;host.cluster]]\nname = 1\n", 1, 3, "';'"),
+        ("[host]\nname = \"a\"\n[[[1]]]\n", 3, 3, "'['"),
+        ("[[=\n", 1, 3, "'='"),
+        ("x = 1\n[ \t+a]\n", 2, 4, "'+'"),
+        ("[\r\n", 1, 2, "byte 0xd"),
+    ] as [(String, Int, Int, String)])
+    func refusesHeadersTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
+        let (topology, diagnostics) = TopologyFile.decode(text)
+        #expect(topology == nil)
+        #expect(diagnostics.count == 1)
+        #expect(diagnostics.first?.line == line && diagnostics.first?.column == column, "\(diagnostics)")
+        #expect(diagnostics.first?.message.contains(shown) == true, "\(diagnostics)")
+    }
+
+    @Test func keepsValidHeadersAndArraysOfArrays() {
+        for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n"] {
+            #expect(LineLocator(source: text).malformedHeader == nil, "\(text)")
+        }
+    }
 }
