@@ -202,8 +202,8 @@ enum DaemonTarget {
         var peers = [Peer(), Peer()]
         /// Every (vm, vcpu, tid) an ATTACH_OK gave, with the VM's cap and pin set, and how often.
         var attached: [String: Int] = [:]
-        var caps: [String: Int] = [:]
-        var pinned: [String: String] = [:]
+        /// Every ATTACH_OK in order: the record's captures are matched to them.
+        var attachLog: [(vm: String, tids: [Int32], model: VMModel)] = []
         var receiveBuffer = [UInt8](repeating: 0, count: Wire.maximumDaemonMessage + 1)
 
         init(harness: Harness) {
@@ -509,7 +509,7 @@ enum DaemonTarget {
                     peer.vm = AttachedVM(id: ok.vmID, name: attach.vmName, model: model, tids: attach.threadIDs)
                     peer.state = .attached
                     for (vcpu, tid) in attach.threadIDs.enumerated() { attached[Session.key(attach.vmName, vcpu, tid), default: 0] += 1 }
-                    caps[attach.vmName] = model.utilCap
+                    attachLog.append((attach.vmName, attach.threadIDs, model))
                 }
                 if case .error = replies.first?.message { closePeer(peer) }
             case .detach(let id):
@@ -646,7 +646,10 @@ enum DaemonTarget {
             invariant(server.connections.isEmpty && server.sessions.isEmpty && server.attachedTIDs.isEmpty && server.attachedVCPUs == 0,
                       "after every peer left: \(server.connections.count) connections, \(server.sessions.count) VMs, \(server.attachedTIDs.count) threads, \(server.attachedVCPUs) vCPUs")
             checkRecord()
-            for (tid, original) in harness.originals {
+            // The threads this input attached (the others no ATTACH named).
+            let touched = Set(attached.keys.compactMap { Int32($0.split(separator: "|").last ?? "") })
+            for tid in touched {
+                guard let original = harness.originals[tid] else { continue }
                 invariant(KernelView.of(tid) == original, "thread \(tid) is not as it was (a dry run changes no thread)")
             }
         }
@@ -669,6 +672,10 @@ enum DaemonTarget {
                 return invariant(attached.isEmpty, "no record of the attached threads")
             }
             var captured: [String: Int] = [:], restored: [String: Int] = [:]
+            // The model each recorded thread is under now: a capture of
+            // vCPU 0 starts the next attach of that name in `attachLog`.
+            var pending = attachLog
+            var modelOf: [String: VMModel] = [:]
             let decoder = JSONDecoder()
             for line in Array(text.utf8).split(separator: UInt8(ascii: "\n")) {
                 guard let action = try? decoder.decode(Action.self, from: Data(line)) else {
@@ -678,14 +685,25 @@ enum DaemonTarget {
                 let key = Session.key(action.vm, action.vcpu, action.tid)
                 invariant(attached[key] != nil, "\(action.action) of thread \(action.tid) as vCPU \(action.vcpu) of \(action.vm): no such VM thread was attached")
                 switch action.action {
-                case "capture": captured[key, default: 0] += 1
+                case "capture":
+                    captured[key, default: 0] += 1
+                    if action.vcpu == 0, let index = pending.firstIndex(where: { $0.vm == action.vm && $0.tids.first == action.tid }) {
+                        let attach = pending.remove(at: index)
+                        for (vcpu, tid) in attach.tids.enumerated() { modelOf[Session.key(attach.vm, vcpu, tid)] = attach.model }
+                    }
                 case "restore":
                     restored[key, default: 0] += 1
                     invariant(restored[key]! <= captured[key, default: 0], "thread \(action.tid) restored before it was captured")
                 case "apply":
-                    let cap = caps[action.vm] ?? 1024
-                    invariant(action.util_min <= action.util_max && action.util_max <= cap,
-                              "hint util_min \(action.util_min) util_max \(action.util_max) on \(action.vm) (cap \(cap))")
+                    guard let model = modelOf[key] else {
+                        invariant(false, "apply to thread \(action.tid) of \(action.vm) before its capture")
+                        continue
+                    }
+                    invariant(action.util_min <= action.util_max && action.util_max <= model.utilCap,
+                              "hint util_min \(action.util_min) util_max \(action.util_max) on \(action.vm) (cap \(model.utilCap))")
+                    let pin = model.pin ? model.vcpus[action.vcpu].hostCPUs.description : nil
+                    invariant(action.cpus == nil || action.cpus == pin,
+                              "thread \(action.tid) of \(action.vm) pinned to \(action.cpus ?? "-"), its vCPU's CPUs are \(pin ?? "not pinned")")
                 default:
                     invariant(false, "record action \(action.action)")
                 }

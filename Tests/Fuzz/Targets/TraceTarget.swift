@@ -49,7 +49,7 @@ enum TraceTarget {
         let vm = FuzzFixtures.models[bytes.count % FuzzFixtures.models.count]
         let limits = PolicyLimits(vm: vm)
         var session = ReplaySession(vm: vm)
-        session.run(Trace(lines: Array(trace.lines.prefix(4096))))
+        session.run(Trace(lines: Array(trace.lines.prefix(1024))))
         for event in session.events {
             guard case .hintApplied(_, let vcpu, let hint, _) = event else { continue }
             invariant(vm.vcpus.indices.contains(vcpu), "hint for vCPU \(vcpu) of a \(vm.vcpuCount)-vCPU VM")
