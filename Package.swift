@@ -134,7 +134,7 @@ let package = Package(
             name: "VCPUFreqBPFTests",
             dependencies: [
                 "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
-                "VCPUFreqKVM", "vcpufreq-bpf-probe", "vcpufreq",
+                "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq-bpf-probe", "vcpufreq",
             ]
         ),
         .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
@@ -155,7 +155,7 @@ let package = Package(
         // Quick-mode smoke test of the doorbell benchmark against a real daemon (.build/<config>/vcpufreq).
         .testTarget(
             name: "VCPUFreqDoorbellBenchTests",
-            dependencies: ["VCPUFreqDoorbellBench", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "vcpufreq"]
+            dependencies: ["VCPUFreqDoorbellBench", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq"]
         ),
         .testTarget(
             name: "VCPUFreqBenchTests",
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqServerTests",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore",
+                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqServer",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ]

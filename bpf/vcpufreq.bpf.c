@@ -29,6 +29,13 @@
  * scheduler to read; no program here uses it, it lives in this object so one
  * load creates and pins it.
  *
+ * A tracked vCPU thread whose VM got a BPF-map shared page (vcpufreq_slot.h)
+ * also has its guest's request read in place at each of its switches,
+ * wake-ups and sched_stat_runtime events (the scheduler's accounting, at
+ * every tick while it runs): counted in its "guest" samples and acknowledged
+ * in the slot's sched_seen word; its switches and migrations write where it
+ * runs into sched_placement.
+ *
  * Layouts: vcpufreq_bpf.h and docs/bpf.md.
  */
 #include "vcpufreq_kernel.h"
@@ -36,6 +43,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "vcpufreq_bpf.h"
+#include "vcpufreq_slot.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -59,29 +67,58 @@ static __always_inline struct vcpufreq_thread_stats *tracked(__u32 tid)
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
-/* floor(log2(v)), 0 for v <= 1; branch-free so the verifier sees no loop. */
-static __always_inline __u32 log2_u64(__u64 v)
+/* Returns the delay's bucket (vcpufreq_delay_bucket). */
+static __always_inline __u32 record_delay(struct vcpufreq_thread_stats *s, __u64 delay_ns)
 {
-	__u32 r, shift;
+	__u32 bucket = vcpufreq_delay_bucket(delay_ns);
 
-	r = (v > 0xFFFFFFFFULL) << 5; v >>= r;
-	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (__u32)(v >> 1);
-	return r;
-}
-
-static __always_inline void record_delay(struct vcpufreq_thread_stats *s, __u64 delay_ns)
-{
-	__u32 bucket = log2_u64(delay_ns / 1000);
-
-	if (bucket >= VCPUFREQ_DELAY_BUCKETS)
-		bucket = VCPUFREQ_DELAY_BUCKETS - 1;
 	__sync_fetch_and_add(&s->delay_hist[bucket], 1);
 	__sync_fetch_and_add(&s->delay_sum_ns, delay_ns);
 	__sync_fetch_and_add(&s->delay_count, 1);
+	return bucket;
+}
+
+/* Reads the guest's request of vCPU thread `tid` (tracked as `s`) in place,
+ * counts it and acknowledges it in the slot's sched_seen word. Returns
+ * whether the thread has a slot; `ref` is it then. */
+static __always_inline bool sample_guest(struct vcpufreq_thread_stats *s, __u32 tid, struct vcpufreq_slot_ref *ref)
+{
+	struct vcpufreq_guest_samples *g = &s->guest;
+	struct vcpufreq_request r;
+
+	if (!vcpufreq_slot_of_task(tid, ref))
+		return false;
+	switch (vcpufreq_read_request(ref, &r)) {
+	case VCPUFREQ_READ_OK:
+		break;
+	case VCPUFREQ_READ_BUSY:
+		__sync_fetch_and_add(&g->busy, 1);
+		return true;
+	default:
+		return true;
+	}
+	__sync_fetch_and_add(&g->reads, 1);
+	if (r.sequence != g->last_sequence)
+		__sync_fetch_and_add(&g->new_requests, 1);
+	if (r.capped)
+		__sync_fetch_and_add(&g->capped, 1);
+	if (r.rejected)
+		__sync_fetch_and_add(&g->rejected, 1);
+	if (r.flags & VCPUFREQ_GUEST_F_UTIL_VALID) {
+		__sync_fetch_and_add(&g->util_reads, 1);
+		__sync_fetch_and_add(&g->util_sum, r.utilization);
+	}
+	if (r.flags & VCPUFREQ_GUEST_F_LATENCY_SENSITIVE)
+		__sync_fetch_and_add(&g->latency_reads, 1);
+	if (r.flags & VCPUFREQ_GUEST_F_BOOST)
+		__sync_fetch_and_add(&g->boost_reads, 1);
+	g->last_sequence = r.sequence;
+	g->last_flags = r.flags;
+	g->last_utilization = r.utilization;
+	g->last_perf_khz = r.perf_khz;
+	g->last_read_ns = bpf_ktime_get_ns();
+	vcpufreq_store_word(&ref->slot->sched_seen, vcpufreq_seen_word(&r));
+	return true;
 }
 
 /* Whether this kernel keeps sched_info (CONFIG_SCHED_INFO); resolved at load. */
@@ -113,13 +150,16 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	     unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
+	__u32 cpu = bpf_get_smp_processor_id();
 	struct vcpufreq_thread_stats *s;
+	struct vcpufreq_slot_ref ref;
 
 	s = tracked(prev->pid);
 	if (s) {
 		/* The kernel's own rule for nvcsw/nivcsw in __schedule(). */
 		bool still_runnable = preempt || prev_state == TASK_RUNNING;
 		__u64 sum = prev->se.sum_exec_runtime;
+		__u32 bucket = VCPUFREQ_DELAY_BUCKETS; /* none measured */
 
 		first_sight(s, prev, now, true);
 		/* Only this CPU writes it now: the task is on no other. */
@@ -132,7 +172,7 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			/* The wait before the run that ends here: run_delay grows at switch-in. */
 			__u64 waited = prev->sched_info.run_delay;
 
-			record_delay(s, waited > s->run_delay_base_ns ? waited - s->run_delay_base_ns : 0);
+			bucket = record_delay(s, waited > s->run_delay_base_ns ? waited - s->run_delay_base_ns : 0);
 			s->run_delay_base_ns = waited;
 		} else {
 			s->runnable_since_ns = still_runnable ? now : 0;
@@ -141,20 +181,26 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			__sync_fetch_and_add(&s->involuntary_switches, 1);
 		else
 			__sync_fetch_and_add(&s->voluntary_switches, 1);
+		if (sample_guest(s, prev->pid, &ref))
+			vcpufreq_note_placement(&ref, cpu, bucket);
 	}
 
 	s = tracked(next->pid);
 	if (s) {
+		__u32 bucket = VCPUFREQ_DELAY_BUCKETS; /* none measured */
+
 		first_sight(s, next, now, false);
 		if (!HAS_SCHED_INFO(next)) {
 			__u64 since = s->runnable_since_ns;
 
 			if (since && now > since)
-				record_delay(s, now - since);
+				bucket = record_delay(s, now - since);
 			s->runnable_since_ns = 0;
 		}
 		s->switched_in_ns = now;
-		s->last_cpu = bpf_get_smp_processor_id();
+		s->last_cpu = cpu;
+		if (sample_guest(s, next->pid, &ref))
+			vcpufreq_note_placement(&ref, cpu, bucket);
 	}
 	return 0;
 }
@@ -162,10 +208,12 @@ int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct tas
 static __always_inline int on_wakeup(struct task_struct *p)
 {
 	struct vcpufreq_thread_stats *s = tracked(p->pid);
+	struct vcpufreq_slot_ref ref;
 
 	if (!s)
 		return 0;
 	__sync_fetch_and_add(&s->wakeups, 1);
+	sample_guest(s, p->pid, &ref);
 	/* A thread tracked while blocked is first seen here, off CPU, where its
 	 * runtime and run delay are final: the bases. Left to its switch-in,
 	 * which may never be reported, its first switch-out would count all the
@@ -198,6 +246,7 @@ SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(on_sched_migrate_task, struct task_struct *p, int dest_cpu)
 {
 	struct vcpufreq_thread_stats *s = tracked(p->pid);
+	struct vcpufreq_slot_ref ref;
 
 	if (!s)
 		return 0;
@@ -205,6 +254,23 @@ int BPF_PROG(on_sched_migrate_task, struct task_struct *p, int dest_cpu)
 	if (bpf_core_field_exists(p->thread_info.cpu) && p->thread_info.cpu == (__u32)dest_cpu)
 		return 0;
 	__sync_fetch_and_add(&s->migrations, 1);
+	/* Where it runs next: its guest sees the new CPU before it runs there. */
+	if (vcpufreq_slot_of_task(p->pid, &ref))
+		vcpufreq_note_placement(&ref, (__u32)dest_cpu, VCPUFREQ_DELAY_BUCKETS);
+	return 0;
+}
+
+/* The scheduler's accounting of the running task (update_curr: every tick,
+ * and at enqueues, dequeues and switches): a running vCPU's guest request is
+ * read here at least once a tick, even while it never switches. */
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(on_sched_stat_runtime, struct task_struct *p)
+{
+	struct vcpufreq_thread_stats *s = tracked(p->pid);
+	struct vcpufreq_slot_ref ref;
+
+	if (s)
+		sample_guest(s, p->pid, &ref);
 	return 0;
 }
 

@@ -47,6 +47,27 @@ struct vcpufreq_exit_counts {
 	__u64 pio_out;              /* kvm_pio rw != 0 */
 };
 
+/* What the programs read from the guest half of a vCPU thread's shared-page
+ * slot (a BPF-map page, see below) at its scheduling events: switch-in,
+ * switch-out, wake-up and every sched_stat_runtime (the scheduler's
+ * accounting at each tick). Values are after bounds and caps. */
+struct vcpufreq_guest_samples {
+	__u64 reads;            /* consistent reads of the guest half */
+	__u64 busy;             /* reads that found the guest writing (odd sequence, or changed during the read) */
+	__u64 new_requests;     /* consistent reads of a sequence the previous one had not seen */
+	__u64 capped;           /* reads with a value above the VM's caps (cut to them) */
+	__u64 rejected;         /* reads with a fault: unknown flags, utilization > 1024, perf 0 */
+	__u64 util_reads;       /* reads with a utilization request */
+	__u64 util_sum;         /* sum of those utilizations (after the cap): mean = util_sum / util_reads */
+	__u64 latency_reads;    /* reads with the latency-sensitive flag honoured */
+	__u64 boost_reads;      /* reads with a boost granted */
+	__u64 last_read_ns;     /* bpf_ktime_get_ns() of the last consistent read; 0 = none */
+	__u32 last_sequence;    /* guest sequence of that read */
+	__u32 last_flags;       /* VCPUFREQ_GUEST_F_* as honoured */
+	__u32 last_utilization; /* after the cap (0 without a utilization request) */
+	__u32 last_perf_khz;    /* after the cap (0 without a performance request) */
+};
+
 /* flags of struct vcpufreq_thread_stats */
 #define VCPUFREQ_THREAD_SEEN (1u << 0) /* the programs have seen the thread: the bases are set */
 
@@ -79,6 +100,7 @@ struct vcpufreq_thread_stats {
 	__u32 flags;                /* VCPUFREQ_THREAD_* */
 	__s32 last_cpu;             /* CPU it last ran on; -1 = not seen yet */
 	struct vcpufreq_exit_counts exits;
+	struct vcpufreq_guest_samples guest; /* a vCPU with a BPF-map shared page: what its guest asked */
 };
 
 /* ---- Util hints: map "util_hint" (BPF_MAP_TYPE_HASH, pinned) -------------- */
@@ -105,6 +127,54 @@ struct vcpufreq_util_hint {
 	__u32 flags;       /* VCPUFREQ_HINT_* */
 	__u32 slice_us;    /* requested EEVDF-style slice, microseconds; 0 = no preference */
 	__u32 seq;         /* incremented (wrapping) by every update of this entry */
+};
+
+/* ---- Shared pages as BPF maps: maps "vm_pages", "vm_caps", "vcpu_threads",
+ * "cpu_info" (pinned next to util_hint; docs/bpf.md "Shared pages") ------- */
+
+/* Directory of the default pins; each map is pinned there under its name. */
+#define VCPUFREQ_PIN_DIRECTORY "/sys/fs/bpf/vcpufreq"
+
+/* One value of a VM's page map: a page of its shared page region. A region of
+ * n vCPUs (64 + 64 n bytes, rounded up to pages) is an array of that many
+ * pages, contiguous when mmap'ed: slot i lives in page (64 + 64 i) / 4096 at
+ * offset (64 + 64 i) % 4096, never across a page boundary. */
+#define VCPUFREQ_PAGE_SIZE 4096
+
+/* VMs with a BPF-map page at once: entries of vm_pages and vm_caps (the
+ * daemon's --max-vms default; it sizes the maps from it). */
+#define VCPUFREQ_MAX_PAGE_VMS 64
+/* Entries of cpu_info: host CPUs 0..4095. */
+#define VCPUFREQ_MAX_CPUS 4096
+
+/* Value of map "vcpu_threads" (BPF_MAP_TYPE_HASH, key __u32 TID, sized like
+ * "threads"): the slot of a vCPU thread. Written by the daemon when the VM's
+ * page is installed, deleted at detach. */
+struct vcpufreq_vcpu_ref {
+	__u32 vm_index; /* entry of vm_pages and vm_caps */
+	__u32 vcpu;     /* slot index in the VM's page */
+	__u32 vm_id;    /* the daemon's VM id: valid while vm_caps[vm_index].vm_id equals it */
+	__u32 reserved;
+};
+
+/* Value of map "vm_caps" (BPF_MAP_TYPE_ARRAY, key vm_index): the operator's
+ * bounds on what a program may act on for this VM. A guest value is
+ * untrusted input: programs cut it to these before using it. */
+struct vcpufreq_vm_caps {
+	__u32 vm_id;        /* 0 = no VM at this index */
+	__u32 vcpu_count;   /* slots in the VM's page */
+	__u32 features;     /* VCPUFREQ_FEATURE_* (vcpufreq_abi.h) the host honours for this VM */
+	__u32 util_cap;     /* highest utilization acted on, 0..1024 */
+	__u32 boost_util;   /* what a granted boost lifts the utilization to (<= util_cap); 0 = no boost */
+	__u32 max_perf_khz; /* highest performance request acted on: the VM's fastest vCPU */
+};
+
+/* Value of map "cpu_info" (BPF_MAP_TYPE_ARRAY, key host CPU): the daemon's
+ * host topology, for sched_placement. */
+struct vcpufreq_cpu_info {
+	__u16 capacity; /* 0..1024 */
+	__u8 cluster;   /* index of its [[host.cluster]] (0..14; 15 and above are reported as 15) */
+	__u8 known;     /* 1 = the topology lists this CPU */
 };
 
 #endif /* VCPUFREQ_BPF_H */

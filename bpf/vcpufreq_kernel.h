@@ -36,6 +36,18 @@ enum {
 	BPF_EXIST = 2,
 };
 
+/* Also from include/uapi/linux/bpf.h, for the shared-page maps of
+ * vcpufreq_slot.h (kept apart from the enum above so that this stays an
+ * addition). */
+enum {
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_ARRAY_OF_MAPS = 12,
+};
+enum {
+	BPF_F_MMAPABLE = (1U << 10),
+	BPF_F_INNER_MAP = (1U << 12),
+};
+
 /* include/linux/sched.h: TASK_RUNNING, the prev_state of a task switched out
  * while still runnable. */
 #define TASK_RUNNING 0

@@ -1,4 +1,4 @@
-// vcpufreq-bpf-embed --clang CLANG --include DIR --work DIR --output OUT.swift NAME.bpf.c...
+// vcpufreq-bpf-embed --clang CLANG --include DIR [--abi-include DIR] --work DIR --output OUT.swift NAME.bpf.c...
 //
 // Compiles each BPF C source with `clang -target bpf -O2 -g` into the work
 // directory and writes a Swift file declaring `enum EmbeddedBPFObjects` with
@@ -45,8 +45,8 @@ for source in sources {
     let compiler = Process()
     compiler.executableURL = URL(fileURLWithPath: clang)
     compiler.arguments = [
-        "-target", "bpf", "-O2", "-g", "-Wall", "-Werror", "-I", include, "-c", source, "-o", object,
-    ]
+        "-target", "bpf", "-O2", "-g", "-Wall", "-Werror", "-I", include,
+    ] + (options["abi-include"].map { ["-I", $0] } ?? []) + ["-c", source, "-o", object]
     do { try compiler.run() } catch { fail("cannot run \(clang): \(error)") }
     compiler.waitUntilExit()
     guard compiler.terminationStatus == 0 else { fail("clang failed on \(source)") }

@@ -18,8 +18,10 @@ struct BPFObjectPlugin: BuildToolPlugin {
             at: bpfDirectory, includingPropertiesForKeys: nil
         ).sorted { $0.lastPathComponent < $1.lastPathComponent }
         let sources = entries.filter { $0.lastPathComponent.hasSuffix(".bpf.c") }
-        // Every header can change every object: all are inputs.
-        let headers = entries.filter { $0.pathExtension == "h" }
+        // Every header can change every object: all are inputs, and so is the
+        // guest ABI header (vcpufreq_slot.h reads the shared page with it).
+        let abiDirectory = context.package.directoryURL.appending(path: "Sources/CVCPUFreqABI/include")
+        let headers = entries.filter { $0.pathExtension == "h" } + [abiDirectory.appending(path: "vcpufreq_abi.h")]
         guard !sources.isEmpty else { return [] }
 
         let clang = try context.tool(named: "clang").url
@@ -33,6 +35,7 @@ struct BPFObjectPlugin: BuildToolPlugin {
                 arguments: [
                     "--clang", clang.path(percentEncoded: false),
                     "--include", bpfDirectory.path(percentEncoded: false),
+                    "--abi-include", abiDirectory.path(percentEncoded: false),
                     "--work", work.path(percentEncoded: false),
                     "--output", generated.path(percentEncoded: false),
                 ] + sources.map { $0.path(percentEncoded: false) },

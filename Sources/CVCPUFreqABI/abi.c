@@ -10,6 +10,7 @@ void vcpufreq_abi_compile_check(void)
 {
     (void)vcpufreq_slot_publish;
     (void)vcpufreq_slot_read_host;
+    (void)vcpufreq_slot_read_sched;
     (void)vcpufreq_header_usable;
     (void)vcpufreq_slot_of;
     (void)vcpufreq_ring_doorbell;

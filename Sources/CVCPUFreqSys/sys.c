@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -151,6 +152,14 @@ int vcpufreq_sys_signalfd(const int32_t *signals, int32_t count) {
 }
 
 size_t vcpufreq_sys_signalfd_siginfo_size(void) { return sizeof(struct signalfd_siginfo); }
+
+int vcpufreq_sys_flock_exclusive(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
+
+int vcpufreq_sys_signal_pending(int signo) {
+    sigset_t pending;
+    if (sigpending(&pending) != 0) return -1;
+    return sigismember(&pending, signo);
+}
 
 int vcpufreq_sys_memfd_create(const char *name, int allow_sealing) {
     return memfd_create(name, MFD_CLOEXEC | (allow_sealing ? MFD_ALLOW_SEALING : 0));

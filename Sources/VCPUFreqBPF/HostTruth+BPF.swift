@@ -13,6 +13,7 @@ extension StatusDocument.HostTruth {
             involuntarySwitches: stats.involuntarySwitches, migrations: stats.migrations, lastCPU: stats.lastCPU,
             runDelaySumNanoseconds: stats.runDelay.sumNanoseconds, runDelayCount: stats.runDelay.count,
             runDelayBuckets: buckets, exits: StatusDocument.Exits(exits))
+        guest = stats.guest
     }
 
     /// The run delays as a histogram (buckets padded back to 32).

@@ -5,6 +5,8 @@ import CLibBPF
 import Glibc
 import Logging
 import Synchronization
+import VCPUFreqCore
+import VCPUFreqProtocol
 
 /// Thin calls into libbpf 1.1 (Debian libbpf-dev 1.1.2). In libbpf 1.x,
 /// pointer-returning calls return NULL and set errno, int-returning calls
@@ -14,6 +16,11 @@ enum LibBPF {
     /// Names of the maps in bpf/vcpufreq.bpf.c.
     static let threadsMapName = "threads"
     static let utilHintMapName = "util_hint"
+    /// The shared-page maps (bpf/vcpufreq_slot.h).
+    static let vmPagesMapName = "vm_pages"
+    static let vmCapsMapName = "vm_caps"
+    static let vcpuThreadsMapName = "vcpu_threads"
+    static let cpuInfoMapName = "cpu_info"
 
     // MARK: - libbpf's printing, routed into swift-log
 
@@ -238,6 +245,91 @@ enum LibBPF {
         return (fd, Int(info.key_size), Int(info.value_size), name)
     }
 
+    /// The keys of a hash map, at most `limit` (bpf_map_get_next_key).
+    static func keys(fd: Int32, limit: Int) -> [UInt32] {
+        var keys: [UInt32] = []
+        var next: UInt32 = 0
+        var code = bpf_map_get_next_key(fd, nil, &next)
+        while code == 0, keys.count < limit {
+            keys.append(next)
+            var previous = next
+            code = bpf_map_get_next_key(fd, &previous, &next)
+        }
+        return keys
+    }
+
+    // MARK: - Shared pages as BPF maps
+
+    /// Creates one VM's page map: an mmapable BPF array of `pages` 4 KiB
+    /// values, flagged as an inner map so that vm_pages takes it whatever its
+    /// page count (BPF_F_INNER_MAP). Its fd, or the errno.
+    static func createPageMap(pages: Int) -> (fd: Int32, errno: Int32) {
+        var options = bpf_map_create_opts()
+        options.sz = MemoryLayout<bpf_map_create_opts>.size
+        options.map_flags = UInt32(BPF_F_MMAPABLE | BPF_F_INNER_MAP)
+        errno = 0
+        let fd = bpf_map_create(
+            BPF_MAP_TYPE_ARRAY, "vcpufreq_page", 4, UInt32(VCPUFREQ_PAGE_SIZE), UInt32(max(pages, 1)), &options)
+        return fd >= 0 ? (fd, 0) : (-1, fd < 0 ? -fd : lastErrno())
+    }
+
+    /// vm_pages[index] = the page map `pageFD` (or deletes the entry for nil).
+    static func setPage(outerFD: Int32, index: UInt32, pageFD: Int32?) -> Int32 {
+        var key = index
+        guard var value = pageFD else {
+            let code = delete(fd: outerFD, key: &key)
+            return code == ENOENT ? 0 : code
+        }
+        return update(fd: outerFD, key: &key, value: &value, mode: .any)
+    }
+
+    /// vm_caps[index]; a zeroed value (vm_id 0) marks the index free.
+    static func setCaps(fd: Int32, index: UInt32, vmID: UInt32, vcpuCount: UInt32, caps: GuestValueCaps?) -> Int32 {
+        var key = index
+        var value = vcpufreq_vm_caps()
+        if let caps {
+            value.vm_id = vmID
+            value.vcpu_count = vcpuCount
+            value.features = caps.features.rawValue
+            value.util_cap = UInt32(caps.utilizationCap)
+            value.boost_util = UInt32(caps.boostUtilization)
+            value.max_perf_khz = caps.maximumPerformanceKHz
+        }
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    /// vcpu_threads[tid] = (vm index, vCPU, VM id).
+    static func setVCPUReference(fd: Int32, tid: UInt32, vmIndex: UInt32, vcpu: UInt32, vmID: UInt32) -> Int32 {
+        var key = tid
+        var value = vcpufreq_vcpu_ref(vm_index: vmIndex, vcpu: vcpu, vm_id: vmID, reserved: 0)
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    /// cpu_info[cpu]; nil clears it (a CPU the topology does not list).
+    static func setCPUInfo(fd: Int32, cpu: UInt32, cluster: Int?, capacity: Int) -> Int32 {
+        var key = cpu
+        var value = vcpufreq_cpu_info()
+        if let cluster {
+            value.capacity = UInt16(min(max(capacity, 0), 1024))
+            value.cluster = UInt8(min(max(cluster, 0), 255))
+            value.known = 1
+        }
+        return update(fd: fd, key: &key, value: &value, mode: .any)
+    }
+
+    /// The ordered view of `struct vcpufreq_guest_samples`; nil when the
+    /// programs never read a slot for the thread.
+    static func guestSamples(_ g: vcpufreq_guest_samples) -> StatusDocument.GuestSamples? {
+        guard g.reads > 0 || g.busy > 0 else { return nil }
+        let honoured = SharedPageABI.GuestFlags(rawValue: g.last_flags)
+        return StatusDocument.GuestSamples(
+            reads: g.reads, busy: g.busy, newRequests: g.new_requests, capped: g.capped, rejected: g.rejected,
+            utilizationReads: g.util_reads, utilizationSum: g.util_sum, latencyReads: g.latency_reads,
+            boostReads: g.boost_reads, lastReadNanoseconds: g.last_read_ns, lastSequence: g.last_sequence,
+            lastFlags: g.last_flags, lastUtilization: honoured.contains(.utilValid) ? g.last_utilization : nil,
+            lastPerformanceKHz: honoured.contains(.perfValid) ? g.last_perf_khz : nil)
+    }
+
     // MARK: - The vcpufreq map values
 
     /// Size of `struct vcpufreq_thread_stats`, the value of map "threads".
@@ -284,7 +376,7 @@ enum LibBPF {
             migrations: value.migrations,
             runDelay: RunDelayHistogram(
                 buckets: histogram, sumNanoseconds: value.delay_sum_ns, count: value.delay_count),
-            lastCPU: value.last_cpu >= 0 ? Int(value.last_cpu) : nil)
+            lastCPU: value.last_cpu >= 0 ? Int(value.last_cpu) : nil, guest: guestSamples(value.guest))
         let e = value.exits
         let reasons = withUnsafeBytes(of: e.userspace_exit) { Array($0.bindMemory(to: UInt64.self)) }
         let exits = ExitCounts(
@@ -330,6 +422,10 @@ enum LibBPF {
         typealias T = vcpufreq_thread_stats
         typealias E = vcpufreq_exit_counts
         typealias H = vcpufreq_util_hint
+        typealias G = vcpufreq_guest_samples
+        typealias R = vcpufreq_vcpu_ref
+        typealias C = vcpufreq_vm_caps
+        typealias I = vcpufreq_cpu_info
         return [
             StructLayout(
                 name: "vcpufreq_thread_stats", size: MemoryLayout<T>.size,
@@ -342,8 +438,34 @@ enum LibBPF {
                     field("runnable_since_ns", \T.runnable_since_ns),
                     field("tracked_since_ns", \T.tracked_since_ns), field("exec_base_ns", \T.exec_base_ns),
                     field("run_delay_base_ns", \T.run_delay_base_ns), field("flags", \T.flags),
-                    field("last_cpu", \T.last_cpu), field("exits", \T.exits),
+                    field("last_cpu", \T.last_cpu), field("exits", \T.exits), field("guest", \T.guest),
                 ]),
+            StructLayout(
+                name: "vcpufreq_guest_samples", size: MemoryLayout<G>.size,
+                fields: [
+                    field("reads", \G.reads), field("busy", \G.busy), field("new_requests", \G.new_requests),
+                    field("capped", \G.capped), field("rejected", \G.rejected), field("util_reads", \G.util_reads),
+                    field("util_sum", \G.util_sum), field("latency_reads", \G.latency_reads),
+                    field("boost_reads", \G.boost_reads), field("last_read_ns", \G.last_read_ns),
+                    field("last_sequence", \G.last_sequence), field("last_flags", \G.last_flags),
+                    field("last_utilization", \G.last_utilization), field("last_perf_khz", \G.last_perf_khz),
+                ]),
+            StructLayout(
+                name: "vcpufreq_vcpu_ref", size: MemoryLayout<R>.size,
+                fields: [
+                    field("vm_index", \R.vm_index), field("vcpu", \R.vcpu), field("vm_id", \R.vm_id),
+                    field("reserved", \R.reserved),
+                ]),
+            StructLayout(
+                name: "vcpufreq_vm_caps", size: MemoryLayout<C>.size,
+                fields: [
+                    field("vm_id", \C.vm_id), field("vcpu_count", \C.vcpu_count), field("features", \C.features),
+                    field("util_cap", \C.util_cap), field("boost_util", \C.boost_util),
+                    field("max_perf_khz", \C.max_perf_khz),
+                ]),
+            StructLayout(
+                name: "vcpufreq_cpu_info", size: MemoryLayout<I>.size,
+                fields: [field("capacity", \I.capacity), field("cluster", \I.cluster), field("known", \I.known)]),
             StructLayout(
                 name: "vcpufreq_exit_counts", size: MemoryLayout<E>.size,
                 fields: [
@@ -371,7 +493,11 @@ enum LibBPF {
         "VCPUFREQ_MAX_UTIL_HINTS": Int(VCPUFREQ_MAX_UTIL_HINTS),
         "VCPUFREQ_HINT_LATENCY_SENSITIVE": Int(VCPUFREQ_HINT_LATENCY_SENSITIVE),
         "VCPUFREQ_HINT_BOOST": Int(VCPUFREQ_HINT_BOOST),
+        "VCPUFREQ_PAGE_SIZE": Int(VCPUFREQ_PAGE_SIZE),
+        "VCPUFREQ_MAX_PAGE_VMS": Int(VCPUFREQ_MAX_PAGE_VMS),
+        "VCPUFREQ_MAX_CPUS": Int(VCPUFREQ_MAX_CPUS),
     ]
+    static let headerPinDirectory = VCPUFREQ_PIN_DIRECTORY
     static let headerUtilHintPinPath = VCPUFREQ_UTIL_HINT_PIN_PATH
 
     /// A struct's layout as the BPF compiler emitted it into the object's BTF.
@@ -403,5 +529,20 @@ private let libbpfPrint: libbpf_print_fn_t = { level, format, arguments in
         while message.last == "\n" { message.removeLast() }
         LibBPF.deliver(level: level, message: message)
         return written
+    }
+}
+
+extension LibBPF {
+    /// The kernel's id of the map pinned at `path` (bpf_obj_get, then
+    /// bpf_obj_get_info_by_fd); nil when nothing, or no map, is pinned there.
+    /// Ids are unique among the maps alive, so an id names one map.
+    static func pinnedMapID(path: String) -> UInt32? {
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0, info.id != 0 else { return nil }
+        return info.id
     }
 }

@@ -37,6 +37,8 @@ public struct MonitorStatus: Equatable, Sendable, CustomStringConvertible {
     /// Where the util-hint map is pinned; nil when it is not (not running,
     /// pinning off, or bpffs unavailable: then `missing` says why).
     public var utilHintPinPath: String?
+    /// Every map pinned, by path (the util-hint map and the shared-page maps).
+    public var pinnedMaps: [String] = []
     /// File systems this monitor mounted ("tracefs at /sys/kernel/tracing").
     public var mounted: [String] = []
 
@@ -62,6 +64,11 @@ public struct MonitorStatus: Equatable, Sendable, CustomStringConvertible {
                 + attached.map { $0.target.split(separator: "/").last.map(String.init) ?? $0.target }
                 .joined(separator: ", ") + ")"
             text += utilHintPinPath.map { "; util-hint map pinned at \($0)" } ?? "; util-hint map not pinned"
+            let pagePins = pinnedMaps.filter { $0 != utilHintPinPath }
+            if !pagePins.isEmpty {
+                text += "; shared-page maps pinned (" + pagePins.compactMap { $0.split(separator: "/").last.map(String.init) }
+                    .joined(separator: ", ") + ")"
+            }
             for entry in missing { text += "; \(entry.target) missing: \(entry.reason)" }
             return text
         }
@@ -78,6 +85,7 @@ public struct MonitorStatus: Equatable, Sendable, CustomStringConvertible {
         for probe in attached { lines.append("  attached  \(probe.target) (\(probe.program))") }
         for entry in missing { lines.append("  missing   \(entry.target) (\(entry.program)): \(entry.reason)") }
         if let utilHintPinPath { lines.append("  util-hint map pinned at \(utilHintPinPath)") }
+        for path in pinnedMaps where path != utilHintPinPath { lines.append("  pinned    \(path)") }
         for mount in mounted { lines.append("  mounted   \(mount)") }
         return lines.joined(separator: "\n")
     }

@@ -12,6 +12,7 @@ extension StatsReport {
                 let cells = Self.cells(vcpu)
                 out += "  " + zip(cells, Self.columns).map { Self.pad($0, $1.width) }.joined()
                     + (vcpu.host.map { Self.exits($0.exitsPerSecond) } ?? "-") + "\n"
+                if let guest = vcpu.host?.guest { out += "        " + Self.guest(guest) + "\n" }
             }
         }
         return out
@@ -38,6 +39,21 @@ extension StatsReport {
             bound(host.runDelayP99Microseconds), host.runDelayMeanMicroseconds.map { fixed($0, digits: 1) + " us" } ?? "-",
             fixed(Double(host.involuntarySwitches) / host.intervalSeconds, digits: 1), "\(host.migrations)",
         ]
+    }
+
+    /// The guest's requests as the host's BPF programs saw them at the vCPU's
+    /// scheduling events: "guest at switches/ticks (bpf): 42 reads, 10 new, util mean 523.4 (last 600), latency 40.0%".
+    static func guest(_ g: GuestInterval) -> String {
+        var text = "guest at switches/ticks (bpf): \(g.reads) reads, \(g.newRequests) new"
+        if let mean = g.meanUtilization {
+            text += ", util mean \(fixed(mean, digits: 1))" + (g.lastUtilization.map { " (last \($0))" } ?? "")
+        }
+        if g.latencyShare > 0 { text += ", latency \(fixed(g.latencyShare * 100, digits: 1))%" }
+        if g.boostShare > 0 { text += ", boost \(fixed(g.boostShare * 100, digits: 1))%" }
+        if g.capped > 0 { text += ", capped \(g.capped)" }
+        if g.rejected > 0 { text += ", rejected \(g.rejected)" }
+        if g.busy > 0 { text += ", busy \(g.busy)" }
+        return text
     }
 
     /// "1000.0 (MMIO 995.0, INTR 5.0)": every return to the VMM, then by reason.

@@ -50,6 +50,53 @@ public struct StatsReport: Codable, Equatable, Sendable {
         public var voluntarySwitches: UInt64
         public var migrations: UInt64
         public var exitsPerSecond: ExitRates
+        /// What the guest asked at the thread's scheduling events over the
+        /// interval, as the BPF programs read it from a BPF-map shared page;
+        /// nil for a vCPU without one.
+        public var guest: GuestInterval? = nil
+    }
+
+    /// Differences of two guest-sample counters of one vCPU thread: what the
+    /// host's BPF programs read from its slot at its switches, wake-ups and ticks.
+    public struct GuestInterval: Codable, Equatable, Sendable {
+        /// Consistent reads, and those that found a request not seen before.
+        public var reads: UInt64
+        public var newRequests: UInt64
+        /// Reads refused because the guest was writing (odd or changing sequence).
+        public var busy: UInt64
+        /// Reads with a value above the VM's cap; with a malformed value.
+        public var capped: UInt64
+        public var rejected: UInt64
+        /// Mean utilization over the reads with one (after the cap); nil without.
+        public var meanUtilization: Double?
+        /// Share of the reads with the latency flag honoured / a boost granted, 0…1.
+        public var latencyShare: Double
+        public var boostShare: Double
+        /// The last read's utilization (after the cap), cumulative state.
+        public var lastUtilization: UInt32?
+    }
+
+    /// The guest part of an interval; nil without samples in `new`, or when
+    /// a counter went backwards.
+    public static func guestInterval(
+        from old: StatusDocument.GuestSamples?, to new: StatusDocument.GuestSamples?
+    ) -> GuestInterval? {
+        guard let new else { return nil }
+        let old = old ?? StatusDocument.GuestSamples()
+        guard let reads = difference(new.reads, old.reads), let fresh = difference(new.newRequests, old.newRequests),
+            let busy = difference(new.busy, old.busy), let capped = difference(new.capped, old.capped),
+            let rejected = difference(new.rejected, old.rejected),
+            let utilReads = difference(new.utilizationReads, old.utilizationReads),
+            let utilSum = difference(new.utilizationSum, old.utilizationSum),
+            let latency = difference(new.latencyReads, old.latencyReads),
+            let boost = difference(new.boostReads, old.boostReads)
+        else { return nil }
+        let total = Double(max(reads, 1))
+        return GuestInterval(
+            reads: reads, newRequests: fresh, busy: busy, capped: capped, rejected: rejected,
+            meanUtilization: utilReads > 0 ? Double(utilSum) / Double(utilReads) : nil,
+            latencyShare: reads > 0 ? Double(latency) / total : 0, boostShare: reads > 0 ? Double(boost) / total : 0,
+            lastUtilization: new.lastUtilization)
     }
 
     /// KVM exits per second over the interval.
@@ -122,7 +169,7 @@ public struct StatsReport: Codable, Equatable, Sendable {
             buckets.append(count)
         }
         let histogram = RunDelayHistogram(buckets: buckets, sumNanoseconds: delaySum, count: runs)
-        return HostInterval(
+        var interval = HostInterval(
             intervalSeconds: Double(nanoseconds) / 1e9,
             // The runtime includes the slice a thread is in when sampled, and
             // the two samples are not taken at the very same instant as the
@@ -133,6 +180,8 @@ public struct StatsReport: Codable, Equatable, Sendable {
             runDelayMeanMicroseconds: runs == 0 ? nil : Double(delaySum) / Double(runs) / 1000,
             involuntarySwitches: involuntary, voluntarySwitches: voluntary, migrations: migrations,
             exitsPerSecond: exits)
+        interval.guest = guestInterval(from: old.guest, to: new.guest)
+        return interval
     }
 
     private static func exitRates(

@@ -1,3 +1,5 @@
+import VCPUFreqProtocol
+
 /// What the host scheduler really did with one tracked thread since it was
 /// tracked, as the BPF programs counted it.
 public struct ThreadStats: Equatable, Sendable {
@@ -22,11 +24,14 @@ public struct ThreadStats: Equatable, Sendable {
     /// The CPU it last ran on (set at switch-in and switch-out); nil before
     /// it was seen running.
     public var lastCPU: Int?
+    /// What its guest asked at its scheduling events (a vCPU thread with a
+    /// BPF-map shared page; nil when the programs never read a slot for it).
+    public var guest: StatusDocument.GuestSamples?
 
     public init(
         runtimeNanoseconds: UInt64 = 0, isOnCPU: Bool = false, wakeups: UInt64 = 0, voluntarySwitches: UInt64 = 0,
         involuntarySwitches: UInt64 = 0, migrations: UInt64 = 0, runDelay: RunDelayHistogram = .init(),
-        lastCPU: Int? = nil
+        lastCPU: Int? = nil, guest: StatusDocument.GuestSamples? = nil
     ) {
         self.runtimeNanoseconds = runtimeNanoseconds
         self.isOnCPU = isOnCPU
@@ -36,5 +41,6 @@ public struct ThreadStats: Equatable, Sendable {
         self.migrations = migrations
         self.runDelay = runDelay
         self.lastCPU = lastCPU
+        self.guest = guest
     }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import VCPUFreqCore
 
 /// Host-side truth about vCPU threads, and the util-hint map, through the BPF
 /// programs of bpf/vcpufreq.bpf.c.
@@ -27,14 +28,21 @@ public final class VCPUThreadMonitor: Sendable {
         public var mountFileSystems = true
         /// Attach the KVM exit counters (tracepoint/kvm/*).
         public var countKVMExits = true
-        /// Size of the tracked-threads map (VCPUFREQ_MAX_TRACKED_THREADS).
+        /// Size of the tracked-threads map (VCPUFREQ_MAX_TRACKED_THREADS);
+        /// also of vcpu_threads.
         public var maxTrackedThreads: UInt32 = 4096
+        /// VMs with a BPF-map shared page at once: entries of vm_pages and
+        /// vm_caps (VCPUFREQ_MAX_PAGE_VMS; the daemon passes --max-vms).
+        public var maxPageVMs: UInt32 = 64
 
         public init() {}
     }
 
     /// VCPUFREQ_UTIL_HINT_PIN_PATH of vcpufreq_bpf.h.
     public static let defaultUtilHintPinPath = "/sys/fs/bpf/vcpufreq/util_hint"
+
+    /// Where each map is pinned (nil: nothing is pinned).
+    public var pins: BPFPins? { configuration.utilHintPinPath.map(BPFPins.init(utilHintPath:)) }
 
     public let configuration: Configuration
 
@@ -44,6 +52,11 @@ public final class VCPUThreadMonitor: Sendable {
         var links: [BPFLink] = []
         var threadsFD: Int32 = -1
         var hintFD: Int32 = -1
+        /// The shared-page maps (bpf/vcpufreq_slot.h).
+        var vmPagesFD: Int32 = -1
+        var vmCapsFD: Int32 = -1
+        var vcpuThreadsFD: Int32 = -1
+        var cpuInfoFD: Int32 = -1
         /// The sequence last written per util-hint entry: the daemon is the
         /// map's only writer, so after the first write of an entry (which
         /// reads it, to continue a previous daemon's numbering) an update is
@@ -73,20 +86,27 @@ public final class VCPUThreadMonitor: Sendable {
             if state.status.isRunning { return state.status }
             var fresh = State()
             do {
-                do {
-                    try load(into: &fresh, pin: true)
-                } catch BPFError.loadFailed(_, LibBPF.utilHintMapName?, let reason, _)
-                    where configuration.utilHintPinPath != nil
-                {
-                    // A map of another layout is pinned there (an older
-                    // vcpufreq?). Run unpinned rather than not at all, and say so.
-                    let mounted = fresh.status.mounted
-                    fresh = State()
-                    fresh.status.mounted = mounted
-                    try load(into: &fresh, pin: false)
+                // A map of another layout pinned where one of ours goes (an
+                // older vcpufreq?): that map runs unpinned rather than nothing
+                // at all, and the status says so.
+                var unpinned: [(name: String, reason: String)] = []
+                while true {
+                    do {
+                        try load(into: &fresh, pinning: BPFPins.mapNames.filter { name in !unpinned.contains { $0.name == name } })
+                        break
+                    } catch BPFError.loadFailed(_, let map?, let reason, _)
+                        where pins != nil && BPFPins.mapNames.contains(map) && !unpinned.contains(where: { $0.name == map })
+                    {
+                        unpinned.append((map, reason))
+                        let mounted = fresh.status.mounted
+                        fresh = State()
+                        fresh.status.mounted = mounted
+                    }
+                }
+                for (name, reason) in unpinned {
                     fresh.status.missing.append(
                         .init(
-                            program: "-", target: "pin \(configuration.utilHintPinPath ?? "")",
+                            program: "-", target: "pin \(pins?.path(of: name) ?? name)",
                             reason: "the map pinned there does not fit this one (\(reason)); remove it to pin this one"))
                 }
                 fresh.status.state = .running
@@ -103,16 +123,23 @@ public final class VCPUThreadMonitor: Sendable {
         }
     }
 
-    private func load(into state: inout State, pin: Bool) throws {
+    /// Loads the object, pinning the maps named in `pinning` (of `BPFPins.mapNames`).
+    private func load(into state: inout State, pinning: [String]) throws {
         let object = try BPFObject(bytes: configuration.objectBytes, name: configuration.objectName)
         try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.threadsMapName)
+        try object.setMaxEntries(configuration.maxTrackedThreads, map: LibBPF.vcpuThreadsMapName)
+        try object.setMaxEntries(max(configuration.maxPageVMs, 1), map: LibBPF.vmPagesMapName)
+        try object.setMaxEntries(max(configuration.maxPageVMs, 1), map: LibBPF.vmCapsMapName)
 
-        if let pinPath = configuration.utilHintPinPath, pin {
+        if let pins, !pinning.isEmpty {
             if let problem = prepareBPFFS(mounted: &state.status.mounted) {
-                state.status.missing.append(.init(program: "-", target: "pin \(pinPath)", reason: problem))
+                state.status.missing.append(.init(program: "-", target: "pin \(pins.directory)", reason: problem))
             } else {
-                try object.setPinPath(pinPath, map: LibBPF.utilHintMapName)
-                state.status.utilHintPinPath = pinPath
+                for name in pinning {
+                    try object.setPinPath(pins.path(of: name), map: name)
+                    state.status.pinnedMaps.append(pins.path(of: name))
+                }
+                if pinning.contains(LibBPF.utilHintMapName) { state.status.utilHintPinPath = pins.utilHintPath }
             }
         }
 
@@ -141,8 +168,26 @@ public final class VCPUThreadMonitor: Sendable {
         }
         state.threadsFD = try object.map(named: LibBPF.threadsMapName).fd
         state.hintFD = try object.map(named: LibBPF.utilHintMapName).fd
+        state.vmPagesFD = try object.map(named: LibBPF.vmPagesMapName).fd
+        state.vmCapsFD = try object.map(named: LibBPF.vmCapsMapName).fd
+        state.vcpuThreadsFD = try object.map(named: LibBPF.vcpuThreadsMapName).fd
+        state.cpuInfoFD = try object.map(named: LibBPF.cpuInfoMapName).fd
+        Self.clearSharedPageMaps(state, vms: max(configuration.maxPageVMs, 1), threads: Int(configuration.maxTrackedThreads))
         state.hintSequences.reserveCapacity(Int(configuration.maxTrackedThreads))
         state.object = object
+    }
+
+    /// Pinned shared-page maps a previous monitor left describe VMs and
+    /// threads this one does not serve: this monitor owns them from now on.
+    private static func clearSharedPageMaps(_ state: State, vms: UInt32, threads: Int) {
+        for tid in LibBPF.keys(fd: state.vcpuThreadsFD, limit: threads) {
+            var key = tid
+            _ = LibBPF.delete(fd: state.vcpuThreadsFD, key: &key)
+        }
+        for index in 0..<vms {
+            _ = LibBPF.setPage(outerFD: state.vmPagesFD, index: index, pageFD: nil)
+            _ = LibBPF.setCaps(fd: state.vmCapsFD, index: index, vmID: 0, vcpuCount: 0, caps: nil)
+        }
     }
 
     /// nil when bpffs is usable at `bpffsPath` (mounting it if allowed), else why not.
@@ -214,6 +259,16 @@ public final class VCPUThreadMonitor: Sendable {
                     map: LibBPF.utilHintMapName, operation: "unpin \(path)", reason: LibBPF.reason(errno: errno))
             }
             state.status.utilHintPinPath = nil
+        }
+    }
+
+    /// Removes every pin of this monitor's maps (tests clean up with it).
+    public func unpinAll() {
+        guard let pins else { return }
+        state.withLock { state in
+            for name in BPFPins.mapNames { _ = unlink(pins.path(of: name)) }
+            state.status.utilHintPinPath = nil
+            state.status.pinnedMaps = []
         }
     }
 
@@ -386,6 +441,82 @@ public final class VCPUThreadMonitor: Sendable {
             if code == ENOENT { return false }
             guard code == 0 else { throw Self.fail(LibBPF.utilHintMapName, "delete \(tid)", code) }
             return true
+        }
+    }
+
+    // MARK: - Shared pages as BPF maps (bpf/vcpufreq_slot.h)
+
+    /// Entries of vm_pages and vm_caps: VM indices are 0..<this.
+    public var pageVMCapacity: Int { Int(max(configuration.maxPageVMs, 1)) }
+
+    /// Whether the shared-page maps are loaded (the monitor is running).
+    public var offersPageMaps: Bool { state.withLock { $0.vmPagesFD >= 0 } }
+
+    /// The shared-page maps' descriptors, valid under the lock.
+    private struct PageMapFDs: Sendable {
+        var vmPagesFD, vmCapsFD, vcpuThreadsFD, cpuInfoFD: Int32
+    }
+
+    private func withPageMaps<T: Sendable>(_ operation: @autoclosure () -> String, _ body: (PageMapFDs) throws -> T) throws -> T {
+        try state.withLock { state in
+            guard state.vmPagesFD >= 0 else { throw Self.notRunning(state, operation()) }
+            return try body(PageMapFDs(
+                vmPagesFD: state.vmPagesFD, vmCapsFD: state.vmCapsFD, vcpuThreadsFD: state.vcpuThreadsFD,
+                cpuInfoFD: state.cpuInfoFD))
+        }
+    }
+
+    /// Makes `page` the shared page of VM `vmID` at `index`: its caps
+    /// first, then the page (a program that finds the page finds the caps).
+    public func installVM(index: UInt32, vmID: UInt32, vcpuCount: Int, caps: GuestValueCaps, page: BPFPageMap) throws {
+        try withPageMaps("installVM(\(index))") { state in
+            var code = LibBPF.setCaps(
+                fd: state.vmCapsFD, index: index, vmID: vmID, vcpuCount: UInt32(clamping: vcpuCount), caps: caps)
+            guard code == 0 else { throw Self.fail(LibBPF.vmCapsMapName, "update \(index)", code) }
+            code = LibBPF.setPage(outerFD: state.vmPagesFD, index: index, pageFD: page.descriptor.rawValue)
+            guard code == 0 else { throw Self.fail(LibBPF.vmPagesMapName, "update \(index)", code) }
+        }
+    }
+
+    /// Tells the programs that thread `tid` is vCPU `vcpu` of the VM at `index`.
+    public func bindThread(tid: Int32, vmIndex: UInt32, vcpu: Int, vmID: UInt32) throws {
+        let key = try Self.key(tid)
+        try withPageMaps("bindThread(\(tid))") { state in
+            let code = LibBPF.setVCPUReference(
+                fd: state.vcpuThreadsFD, tid: key, vmIndex: vmIndex, vcpu: UInt32(clamping: vcpu), vmID: vmID)
+            guard code == 0 else { throw Self.fail(LibBPF.vcpuThreadsMapName, "update \(tid)", code) }
+        }
+    }
+
+    /// Forgets the VM at `index` and its threads: threads first, then the
+    /// page, then the caps. Errors are ignored (nothing to restore).
+    public func removeVM(index: UInt32, tids: [Int32]) {
+        state.withLock { state in
+            guard state.vmPagesFD >= 0 else { return }
+            for tid in tids where tid > 0 {
+                var key = UInt32(tid)
+                _ = LibBPF.delete(fd: state.vcpuThreadsFD, key: &key)
+            }
+            _ = LibBPF.setPage(outerFD: state.vmPagesFD, index: index, pageFD: nil)
+            _ = LibBPF.setCaps(fd: state.vmCapsFD, index: index, vmID: 0, vcpuCount: 0, caps: nil)
+        }
+    }
+
+    /// Writes cpu_info: each CPU of the table with its cluster and capacity,
+    /// every other CPU below the highest listed cleared.
+    public func setCPUTable(_ table: HostCPUTable) throws {
+        try withPageMaps("setCPUTable") { state in
+            var next = 0
+            for entry in table.entries {
+                while next < entry.cpu {
+                    _ = LibBPF.setCPUInfo(fd: state.cpuInfoFD, cpu: UInt32(next), cluster: nil, capacity: 0)
+                    next += 1
+                }
+                let code = LibBPF.setCPUInfo(
+                    fd: state.cpuInfoFD, cpu: UInt32(entry.cpu), cluster: entry.cluster, capacity: entry.capacity)
+                guard code == 0 else { throw Self.fail(LibBPF.cpuInfoMapName, "update \(entry.cpu)", code) }
+                next = entry.cpu + 1
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ final class EmulatedVM {
             let ok = try client.attach(vmName: name, profile: profile, threadIDs: threadIDs)
             attached = AttachOutcome(vmID: ok.vmID, actuators: ok.actuators)
             let shared = try client.mapShared(mirror: false, doorbells: true)
-            defer { try? shared.memfd.close() }
+            defer {
+                try? shared.page.close()
+                try? shared.mirror?.close()
+            }
             guard shared.doorbells.count == threadIDs.count else {
                 for bell in shared.doorbells { try? bell.close() }
                 throw BenchError("VM \(name): \(shared.doorbells.count) doorbells for \(threadIDs.count) vCPUs")
@@ -49,7 +52,7 @@ final class EmulatedVM {
             else {
                 throw BenchError("VM \(name): SHARED_OK layout does not hold \(threadIDs.count) slots: \(layout)")
             }
-            mapping = try MappedRegion(mapping: shared.memfd, byteCount: Int(layout.memfdSize), writable: true)
+            mapping = try MappedRegion(mapping: shared.page, byteCount: Int(layout.memfdSize), writable: true)
             page = AtomicSharedPageMemory(base: mapping.baseAddress + Int(layout.pageOffset), byteCount: Int(layout.pageSize))
         } catch let error as ClientError {
             throw BenchError("VM \(name): \(error)")

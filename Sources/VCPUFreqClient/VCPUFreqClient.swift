@@ -86,12 +86,23 @@ public final class VCPUFreqClient: @unchecked Sendable {
         return 0
     }
 
-    /// The shared memory: the memfd (shared page + optional mirror), its
-    /// layout, and one doorbell eventfd per vCPU. The caller owns the descriptors.
+    /// The shared memory: the page's descriptor (`layout.pageKind`: a memfd
+    /// that also holds the mirror, or a BPF map with the mirror in a memfd of
+    /// its own), its layout, and one doorbell eventfd per vCPU. The caller
+    /// owns the descriptors.
     public struct SharedMemory {
-        public var memfd: FileDescriptor
+        /// Map the page at `layout.pageOffset` of this.
+        public var page: FileDescriptor
+        /// The mirror's own memfd (a BPF-map page with a mirror); nil when the
+        /// mirror, if any, is in `page`.
+        public var mirror: FileDescriptor?
         public var layout: DaemonMessage.SharedLayout
         public var doorbells: [FileDescriptor]
+
+        /// Where the mirror is, at `layout.mirrorOffset`.
+        public var mirrorDescriptor: FileDescriptor { mirror ?? page }
+        /// Every descriptor, for closing.
+        public var descriptors: [FileDescriptor] { [page] + (mirror.map { [$0] } ?? []) + doorbells }
     }
 
     /// Asks for the shared memory; waits for SHARED_OK and every DOORBELLS.
@@ -102,13 +113,15 @@ public final class VCPUFreqClient: @unchecked Sendable {
         if doorbells { flags |= ClientMessage.MapSharedRequest.doorbells }
         return try lock.withLock { _ throws(ClientError) -> SharedMemory in
             let id = try sendLocked(.mapShared(.init(flags: flags)))
-            let first = try receiveLocked(id: id, maximumDescriptors: 1)
-            guard case .sharedOK(let layout) = first.message, first.descriptors.count == 1 else {
+            let first = try receiveLocked(id: id, maximumDescriptors: 2)
+            guard case .sharedOK(let layout) = first.message, first.descriptors.count == layout.descriptorCount else {
                 Self.close(first.descriptors)
                 throw .unexpected(first.message.type)
             }
-            var shared = SharedMemory(memfd: first.descriptors[0], layout: layout, doorbells: [])
-            func abandon() { Self.close([shared.memfd] + shared.doorbells) }
+            var shared = SharedMemory(
+                page: first.descriptors[0], mirror: first.descriptors.count > 1 ? first.descriptors[1] : nil,
+                layout: layout, doorbells: [])
+            func abandon() { Self.close(shared.descriptors) }
             for _ in 0..<layout.doorbellMessages {
                 let next: Reply
                 switch Result(catching: { () throws(ClientError) in
@@ -261,6 +274,7 @@ public final class VCPUFreqClient: @unchecked Sendable {
 }
 
 /// Feature bits a client asks for by default (all the shared page offers).
+/// A VMM that can map a BPF-map page adds `ProtocolFeature.bpfMapPage`.
 public enum SharedPageABIFeatures {
     public static let all: UInt32 = 0x1F
 }

@@ -66,7 +66,7 @@ extension TopologyFile {
             out.key("latency_hint", quoted(policy.latencyHint.rawValue), "slice|nice|none")
             out.key("latency_slice_us", "\(policy.latencySliceMicroseconds)")
             out.key("latency_nice", "\(policy.latencyNice)")
-            out.key("kick_mode", quoted(policy.kickMode.rawValue), "adaptive|always|never: when the guest rings its doorbell")
+            out.key("kick_mode", quoted(policy.kickMode.rawValue), "adaptive|always|never|scheduler: when the guest rings its doorbell")
             out.key("poll_interval_us", "\(policy.pollIntervalMicroseconds)", "bound on a suppressed request's delay")
         }
         return out.text

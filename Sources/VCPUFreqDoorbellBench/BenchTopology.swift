@@ -22,6 +22,17 @@ public enum BenchTopology {
     /// Profile names.
     public static let kickedProfile = "kicked"
     public static let polledProfile = "polled"
+    public static let schedulerProfile = "scheduler"
+
+    /// Path 5's daemon poll interval: its requests reach the host's BPF
+    /// programs, not the daemon, which polls the slot only for what needs a
+    /// system call; once a second keeps its wake-ups out of the numbers.
+    public static let schedulerPollIntervalMicroseconds = 1_000_000
+
+    /// Path 5 asks for utilizations (what `sched_seen` reports) equal to the
+    /// util_min of requests A and B, so that every path asks for the same.
+    public static var utilizationA: UInt32 { utilMin(forKHz: requestA) }
+    public static var utilizationB: UInt32 { utilMin(forKHz: requestB) }
 
     /// The util_min the daemon applies for a request of `kHz`: the design's
     /// formula `capacity × perf / fmax`, rounded to nearest, no headroom
@@ -51,29 +62,21 @@ public enum BenchTopology {
             frequencies_khz = [\(table)]
             nominal = true
 
-            # Paths 2 and 3: the daemon always wants the doorbell rung.
-            [[vm]]
-            name = "\(kickedProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "always"
-
-            # Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.
-            [[vm]]
-            name = "\(polledProfile)"
-            vcpus = 1
-            clusters = ["cpu"]
-            pin = false
-            [vm.policy]
-            hysteresis = 0
-            min_interval_us = 0
-            kick_mode = "never"
-            poll_interval_us = \(pollIntervalMicroseconds)
-
+            \(profile(kickedProfile, "Paths 2 and 3: the daemon always wants the doorbell rung.", kickMode: "always"))
+            \(profile(polledProfile, "Path 4: kicks suppressed for good; the daemon reads the slot every poll interval.",
+                      kickMode: "never", pollIntervalMicroseconds: pollIntervalMicroseconds))
+            \(profile(schedulerProfile, "Path 5: a BPF-map page; the host's BPF programs read its requests, kicks are off, the daemon polls once a second.",
+                      kickMode: "scheduler", pollIntervalMicroseconds: schedulerPollIntervalMicroseconds))
             """
+    }
+
+    /// One `[[vm]]` of one vCPU over the cluster, no dead band, no rate limit, not pinned.
+    static func profile(_ name: String, _ comment: String, kickMode: String, pollIntervalMicroseconds: Int? = nil) -> String {
+        var lines = [
+            "# \(comment)", "[[vm]]", "name = \"\(name)\"", "vcpus = 1", "clusters = [\"cpu\"]", "pin = false",
+            "[vm.policy]", "hysteresis = 0", "min_interval_us = 0", "kick_mode = \"\(kickMode)\"",
+        ]
+        if let pollIntervalMicroseconds { lines.append("poll_interval_us = \(pollIntervalMicroseconds)") }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -7,8 +7,8 @@ import VCPUFreqKVM
 import VCPUFreqProtocol
 import VCPUFreqVMM
 
-/// The doorbell benchmark: in one run, on real KVM, the four ways a guest
-/// request reaches a host hint, side by side, and the two ways of reading
+/// The doorbell benchmark: in one run, on real KVM, the five ways a guest
+/// request reaches the host, side by side, and the two ways of reading
 /// cur_perf (bench/doorbell.md):
 ///
 /// 1. an MMIO exit handled in the VMM thread, which calls sched_setattr on
@@ -16,15 +16,18 @@ import VCPUFreqVMM
 /// 2. an MMIO exit the VMM forwards to the daemon over its socket;
 /// 3. a shared-page publish and an ioeventfd kick;
 /// 4. a shared-page publish with kicks suppressed (the daemon polls);
+/// 5. a shared-page publish on a page that is a BPF map, no kick: a host
+///    BPF program reads it at the vCPU thread's next scheduling event;
 ///
 /// and cur_perf through an MMIO exit (answered in the VMM, or by the daemon)
 /// against a load from the read-only mirror. Each path gets its own
-/// one-vCPU VM; paths 2-4 share one daemon (`vcpufreq serve`, started here
+/// one-vCPU VM; paths 2-5 share one daemon (`vcpufreq serve`, started here
 /// with `BenchTopology`). For every placement of the threads (`Placement`)
 /// it measures the vCPU-side cost per request (back to back, not waiting),
 /// request → hint applied latencies (timed in the guest with its TSC, the
 /// guest spinning until the daemon's host area shows the request's util_min;
-/// for path 1 until the exit returns, the handler having applied it), exits
+/// for path 1 until the exit returns, the handler having applied it; for
+/// path 5 until `sched_seen`, written only by BPF, shows it), exits
 /// and kicks per request, and the host-only eventfd wake-up under the same
 /// placement.
 public struct DoorbellBench {
@@ -68,8 +71,9 @@ public struct DoorbellBench {
         }
         progress.plan(steps: 2 + PlacementRun.steps(configuration) * placements.count)
 
-        progress.begin("starting the daemon and four one-vCPU VMs")
+        progress.begin("starting the daemon and one-vCPU VMs")
         let rig = try Rig(system: system, executable: daemonExecutable, configuration: configuration, cpuCount: cpuCount)
+        if let reason = rig.bpfMapPageUnavailable { progress.note("path 5 (BPF-map page) skipped: \(reason)") }
         DaemonReaper.arm(rig.daemon.pid)
         defer {
             rig.tearDown(cpuCount: cpuCount)
@@ -148,7 +152,7 @@ public struct DoorbellBench {
         let daemon = counters.map {
             RequestResult.DaemonCounts(
                 requestsPerRequest: Double($0.requests) / timed, kicksPerRequest: Double($0.kicks) / timed,
-                pollsPerRequest: Double($0.polls) / timed)
+                pollsPerRequest: Double($0.polls) / timed, wakeupsPerRequest: Double($0.wakeups) / timed)
         }
         return RequestResult(
             path: kind, name: kind.name, title: kind.title, costMicroseconds: cost.microsecondsPerRequest,

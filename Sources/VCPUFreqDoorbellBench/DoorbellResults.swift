@@ -144,8 +144,8 @@ public struct RequestResult: Sendable, Codable {
     /// Exits and kicks per timed request (should equal the back-to-back figures).
     public var timedExitsPerRequest: Double
     public var timedKicksPerRequest: Double
-    /// What the daemon counted per timed request (paths 2-4): requests it
-    /// consumed, kicks it saw, polls it made.
+    /// What the daemon counted per timed request (paths 2-5): requests it
+    /// consumed, kicks it saw, polls it made, times it woke up.
     public var daemon: DaemonCounts?
     /// Where the CPUs' time went during the timed requests (`HostAccounting`).
     public var accounting: Accounting?
@@ -178,6 +178,9 @@ public struct RequestResult: Sendable, Codable {
         public var requestsPerRequest: Double
         public var kicksPerRequest: Double
         public var pollsPerRequest: Double
+        /// The daemon loop's wake-ups (STATUS `daemon.wakeups`), for any
+        /// reason; nil in runs before it was counted.
+        public var wakeupsPerRequest: Double?
     }
 }
 

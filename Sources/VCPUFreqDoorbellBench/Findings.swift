@@ -28,6 +28,12 @@ public enum Findings {
                     target: "cur_perf from the mirror: zero exits", placement: placement.placement,
                     value: mirror.exitsPerRead, limit: 0, unit: "exits/read", met: mirror.exitsPerRead == 0))
             }
+            if let page = placement.request(.bpfMapPage) {
+                let exits = page.exitsPerRequest + page.kicksPerRequest + page.timedExitsPerRequest + page.timedKicksPerRequest
+                verdicts.append(.init(
+                    target: "path 5 (BPF-map page): zero exits and kicks", placement: placement.placement, value: exits,
+                    limit: 0, unit: "exits + kicks/request", met: exits == 0))
+            }
             if let kicked = placement.request(.kicked), let latency = kicked.latency {
                 let met = latency.p99 <= kickLatencyP99LimitMicroseconds && kicked.abandoned == 0
                 verdicts.append(.init(
@@ -105,6 +111,24 @@ public enum Findings {
                 lines.append("\(name): with kicks suppressed a request waits for the next poll: p50 \(f(suppressed.p50)) "
                     + "/ p99 \(f(suppressed.p99)) µs against a poll interval of "
                     + "\(f(Double(results.settings.pollIntervalMicroseconds))) µs.")
+            }
+            if let page = placement.request(.bpfMapPage), let seen = page.latency {
+                var line = "\(name): on a BPF-map page the guest saw a host BPF program's sched_seen show its request after "
+                    + "p50 \(f(seen.p50)) / p99 \(f(seen.p99)) µs (the program reads at the vCPU thread's next switch or tick; "
+                    + "the guest sees it when it next runs"
+                if let a = page.accounting {
+                    line += ": the vCPU was kept off its CPU \(f(a.vcpuRunQueueMicrosecondsPerRequest)) µs per request"
+                }
+                line += "), for \(f(page.costMicroseconds)) µs of vCPU time "
+                    + "and \(f(page.exitsPerRequest)) exits, \(f(page.kicksPerRequest)) kicks per request"
+                if let woken = page.daemon?.wakeupsPerRequest {
+                    line += "; the daemon woke \(f(woken)) times per request"
+                    if let kicked = placement.request(.kicked)?.daemon?.wakeupsPerRequest {
+                        line += " (\(f(kicked)) with a kick, path 3)"
+                    }
+                }
+                if page.abandoned > 0 { line += "; \(page.abandoned) were never seen within the timeout" }
+                lines.append(line + ".")
             }
         }
         if results.inVMMDevice.uclampFailures > 0 {

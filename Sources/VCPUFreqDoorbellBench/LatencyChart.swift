@@ -13,6 +13,7 @@ public enum LatencyChart {
     static let gap = 60.0
     static let colors: [RequestPathKind: String] = [
         .inVMM: "#444444", .forwarded: "#d62728", .kicked: "#1f77b4", .suppressed: "#2ca02c",
+        .bpfMapPage: "#9467bd",
     ]
     /// Points per curve at most: quantiles beyond this add nothing visible.
     static let maximumPoints = 300
@@ -99,6 +100,7 @@ public enum LatencyChart {
         case .forwarded: return "MMIO, to the daemon"
         case .kicked: return "shared page + kick"
         case .suppressed: return "shared page, no kick"
+        case .bpfMapPage: return "BPF-map page, BPF reads"
         }
     }
 

@@ -6,7 +6,7 @@ import VCPUFreqVMM
 /// cost of a kick, the paths' costs and latencies, the reads.
 ///
 /// Costs and latencies are interleaved: round after round, every path in
-/// turn (path 4's VM attached only for its turn). On a shared machine a
+/// turn (the VMs of paths 4 and 5 attached only for their turns). On a shared machine a
 /// burst of outside work then lands on every path alike, instead of on
 /// whichever path happened to run during it.
 struct PlacementRun {
@@ -29,6 +29,9 @@ struct PlacementRun {
         var requests: UInt64 = 0
         var kicks: UInt64 = 0
         var polls: UInt64 = 0
+        /// The daemon loop's wake-ups (STATUS `daemon.wakeups.total`), less
+        /// the one of the STATUS that closes the window.
+        var wakeups: UInt64 = 0
     }
 
     /// What a path gathers over the rounds.
@@ -52,11 +55,18 @@ struct PlacementRun {
 
         var gathered: [String: Gathered] = [:]
         progress.begin("\(label) · vCPU cost per request, \(configuration.costRounds) rounds of every path")
-        // Cost rounds: every path once per round (path 4's VM attached for the whole phase).
-        let (polledVM, suppressed) = try rig.attachSuppressed()
+        // Cost rounds: every path once per round (the VMs of paths 4 and 5 attached for the whole phase).
+        var attached: [ConnectedVM] = []
         do throws(BenchError) {
-            try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(polledVM.vcpus[0].threadID)], daemonPID: nil)
-            let paths = rig.requestPaths + [rig.kickedWithoutSyscall, suppressed]
+            let (polledVM, suppressed) = try rig.attachSuppressed()
+            attached.append(polledVM)
+            var paths = rig.requestPaths + [rig.kickedWithoutSyscall, suppressed]
+            if rig.bpfMapPageUnavailable == nil {
+                let (pageVM, bpfMapPage) = try rig.attachBPFMapPage()
+                attached.append(pageVM)
+                paths.append(bpfMapPage)
+            }
+            try placement.apply(cpuCount: cpuCount, vcpuThreads: attached.map { Int32($0.vcpus[0].threadID) }, daemonPID: nil)
             for round in 0..<max(configuration.costRounds, 1) {
                 for path in paths {
                     let cost = try path.measureCost(requests: requestCount(path.kind), rounds: 1, timeout: .seconds(120))
@@ -65,10 +75,10 @@ struct PlacementRun {
                 progress.update(round + 1, of: configuration.costRounds)
             }
         } catch {
-            _ = try? polledVM.detach()
+            for vm in attached { _ = try? vm.detach() }
             throw error
         }
-        _ = try? polledVM.detach()
+        for vm in attached { _ = try? vm.detach() }
 
         // Latency rounds.
         let rounds = max(configuration.latencyRounds, 1)
@@ -87,6 +97,7 @@ struct PlacementRun {
                     total.requests &+= counters.requests
                     total.kicks &+= counters.kicks
                     total.polls &+= counters.polls
+                    total.wakeups &+= counters.wakeups
                     gathered[path.name]?.daemon = total
                 }
                 gathered[path.name]?.accounting += accounting
@@ -130,15 +141,19 @@ struct PlacementRun {
             kickWithoutSyscall: variant)
     }
 
-    /// Calls `body` with paths 1-3, 3′ and 4 in order; path 4's VM is attached (and
-    /// placed) for its call only, and detached after it.
+    /// Calls `body` with paths 1-3, 3′, 4 and 5 in order; the VMs of paths 4
+    /// and 5 are attached (and placed) for their call only, and detached after it.
     private func withEveryPath(_ body: (RequestPath, ConnectedVM?) throws(BenchError) -> Void) throws(BenchError) {
         for path in rig.requestPaths { try body(path, rig.connectedVM(for: path.kind)) }
         try body(rig.kickedWithoutSyscall, rig.connectedVM(for: .kicked))
-        let (vm, suppressed) = try rig.attachSuppressed()
-        defer { _ = try? vm.detach() }
-        try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(vm.vcpus[0].threadID)], daemonPID: nil)
-        try body(suppressed, vm)
+        func attachedForItsTurn(_ attach: () throws(BenchError) -> (ConnectedVM, RequestPath)) throws(BenchError) {
+            let (vm, path) = try attach()
+            defer { _ = try? vm.detach() }
+            try placement.apply(cpuCount: cpuCount, vcpuThreads: [Int32(vm.vcpus[0].threadID)], daemonPID: nil)
+            try body(path, vm)
+        }
+        try attachedForItsTurn(rig.attachSuppressed)
+        if rig.bpfMapPageUnavailable == nil { try attachedForItsTurn(rig.attachBPFMapPage) }
     }
 
     /// `count` timed requests of `path`, with the daemon's counters and the
@@ -150,22 +165,28 @@ struct PlacementRun {
         let accounting = HostAccounting(daemonPID: rig.daemon.pid, vcpuThread: Int32(path.vcpu.threadID), cpuCount: cpuCount)
         let perRun = configuration.samplesPerRun
         let runTimeout = Duration.seconds(10) + (configuration.maximumGap * 2 + configuration.applyTimeout) * perRun
-        let before = try? vm?.status()?.counters
+        let beforeStatus = try? vm.map { vm throws(VMMError) in try ConnectedVM.status(of: vm.client, allVMs: false) }
+        let before = beforeStatus?.vms.first?.counters
         let start = accounting.snapshot()
         let latency = try path.measureLatency(
             count: count, perRun: perRun, gapMask: gapMask,
             timeoutTicks: calibration.tsc.ticks(for: configuration.applyTimeout), seed: seed, timeout: runTimeout,
             primer: Rig.primer(for: path), progress: update)
         let end = accounting.snapshot()
-        let after = try? vm?.status()?.counters
+        let afterStatus = try? vm.map { vm throws(VMMError) in try ConnectedVM.status(of: vm.client, allVMs: false) }
+        let after = afterStatus?.vms.first?.counters
         var counters: DaemonCounters?
         if let before, let after {
-            // The primer is one more request the daemon consumed: not counted.
-            let primed: UInt64 = path.kind == .inVMM ? 0 : 1
+            // The primer is one more request the daemon consumed: not counted
+            // (path 5's daemon polls once a second: it may never see it).
+            let primed: UInt64 = path.kind.reachesDaemon ? 1 : 0
+            let woken = (afterStatus?.daemon.wakeups?.total).flatMap { a in
+                (beforeStatus?.daemon.wakeups?.total).map { a &- $0 }
+            } ?? 0
             counters = DaemonCounters(
                 requests: (after.requests &- before.requests) &- min(primed, after.requests &- before.requests),
                 kicks: (after.kicks &- before.kicks) &- (path.kind == .kicked ? min(primed, after.kicks &- before.kicks) : 0),
-                polls: after.polls &- before.polls)
+                polls: after.polls &- before.polls, wakeups: woken &- min(woken, 1))
         }
         return (latency, counters, accounting.difference(start, end))
     }
@@ -174,7 +195,7 @@ struct PlacementRun {
         switch kind {
         case .inVMM, .forwarded: return configuration.exitingRequests
         case .kicked: return configuration.kickedRequests
-        case .suppressed: return configuration.suppressedRequests
+        case .suppressed, .bpfMapPage: return configuration.suppressedRequests
         }
     }
 }

@@ -111,8 +111,8 @@ public enum Report {
     public static func placementTable(_ results: DoorbellResults) -> String {
         var lines = [
             "| placement | path | applied p50 / p99 (µs) | p99 of A / of B (µs) | vCPU cost per request, daemon asleep, p50 (µs) "
-                + "| daemon CPU (µs) | daemon waiting for a CPU (µs) | vCPU preempted (µs) | other load | steal |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+                + "| daemon CPU (µs) | daemon waiting for a CPU (µs) | daemon wake-ups | vCPU preempted (µs) | other load | steal |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for placement in results.placements {
             var rows = placement.requests.filter { $0.path != .inVMM }
@@ -129,6 +129,7 @@ public enum Report {
                 lines.append("| \(placement.placement.rawValue) | \(label) | \(latency) | \(split) | \(spaced) "
                     + "| \(a.map { number($0.daemonCPUMicrosecondsPerRequest) } ?? "—") "
                     + "| \(a.map { number($0.daemonRunQueueMicrosecondsPerRequest) } ?? "—") "
+                    + "| \(request.daemon?.wakeupsPerRequest.map { number($0) } ?? "—") "
                     + "| \(a.map { number($0.vcpuRunQueueMicrosecondsPerRequest) } ?? "—") "
                     + "| \(percent(a?.otherLoadShare)) | \(percent(a?.stealShare)) |")
             }
@@ -158,18 +159,22 @@ public enum Report {
             + "\(results.settings.expectedUtilMinA) / \(results.settings.expectedUtilMinB)); "
             + "\(results.settings.latencySamples) timed requests per path and placement, spaced by "
             + "\(number(results.settings.meanGapMicroseconds)) µs of guest work on average; "
-            + "path 4 polls every \(results.settings.pollIntervalMicroseconds) µs. Guest TSC "
+            + "path 4 polls every \(results.settings.pollIntervalMicroseconds) µs; path 5 publishes utilizations "
+            + "\(results.settings.expectedUtilMinA) / \(results.settings.expectedUtilMinB) (its daemon polls once a second). Guest TSC "
             + "\(number(results.calibration.tsc.ticksPerMicrosecond)) ticks/µs; time stamps add "
             + "\(number(results.calibration.timestampOverheadNanoseconds)) ns per timed request.\n\n"
         text += "## Requests\n\n" + requestTable(results) + "\n\n"
         text += "vCPU cost: back to back, not waiting ((run of N − empty run) / N, median of "
             + "\(results.settings.costRounds) rounds). Applied: request → hint applied, timed in the guest "
             + "(path 1: the exit returned, the VMM applied it; paths 2-4: the daemon's host area shows the "
-            + "request's util_min). Exits: the VMM's exit counters. × path 1: the same placement's path 1.\n\n"
+            + "request's util_min; path 5: the slot's `sched_seen`, which only the host's BPF programs write, shows "
+            + "the request's utilization — a host BPF program has seen it). Exits: the VMM's exit counters. "
+            + "× path 1: the same placement's path 1.\n\n"
         text += "## cur_perf reads\n\n" + readTable(results) + "\n\n"
         text += "## Targets\n\n" + targetMatrix(results) + "\n\n"
         text += "## Where the time goes\n\n" + placementTable(results) + "\n\n"
-        text += "Per timed request: the daemon's CPU time and its time runnable but waiting for a CPU, the vCPU "
+        text += "Per timed request: the daemon's CPU time, its time runnable but waiting for a CPU and its loop's "
+            + "wake-ups (STATUS `daemon.wakeups`, for any reason), the vCPU "
             + "thread's time runnable but off its CPU (/proc/…/schedstat); other load: the share of all CPUs "
             + "busy with processes other than the benchmark and its daemon; steal: taken by this machine's own "
             + "hypervisor (/proc/stat).\n\n"

@@ -3,6 +3,7 @@ import Glibc
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqProtocol
 import VCPUFreqVMM
 
 /// Everything the benchmark measures on, built once and shared by every
@@ -15,11 +16,14 @@ import VCPUFreqVMM
 /// | `forwarded` | profile "kicked" | shared page only | path 2 (its host area is watched), forwarded reads |
 /// | `kicked` | profile "kicked" | page, mirror, doorbell | path 3, mirror reads |
 /// | `polled` | profile "polled" | page, mirror, doorbell | path 4, attached only while measured |
+/// | `bpfpage` | profile "scheduler" | the page as a BPF map, mirror, doorbell | path 5, attached only while measured |
 ///
 /// The polled VM is attached only while path 4 is measured: a VM whose
 /// kicks are suppressed makes the daemon wake up every poll interval for
 /// as long as it is attached, and those wake-ups would land in the other
-/// paths' numbers.
+/// paths' numbers. Path 5's VM is handled the same way (its daemon polls
+/// once a second, and its vCPU thread's events make the BPF programs read
+/// its slot).
 final class Rig {
     let directory: String
     let daemon: DaemonProcess
@@ -33,6 +37,9 @@ final class Rig {
     /// Path 3′: path 3's VM and slot, requests without the latency flag.
     let kickedWithoutSyscall: RequestPath
     let readPaths: [ReadPath]
+    /// Why path 5 cannot run (the daemon offers no BPF-map pages: no BPF
+    /// programs, `--no-bpf`); nil when it can.
+    let bpfMapPageUnavailable: String?
     private var tornDown = false
     /// The eventfds behind path 1's VM's idle doorbells (`measureIdleKicks`).
     private var idleDoorbells: [EventFD] = []
@@ -92,6 +99,9 @@ final class Rig {
         kickedWithoutSyscall = RequestPath(
             kind: .kicked, isVariant: true, vcpu: variant.vcpu, ram: variant.ram, block: variant.block,
             scratchBytes: variant.scratchBytes, template: quiet)
+        let capability = (try? ConnectedVM.status(of: kicked.client, allVMs: false))?.daemon.capabilities["bpf_map_page"]
+        bpfMapPageUnavailable = capability?.hasPrefix("available") == true
+            ? nil : (capability ?? "the daemon does not say whether it offers BPF-map pages")
         readPaths = [
             ReadPath(kind: .inVMM, vcpu: inVMM.vcpus[0], address: inVMMAddresses.upstream(.curPerf, vcpu: 0)),
             ReadPath(kind: .forwarded, vcpu: forwarded.vcpus[0], address: forwarded.addresses.upstream(.curPerf, vcpu: 0)),
@@ -100,11 +110,14 @@ final class Rig {
     }
 
     private static func connect(
-        _ system: KVMSystem, _ daemon: DaemonProcess, _ name: String, profile: String, mirror: Bool
+        _ system: KVMSystem, _ daemon: DaemonProcess, _ name: String, profile: String, mirror: Bool,
+        bpfMapPage: Bool = false
     ) throws(BenchError) -> ConnectedVM {
         let client: VCPUFreqClient
         do {
-            client = try VCPUFreqClient(socketPath: daemon.socketPath, clientName: "vcpufreq bench doorbell")
+            client = try VCPUFreqClient(
+                socketPath: daemon.socketPath, clientName: "vcpufreq bench doorbell",
+                features: SharedPageABIFeatures.all | (bpfMapPage ? ProtocolFeature.bpfMapPage : 0))
         } catch {
             throw .vmm(.daemonUnreachable(socketPath: daemon.socketPath, error))
         }
@@ -121,13 +134,46 @@ final class Rig {
     /// it when done (`ConnectedVM.detach`), or the daemon keeps polling.
     func attachSuppressed() throws(BenchError) -> (ConnectedVM, RequestPath) {
         let vm = try Self.connect(system, daemon, "polled", profile: BenchTopology.polledProfile, mirror: true)
+        return (vm, Self.path(.suppressed, on: vm, values: (BenchTopology.requestA, BenchTopology.requestB)))
+    }
+
+    /// Attaches path 5's VM, whose shared page must be a BPF map, and returns
+    /// it with its path; detach it when done. Throws when the daemon gave a
+    /// memfd (no BPF programs: the note says why).
+    func attachBPFMapPage() throws(BenchError) -> (ConnectedVM, RequestPath) {
+        let vm = try Self.connect(system, daemon, "bpfpage", profile: BenchTopology.schedulerProfile, mirror: true, bpfMapPage: true)
+        guard vm.shared?.pageKind == .bpfMap else {
+            let note = (try? vm.status()?.sharedPageNote) ?? nil
+            _ = try? vm.detach()
+            throw .measurement("path 5 needs a BPF-map shared page; the daemon gave a memfd: \(note ?? "no reason given")")
+        }
+        return (vm, Self.path(.bpfMapPage, on: vm, values: (BenchTopology.utilizationA, BenchTopology.utilizationB)))
+    }
+
+    /// A path on an attached one-vCPU VM, its block at the start of the VM's scratch RAM.
+    private static func path(_ kind: RequestPathKind, on vm: ConnectedVM, values: (UInt32, UInt32)) -> RequestPath {
         let scratch = vm.vm.layout.scratch
-        let path = RequestPath(
-            kind: .suppressed, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: scratch.lowerBound,
+        return RequestPath(
+            kind: kind, vcpu: vm.vcpus[0], ram: vm.vm.ram, block: scratch.lowerBound,
             scratchBytes: scratch.upperBound - scratch.lowerBound,
-            template: Self.template(.suppressed, addresses: vm.addresses,
-                                    values: (BenchTopology.requestA, BenchTopology.requestB)))
-        return (vm, path)
+            template: template(kind, addresses: vm.addresses, values: values))
+    }
+
+    /// Path 5: a utilization publish with no kick (kick mode "scheduler"
+    /// keeps the kick bit clear), seen when the slot's `sched_seen` — which
+    /// only the host's BPF programs write — shows that utilization.
+    static func bpfMapPageTemplate(addresses: DeviceAddresses, values: (UInt32, UInt32)) -> RequestLoopParameters {
+        var block = RequestLoopParameters(kind: .publish, target: addresses.slot(vcpu: 0), values: values)
+        block.doorbell = addresses.doorbell(vcpu: 0)
+        block.field = SharedPageABI.Slot.utilization
+        let flags = SharedPageABI.GuestFlags.utilValid.rawValue
+        block.flags = (flags, flags)
+        block.watch = addresses.slotField(SharedPageABI.Slot.schedulerSeen, vcpu: 0)
+        typealias Seen = SharedPageABI.SchedulerSeen
+        block.mask = Seen.utilizationValidBit | Seen.utilizationMask
+        func seen(_ utilization: UInt32) -> UInt32 { Seen(sequence: 0, utilization: UInt16(clamping: utilization)).word }
+        block.expected = (seen(values.0), seen(values.1))
+        return block
     }
 
     /// Paths 2-4: the request and where the guest sees it applied — util_min,
@@ -138,6 +184,7 @@ final class Rig {
     static func template(
         _ kind: RequestPathKind, addresses: DeviceAddresses, values: (UInt32, UInt32)
     ) -> RequestLoopParameters {
+        if kind == .bpfMapPage { return bpfMapPageTemplate(addresses: addresses, values: values) }
         var block: RequestLoopParameters
         if kind == .forwarded {
             block = RequestLoopParameters(kind: .store, target: addresses.upstream(.setPerf, vcpu: 0), values: values)
@@ -159,6 +206,15 @@ final class Rig {
     /// The primer of a daemon path (`RequestPath.prime`); nil for path 1.
     static func primer(for path: RequestPath) -> RequestLoopParameters? {
         guard path.kind != .inVMM else { return nil }
+        if path.kind == .bpfMapPage {
+            // A utilization the loop never asks for (the primer's util_min).
+            var block = path.template
+            let utilization = BenchTopology.utilMin(forKHz: BenchTopology.primer)
+            block.values = (utilization, utilization)
+            let seen = SharedPageABI.SchedulerSeen(sequence: 0, utilization: UInt16(utilization)).word
+            block.expected = (seen, seen)
+            return block
+        }
         var block = path.template
         block.values = (BenchTopology.primer, BenchTopology.primer)
         block.flags = (SharedPageABI.GuestFlags.perfValid.rawValue, SharedPageABI.GuestFlags.perfValid.rawValue)
@@ -169,14 +225,14 @@ final class Rig {
 
     func connectedVM(for kind: RequestPathKind) -> ConnectedVM? {
         switch kind {
-        case .inVMM, .suppressed: return nil
+        case .inVMM, .suppressed, .bpfMapPage: return nil
         case .forwarded: return forwarded
         case .kicked: return kicked
         }
     }
 
-    /// The vCPU threads of paths 1-3 (what a placement moves; path 4's VM is
-    /// placed when attached).
+    /// The vCPU threads of paths 1-3 (what a placement moves; the VMs of
+    /// paths 4 and 5 are placed when attached).
     var vcpuThreads: [Int32] {
         ([inVMM.vcpus[0]] + [forwarded, kicked].map { $0.vcpus[0] }).map { Int32($0.threadID) }
     }

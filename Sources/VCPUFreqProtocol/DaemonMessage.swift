@@ -8,7 +8,8 @@ public enum DaemonMessage: Equatable, Sendable {
     /// device model's InvalidAccess code + 1 (the value is then the safe answer).
     case readOK(value: UInt64, invalid: UInt32)
     case writeOK(invalid: UInt32)
-    /// Carries the shared-memory memfd as its one file descriptor.
+    /// Carries the shared page's descriptor (a memfd, or a BPF map then the
+    /// mirror's memfd when there is a mirror): `SharedLayout.descriptorCount`.
     case sharedOK(SharedLayout)
     /// Carries `count` doorbell eventfds, for doorbells first...first+count-1.
     case doorbells(first: UInt32, count: UInt32)
@@ -50,7 +51,7 @@ public enum DaemonMessage: Equatable, Sendable {
 
     /// Where things are in the memfd and in the guest's device space.
     public struct SharedLayout: Equatable, Sendable {
-        /// Bytes of the memfd.
+        /// Bytes of the memfd (with a BPF-map page: of the mirror's memfd; 0 without a mirror).
         public var memfdSize: UInt64
         /// Shared page region: offset in the memfd, size, device-space offset to map it at.
         public var pageOffset: UInt64
@@ -66,11 +67,14 @@ public enum DaemonMessage: Equatable, Sendable {
         public var doorbellCount: UInt32
         /// DOORBELLS messages that follow this one.
         public var doorbellMessages: UInt32
+        /// What the page's descriptor is (`page_kind`, u32; unknown values are malformed).
+        public var pageKind: SharedPageKind
 
         public init(
             memfdSize: UInt64, pageOffset: UInt64, pageSize: UInt64, pageDeviceOffset: UInt64,
             mirrorOffset: UInt64, mirrorSize: UInt64, mirrorDeviceOffset: UInt64,
-            doorbellDeviceOffset: UInt64, doorbellStride: UInt32, doorbellCount: UInt32, doorbellMessages: UInt32
+            doorbellDeviceOffset: UInt64, doorbellStride: UInt32, doorbellCount: UInt32, doorbellMessages: UInt32,
+            pageKind: SharedPageKind = .memfd
         ) {
             self.memfdSize = memfdSize
             self.pageOffset = pageOffset
@@ -83,7 +87,12 @@ public enum DaemonMessage: Equatable, Sendable {
             self.doorbellStride = doorbellStride
             self.doorbellCount = doorbellCount
             self.doorbellMessages = doorbellMessages
+            self.pageKind = pageKind
         }
+
+        /// Descriptors SHARED_OK carries: the memfd; or the BPF map, then the
+        /// mirror's memfd when there is a mirror.
+        public var descriptorCount: Int { pageKind == .bpfMap && mirrorSize > 0 ? 2 : 1 }
     }
 
     public var type: MessageType {
@@ -103,7 +112,7 @@ public enum DaemonMessage: Equatable, Sendable {
     /// File descriptors that travel with this message.
     public var descriptorCount: Int {
         switch self {
-        case .sharedOK: return 1
+        case .sharedOK(let layout): return layout.descriptorCount
         case .doorbells(_, let count): return Int(count)
         default: return 0
         }
@@ -142,7 +151,7 @@ public enum DaemonMessage: Equatable, Sendable {
             writer.u32(layout.doorbellStride)
             writer.u32(layout.doorbellCount)
             writer.u32(layout.doorbellMessages)
-            writer.u32(0)
+            writer.u32(layout.pageKind.rawValue)
         case .doorbells(let first, let count):
             writer.u32(first)
             writer.u32(count)
@@ -210,11 +219,15 @@ public enum DaemonMessage: Equatable, Sendable {
             let stride = try reader.u32("doorbell_stride")
             let count = try reader.u32("doorbell_count")
             let messages = try reader.u32("doorbell_messages")
-            _ = try reader.u32("reserved")
+            let rawKind = try reader.u32("page_kind")
+            guard let kind = SharedPageKind(rawValue: rawKind) else {
+                throw ProtocolViolation(.malformed, "SHARED_OK page_kind \(rawKind) is not defined")
+            }
             message = .sharedOK(SharedLayout(
                 memfdSize: values[0], pageOffset: values[1], pageSize: values[2], pageDeviceOffset: values[3],
                 mirrorOffset: values[4], mirrorSize: values[5], mirrorDeviceOffset: values[6],
-                doorbellDeviceOffset: values[7], doorbellStride: stride, doorbellCount: count, doorbellMessages: messages))
+                doorbellDeviceOffset: values[7], doorbellStride: stride, doorbellCount: count, doorbellMessages: messages,
+                pageKind: kind))
         case .doorbells:
             let first = try reader.u32("first")
             let count = try reader.u32("count")

@@ -28,11 +28,15 @@ extension StatusDocument {
         /// bucket 31 = from 2^31 µs on. Trailing empty buckets are left out.
         public var runDelayBuckets: [UInt64]
         public var exits: Exits
+        /// What the guest asked at the thread's scheduling events, read in
+        /// place by the programs (a vCPU with a BPF-map shared page); nil for
+        /// other threads.
+        public var guest: GuestSamples? = nil
 
         /// `on_cpu` and `last_cpu` in JSON, decodable with convertFromSnakeCase.
         enum CodingKeys: String, CodingKey {
             case sampledAtNanoseconds, runtimeNanoseconds, wakeups, voluntarySwitches, involuntarySwitches
-            case migrations, runDelaySumNanoseconds, runDelayCount, runDelayBuckets, exits
+            case migrations, runDelaySumNanoseconds, runDelayCount, runDelayBuckets, exits, guest
             case onCPU = "onCpu"
             case lastCPU = "lastCpu"
         }
@@ -54,6 +58,65 @@ extension StatusDocument {
             self.runDelayCount = runDelayCount
             self.runDelayBuckets = runDelayBuckets
             self.exits = exits
+        }
+    }
+
+    /// The guest's requests as the host's BPF programs read them from a
+    /// BPF-map shared page, in place, at the vCPU thread's switches,
+    /// wake-ups and scheduler ticks (`struct vcpufreq_guest_samples`):
+    /// cumulative since tracked, values after bounds and the VM's caps.
+    public struct GuestSamples: Codable, Equatable, Sendable {
+        /// Consistent reads of the guest half.
+        public var reads: UInt64
+        /// Reads that found the guest writing (odd sequence, or it changed
+        /// during the read): refused, never used.
+        public var busy: UInt64
+        /// Consistent reads of a sequence the previous read had not seen.
+        public var newRequests: UInt64
+        /// Reads with a value above the VM's cap (cut to it).
+        public var capped: UInt64
+        /// Reads with a fault (unknown flags, utilization > 1024, perf 0 or above the max).
+        public var rejected: UInt64
+        /// Reads with a utilization request, and the sum of those utilizations.
+        public var utilizationReads: UInt64
+        public var utilizationSum: UInt64
+        /// Reads with the latency flag honoured / a boost granted.
+        public var latencyReads: UInt64
+        public var boostReads: UInt64
+        /// CLOCK_MONOTONIC of the last consistent read, ns; 0 = none yet.
+        public var lastReadNanoseconds: UInt64
+        /// The guest sequence of that read, its honoured flags (`SharedPageABI.GuestFlags`),
+        /// its utilization and performance after the caps (nil: none requested).
+        public var lastSequence: UInt32
+        public var lastFlags: UInt32
+        public var lastUtilization: UInt32?
+        public var lastPerformanceKHz: UInt32?
+
+        public init(
+            reads: UInt64 = 0, busy: UInt64 = 0, newRequests: UInt64 = 0, capped: UInt64 = 0, rejected: UInt64 = 0,
+            utilizationReads: UInt64 = 0, utilizationSum: UInt64 = 0, latencyReads: UInt64 = 0, boostReads: UInt64 = 0,
+            lastReadNanoseconds: UInt64 = 0, lastSequence: UInt32 = 0, lastFlags: UInt32 = 0,
+            lastUtilization: UInt32? = nil, lastPerformanceKHz: UInt32? = nil
+        ) {
+            self.reads = reads
+            self.busy = busy
+            self.newRequests = newRequests
+            self.capped = capped
+            self.rejected = rejected
+            self.utilizationReads = utilizationReads
+            self.utilizationSum = utilizationSum
+            self.latencyReads = latencyReads
+            self.boostReads = boostReads
+            self.lastReadNanoseconds = lastReadNanoseconds
+            self.lastSequence = lastSequence
+            self.lastFlags = lastFlags
+            self.lastUtilization = lastUtilization
+            self.lastPerformanceKHz = lastPerformanceKHz
+        }
+
+        /// Mean utilization over the reads that had one; nil without any.
+        public var meanUtilization: Double? {
+            utilizationReads > 0 ? Double(utilizationSum) / Double(utilizationReads) : nil
         }
     }
 

@@ -22,6 +22,14 @@ public enum PrometheusExposition {
         out.family("vcpus", "gauge", "Attached vCPUs.", [("", "\(status.daemon.vcpus)")])
         out.family("recovered_threads", "gauge", "Threads restored at start from a killed daemon's journal.",
                    [("", "\(status.daemon.recoveredThreads)")])
+        if let wakeups = status.daemon.wakeups {
+            out.family("daemon_wakeups_total", "counter", "Wake-ups of the daemon's loop (epoll_wait returns with events).",
+                       [("", "\(wakeups.total)")])
+            out.family("daemon_wakeup_events_total", "counter", "Events the daemon's loop woke up for, by source.", [
+                ("{source=\"timer\"}", "\(wakeups.timer)"), ("{source=\"doorbell\"}", "\(wakeups.doorbells)"),
+                ("{source=\"connection\"}", "\(wakeups.connections)"), ("{source=\"other\"}", "\(wakeups.other)"),
+            ])
+        }
 
         var perVM = Families()
         var perVCPU = Families()
@@ -79,6 +87,13 @@ public enum PrometheusExposition {
         "host_kvm_userspace_exits_total": ("counter", "Returns from KVM_RUN to the VMM by reason (BPF)."),
         "host_kvm_mmio_total": ("counter", "MMIO accesses KVM saw, by operation (BPF)."),
         "host_kvm_pio_total": ("counter", "Port I/O KVM saw, by direction (BPF)."),
+        "guest_reads_total": ("counter", "Consistent reads of the guest's slot by the host's BPF programs (BPF-map page)."),
+        "guest_busy_reads_total": ("counter", "Reads of the guest's slot refused: the guest was writing it (BPF)."),
+        "guest_new_requests_total": ("counter", "Guest requests the host's BPF programs saw (BPF)."),
+        "guest_capped_reads_total": ("counter", "Reads with a guest value above the VM's cap (BPF)."),
+        "guest_rejected_reads_total": ("counter", "Reads with a malformed guest value (BPF)."),
+        "guest_utilization_reads_total": ("counter", "Reads with a guest utilization request (BPF)."),
+        "guest_utilization_sum_total": ("counter", "Sum of the guest utilizations read, after the cap (BPF); / reads = mean."),
     ]
 
     /// Samples of several families, collected VM by VM, written family by
@@ -128,6 +143,15 @@ public enum PrometheusExposition {
             add("host_kvm_mmio_total", "\(labels),op=\"unsatisfied_read\"", exits.mmioUnsatisfiedReads)
             add("host_kvm_pio_total", "\(labels),dir=\"in\"", exits.pioIn)
             add("host_kvm_pio_total", "\(labels),dir=\"out\"", exits.pioOut)
+            if let guest = truth.guest {
+                add("guest_reads_total", labels, guest.reads)
+                add("guest_busy_reads_total", labels, guest.busy)
+                add("guest_new_requests_total", labels, guest.newRequests)
+                add("guest_capped_reads_total", labels, guest.capped)
+                add("guest_rejected_reads_total", labels, guest.rejected)
+                add("guest_utilization_reads_total", labels, guest.utilizationReads)
+                add("guest_utilization_sum_total", labels, guest.utilizationSum)
+            }
         }
     }
 

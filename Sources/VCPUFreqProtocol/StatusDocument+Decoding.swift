@@ -27,5 +27,7 @@ extension StatusDocument.VM {
             counters: try container.decode(StatusDocument.Counters.self, forKey: .counters),
             invalidAccesses: try container.decode([String: UInt64].self, forKey: .invalidAccesses),
             vcpus: try container.decode([StatusDocument.VCPU].self, forKey: .vcpus))
+        sharedPage = try container.decodeIfPresent(String.self, forKey: .sharedPage)
+        sharedPageNote = try container.decodeIfPresent(String.self, forKey: .sharedPageNote)
     }
 }

@@ -26,6 +26,9 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var vcpus: Int
         /// Threads restored at start from a killed daemon's journal.
         public var recoveredThreads: Int
+        /// How often the daemon's loop woke up, and for what (nil from
+        /// daemons before it was counted).
+        public var wakeups: Wakeups? = nil
 
         public init(
             version: String, pid: Int32, uptimeSeconds: Double, actuators: String, actuatorNotes: [String],
@@ -45,6 +48,30 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         }
     }
 
+    /// The daemon loop's wake-ups since it started: `total` returns of
+    /// epoll_wait with at least one event, and the events by source (one
+    /// wake-up may carry several). A request that a host BPF program
+    /// consumes from a BPF-map page costs none of them.
+    public struct Wakeups: Codable, Equatable, Sendable {
+        public var total: UInt64
+        /// Its timer: policy deadlines, polls of kick-suppressed VMs, frequency refresh, metrics.
+        public var timer: UInt64
+        /// Doorbell eventfds (kicks).
+        public var doorbells: UInt64
+        /// VMM and status client sockets (messages, replies draining).
+        public var connections: UInt64
+        /// New connections and signals.
+        public var other: UInt64
+
+        public init(total: UInt64 = 0, timer: UInt64 = 0, doorbells: UInt64 = 0, connections: UInt64 = 0, other: UInt64 = 0) {
+            self.total = total
+            self.timer = timer
+            self.doorbells = doorbells
+            self.connections = connections
+            self.other = other
+        }
+    }
+
     public struct VM: Codable, Equatable, Sendable {
         public var id: UInt32
         public var name: String
@@ -57,6 +84,11 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         public var polling: Bool
         public var sharedMapped: Bool
         public var mirrorMapped: Bool
+        /// What the shared page is once mapped: "bpf-map" (host BPF programs
+        /// read it in place) or "memfd"; nil before MAP_SHARED.
+        public var sharedPage: String? = nil
+        /// Why a VM got a memfd page rather than a BPF map (nil otherwise).
+        public var sharedPageNote: String? = nil
         public var counters: Counters
         /// Invalid guest accesses by kind (docs/abi.md names).
         public var invalidAccesses: [String: UInt64]
@@ -68,7 +100,7 @@ public struct StatusDocument: Codable, Equatable, Sendable {
         /// failed on every document with a VM. Decoding also accepts
         /// `peerPID` (StatusDocument+Decoding.swift).
         enum CodingKeys: String, CodingKey {
-            case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, counters
+            case id, name, profile, actuators, kickMode, polling, sharedMapped, mirrorMapped, sharedPage, sharedPageNote, counters
             case invalidAccesses, vcpus
             case peerPID = "peerPid"
             case peerUID = "peerUid"

@@ -22,6 +22,35 @@ public enum Wire {
     public static let doorbellsPerMessage = 240
 }
 
+/// HELLO feature bits that are about the protocol, not the shared page
+/// (whose feature bits, `SharedPageABI.Feature`, are 0...15). A daemon that
+/// does not know a bit leaves it out of HELLO_OK's grant, so a client asks
+/// for it freely and looks at the grant.
+public enum ProtocolFeature {
+    /// The VMM can map a shared page that is a BPF map (SHARED_OK
+    /// `page_kind` = `SharedPageKind.bpfMap`, its fd first, the mirror in a
+    /// memfd of its own). Granted when the daemon runs the BPF programs.
+    public static let bpfMapPage: UInt32 = 1 << 16
+}
+
+/// What SHARED_OK's page descriptor is (`page_kind`, the u32 that was
+/// `reserved` in the first protocol v1 daemons: those always sent 0).
+public enum SharedPageKind: UInt32, Sendable, CaseIterable {
+    /// One memfd holds the page (at `page_offset`) and the mirror (at `mirror_offset`).
+    case memfd = 0
+    /// The page is an mmapable BPF array map (offset 0 of its fd) host BPF
+    /// programs read in place; the mirror, when there is one, is a separate
+    /// memfd (the message's second descriptor) of `memfd_size` bytes.
+    case bpfMap = 1
+
+    public var name: String {
+        switch self {
+        case .memfd: return "memfd"
+        case .bpfMap: return "bpf-map"
+        }
+    }
+}
+
 /// Message types. Replies are the request type with bit 7 set.
 public enum MessageType: UInt16, CaseIterable, Sendable {
     case hello = 0x01

@@ -27,6 +27,8 @@ final class Connection {
     let peerStartTime: UInt64?
     var state: State = .awaitingHello
     var clientName = ""
+    /// HELLO_OK's grant: shared page features and `ProtocolFeature` bits.
+    var grantedFeatures: UInt32 = 0
     /// One byte more than the largest client message, so a longer packet is
     /// seen as truncated (MSG_TRUNC) rather than silently cut.
     var receiveBuffer: [UInt8]

@@ -218,6 +218,7 @@ extension Server {
         if let shared = session.shared {
             for bell in shared.doorbells { try? epoll.remove(bell.descriptor) }
         }
+        bpf.release(session)
         let restored = session.restoreAll()
         sessions.removeValue(forKey: session.id)
         for thread in session.threads { attachedTIDs.remove(thread.target.tid) }

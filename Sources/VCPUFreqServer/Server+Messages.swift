@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import VCPUFreqBPF
 import VCPUFreqCore
 import VCPUFreqLinux
 import VCPUFreqProtocol
@@ -20,7 +21,9 @@ extension Server {
             }
             connection.clientName = hello.clientName
             connection.state = .ready
-            let granted = hello.features & SharedPageABI.Feature.all.rawValue
+            var granted = hello.features & SharedPageABI.Feature.all.rawValue
+            if bpf.offersPages { granted |= hello.features & ProtocolFeature.bpfMapPage }
+            connection.grantedFeatures = granted
             DaemonMessage.helloOK(.init(
                 version: Wire.version, features: granted, maximumVCPUs: UInt32(clamping: configuration.maximumVCPUs),
                 daemonVersion: "vcpufreq \(Self.version)")).encode(id: id, into: &connection.writer)
@@ -174,14 +177,31 @@ extension Server {
         guard session.shared == nil else {
             return fail(connection, id: id, type: type, ProtocolViolation(.invalidState, "MAP_SHARED was already answered"))
         }
+        // A BPF-map page for a VMM that asked for one at HELLO, when the
+        // programs run and a page map can be made; a memfd otherwise.
+        var bpfPage: (map: BPFPageMap, index: UInt32)?
+        if connection.grantedFeatures & ProtocolFeature.bpfMapPage != 0 {
+            switch bpf.makePage(for: session) {
+            case .success(let page): bpfPage = page
+            case .failure(let refusal):
+                session.sharedPageNote = "\(refusal)"
+                logger.notice("memfd shared page instead of a BPF map", metadata: ["vm": "\(session.name)", "reason": "\(refusal)"])
+            }
+        } else {
+            session.sharedPageNote = bpf.offersPages
+                ? "the VMM did not ask for a BPF-map page (HELLO feature 0x10000)" : bpf.pageCapability.reason
+        }
         let region: SharedRegion
         do {
             region = try session.mapShared(
                 mirror: request.flags & ClientMessage.MapSharedRequest.mirror != 0,
-                doorbells: request.flags & ClientMessage.MapSharedRequest.doorbells != 0, generation: generation, now: now)
+                doorbells: request.flags & ClientMessage.MapSharedRequest.doorbells != 0, generation: generation, now: now,
+                bpfPage: bpfPage)
         } catch {
+            if let bpfPage { bpf.releaseIndex(bpfPage.index) }
             return fail(connection, id: id, type: type, ProtocolViolation(.resources, "cannot create shared memory: \(error)"))
         }
+        bpf.install(session, region: region)
         for (slot, bell) in region.doorbells.enumerated() {
             let token = Self.doorbellKind | UInt64(session.id) << 16 | UInt64(slot)
             do {
@@ -192,7 +212,7 @@ extension Server {
             }
         }
         DaemonMessage.sharedOK(region.layout(vcpuCount: session.vcpuCount)).encode(id: id, into: &connection.writer)
-        guard send(connection, descriptors: [region.file.descriptor]) else { return }
+        guard send(connection, descriptors: region.descriptors) else { return }
         var first = 0
         while first < region.doorbells.count {
             let count = min(Wire.doorbellsPerMessage, region.doorbells.count - first)

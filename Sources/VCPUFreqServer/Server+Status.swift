@@ -5,7 +5,7 @@ import VCPUFreqProtocol
 
 extension Server {
     func statusDocument(for selected: [VMSession]) -> StatusDocument {
-        let daemon = StatusDocument.Daemon(
+        var daemon = StatusDocument.Daemon(
             version: Self.version, pid: getpid(),
             uptimeSeconds: Double(MonotonicClock.nowNanoseconds() - startTime) / 1e9,
             actuators: actuatorSummary, actuatorNotes: plan.notes,
@@ -13,9 +13,11 @@ extension Server {
                 "uclamp": capabilities.uclamp.description, "cgroup_uclamp": capabilities.cgroupUclamp.description,
                 "eevdf_slice": capabilities.eevdfSlice.description, "nice": capabilities.nice.description,
                 "affinity": capabilities.affinity.description, "bpf_map": capabilities.bpfMap.description,
+                "bpf_map_page": bpf.pageCapability.description,
             ],
             bpf: bpf.summary, dryRun: configuration.dryRun, connections: connections.count, vcpus: attachedVCPUs,
             recoveredThreads: recoveredThreads)
+        daemon.wakeups = wakeups
         return bpf.withHostTruth(StatusDocument(daemon: daemon, vms: selected.map(vmStatus)))
     }
 
@@ -38,7 +40,7 @@ extension Server {
                 kicks: counters.kicks[vcpu], hintsApplied: counters.hintsApplied[vcpu],
                 invalidAccesses: device.invalid(vcpu: vcpu), actuationErrors: counters.actuationErrors[vcpu])
         }
-        return StatusDocument.VM(
+        var vm = StatusDocument.VM(
             id: session.id, name: session.name, profile: session.profile, peerPID: session.peer.pid,
             peerUID: session.peer.uid, actuators: actuatorSummary(for: session.model), kickMode: session.model.policy.kickMode.rawValue,
             polling: session.kicks.isPolling, sharedMapped: session.shared != nil,
@@ -49,6 +51,9 @@ extension Server {
                 actuationErrors: counters.actuationErrors.reduce(0, &+), threadsGone: counters.threadsGone,
                 restores: counters.restores),
             invalidAccesses: invalid, vcpus: vcpus)
+        vm.sharedPage = session.shared.map { $0.kind.name }
+        vm.sharedPageNote = session.shared?.kind == .bpfMap ? nil : session.sharedPageNote
+        return vm
     }
 
     /// `set_perf 1803000 kHz`, `util_hint 512`, `shared_page util 600 boost latency`.

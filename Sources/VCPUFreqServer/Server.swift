@@ -16,6 +16,10 @@ public final class Server {
 
     let configuration: ServerConfiguration
     let logger: Logger
+    /// What the state directory names: pin directory, cgroup parent.
+    let instance: DaemonInstance
+    /// State directory, socket and metrics file are this daemon's alone while it runs.
+    let locks: InstanceLocks
     let epoll: Epoll
     var listener: SeqPacketListener?
     let signals: SignalFD
@@ -44,6 +48,8 @@ public final class Server {
     var nextConnectionID: UInt32 = 1
     var nextVMID: UInt32 = 1
     private(set) var recoveredThreads = 0
+    /// The loop's wake-ups by source (STATUS `daemon.wakeups`).
+    private(set) var wakeups = StatusDocument.Wakeups()
     /// The deadline the timerfd is armed for; nil once it fired (or never armed).
     private var armedDeadline: UInt64?
     private var nextFrequencyRefresh: UInt64?
@@ -82,7 +88,22 @@ public final class Server {
         // kill the daemon without restoring a single thread.
         signals = try Self.make("signalfd") { () throws(Errno) in try SignalFD() }
 
-        bpf = DaemonBPF(settings: configuration.bpf, logger: logger)
+        // Before anything that another daemon could be using: a second
+        // daemon on this state directory, socket or metrics file stops
+        // here, having changed nothing.
+        instance = configuration.instance(workingDirectory: FileManager.default.currentDirectoryPath)
+        locks = try InstanceLocks(configuration: configuration, instance: instance, logger: logger)
+        logger.info("instance", metadata: [
+            "state_dir": "\(instance.stateDirectory)", "name": "\(instance.qualifiedName)", "pid": "\(getpid())",
+        ])
+
+        var bpfSettings = configuration.bpf
+        bpfSettings.maximumPageVMs = configuration.maximumVMs
+        bpf = try DaemonBPF(
+            settings: bpfSettings, pinPath: configuration.utilHintPinPath(instance), instance: instance,
+            host: configuration.topology.host,
+            recordsPins: !configuration.dryRun, stoppingWaitMilliseconds: configuration.stoppingDaemonWaitMilliseconds,
+            logger: logger)
         capabilities = HostCapabilities.detect().with(bpfMap: bpf.capability)
         plan = capabilities.plan(
             clamp: configuration.clampPreference, latency: configuration.latencyPreference,
@@ -90,7 +111,7 @@ public final class Server {
         for (facet, capability) in [
             ("uclamp", capabilities.uclamp), ("cgroup_uclamp", capabilities.cgroupUclamp),
             ("eevdf_slice", capabilities.eevdfSlice), ("nice", capabilities.nice), ("affinity", capabilities.affinity),
-            ("bpf_map", capabilities.bpfMap),
+            ("bpf_map", capabilities.bpfMap), ("bpf_map_page", bpf.pageCapability),
         ] {
             logger.info("capability", metadata: ["facet": "\(facet)", "detected": "\(capability)"])
         }
@@ -117,7 +138,7 @@ public final class Server {
             recorder = nil
         }
         controller = plan.makeController(
-            cgroupParent: configuration.cgroupParent, clampOverride: bpf.clampActuator(for: plan), recorder: recorder, applies: !configuration.dryRun, journal: journal)
+            cgroupParent: configuration.cgroupParent ?? instance.cgroupParent, clampOverride: bpf.clampActuator(for: plan), recorder: recorder, applies: !configuration.dryRun, journal: journal)
 
         var models: [String: VMModel] = [:]
         for profile in configuration.topology.vms {
@@ -147,8 +168,11 @@ public final class Server {
 
         let access = SeqPacketListener.Access(
             mode: configuration.socketGroupID == nil ? 0o600 : 0o660, groupID: configuration.socketGroupID)
-        let listener = try Self.make("socket \(configuration.socketPath)") { () throws(Errno) in
-            try SeqPacketListener(path: configuration.socketPath, access: access)
+        let listener: SeqPacketListener
+        do {
+            listener = try SeqPacketListener(path: configuration.socketPath, access: access)
+        } catch {
+            throw Self.socketError(configuration.socketPath, error)
         }
         self.listener = listener
         try Self.make("epoll registration") { () throws(Errno) in
@@ -159,10 +183,26 @@ public final class Server {
         let now = MonotonicClock.nowNanoseconds()
         if frequency.isLive { nextFrequencyRefresh = now + UInt64(configuration.frequencyRefreshMilliseconds) * 1_000_000 }
         if configuration.metricsPath != nil { nextMetrics = now }
+        locks.announce(.serving)
         logger.info("listening", metadata: [
             "socket": "\(configuration.socketPath)", "profiles": "\(models.keys.sorted().joined(separator: ","))",
             "cpufreq": "\(frequency.isLive ? "live" : "nominal")",
         ])
+    }
+
+    /// The socket could not be bound: a listener that holds no lock (an
+    /// older vcpufreq, or a lock file someone removed) is named with its pid.
+    private static func socketError(_ path: String, _ error: Errno) -> ServerError {
+        switch (error, SeqPacketListener.occupant(of: path)) {
+        case (.addressInUse, .live(let pid)):
+            return ServerError(
+                "cannot use socket \(path): a daemon (\(pid.map { "pid \($0)" } ?? "pid unknown")) is listening on it "
+                    + "without holding \(path).lock; stop it first, or give this one its own --socket")
+        case (_, .unknown(let probe)) where probe == error:
+            return ServerError("cannot use socket \(path): cannot tell whether a daemon listens on it: \(error)")
+        default:
+            return ServerError("cannot create socket \(path): \(error)")
+        }
     }
 
     private static func make<T>(_ what: String, _ body: () throws(Errno) -> T) throws -> T {
@@ -203,6 +243,7 @@ public final class Server {
             }
             let now = MonotonicClock.nowNanoseconds()
             var requests = false
+            if count > 0 { wakeups.total &+= 1 }
             for index in 0..<count {
                 let event = ready[index]
                 if dispatch(token: event.token, events: event.events, now: now) { requests = true }
@@ -220,11 +261,13 @@ public final class Server {
     private func dispatch(token: UInt64, events: EpollEvents, now: UInt64) -> Bool {
         switch token & (0xFF << 56) {
         case Self.doorbellKind:
+            wakeups.doorbells &+= 1
             let vmID = UInt32(truncatingIfNeeded: (token >> 16) & 0xFFFF_FFFF)
             let slot = Int(token & 0xFFFF)
             sessions[vmID]?.doorbellRang(slot: slot, now: now)
             return true
         case Self.connectionKind:
+            wakeups.connections &+= 1
             let id = UInt32(truncatingIfNeeded: token)
             guard let connection = connections[id] else { return false }
             if events.contains(.writable) { flush(connection) }
@@ -234,9 +277,14 @@ public final class Server {
             return true
         default:
             switch token {
-            case Self.listenerToken: acceptConnections(now: now)
-            case Self.signalToken: handleSignals()
+            case Self.listenerToken:
+                wakeups.other &+= 1
+                acceptConnections(now: now)
+            case Self.signalToken:
+                wakeups.other &+= 1
+                handleSignals()
             case Self.timerToken:
+                wakeups.timer &+= 1
                 // One-shot: it is disarmed now, whatever deadline it was for.
                 _ = try? timer.expirations()
                 armedDeadline = nil
@@ -247,6 +295,10 @@ public final class Server {
     }
 
     private func handleSignals() {
+        // Say "stopping" before the signal is read: until then a daemon
+        // starting beside this one sees it pending, afterwards in the lock
+        // files, so it waits for this one instead of refusing.
+        if signals.isPending(.terminate) || signals.isPending(.interrupt) { locks.announce(.stopping) }
         while let signal = try? signals.next() {
             switch signal {
             case .terminate, .interrupt:
@@ -311,6 +363,7 @@ public final class Server {
     /// Stops accepting (the socket file goes), closes every connection
     /// (each VM detached, its threads restored), writes the metrics once more.
     private func shutdown() {
+        locks.announce(.stopping)
         if let listener {
             try? epoll.remove(listener.descriptor)
             self.listener = nil
@@ -319,6 +372,10 @@ public final class Server {
             close(connection, reason: "daemon stopping")
         }
         writeMetrics(waiting: true)
+        // Last, once every thread is back: the pins, then the locks. A
+        // daemon waiting for this one starts from here.
+        bpf.finish()
+        locks.release()
         logger.notice("stopped; every thread restored")
     }
 }

@@ -38,8 +38,13 @@ public struct ServerConfiguration: Sendable {
     /// an idle CPU is the tail of kick → hint latency on virtualized hosts
     /// (bench/results/daemon.md, placement). Costs CPU while requests flow.
     public var busyPollMicroseconds: Int = 0
-    /// Parent of the per-VM cgroups the cgroup uclamp actuator creates.
-    public var cgroupParent: String
+    /// Parent of the per-VM cgroups the cgroup uclamp actuator creates;
+    /// nil: the instance's own (`DaemonInstance.cgroupParent`).
+    public var cgroupParent: String?
+    /// How long a starting daemon waits for one that is stopping on its
+    /// state directory, socket or metrics file (restoring its threads)
+    /// before it gives up (`InstanceLocks`).
+    public var stoppingDaemonWaitMilliseconds = 30_000
     /// Loading the BPF programs, pinning the util-hint map (Server+BPF.swift).
     public var bpf = BPFSettings()
 
@@ -49,7 +54,7 @@ public struct ServerConfiguration: Sendable {
         stateDirectory: String = "/run/vcpufreq", frequencyRefreshMilliseconds: Int = 20, sysfsRoot: String = "/sys",
         clampPreference: [ClampMechanism] = [.uclamp, .cgroup, .bpfMap, .none],
         latencyPreference: [LatencyMechanism] = [.slice, .nice, .none], pinThreads: Bool = true,
-        maximumVCPUs: Int = 1024, maximumVMs: Int = 64, maximumConnections: Int = 256, cgroupParent: String = "vcpufreq"
+        maximumVCPUs: Int = 1024, maximumVMs: Int = 64, maximumConnections: Int = 256, cgroupParent: String? = nil
     ) {
         self.topology = topology
         self.socketPath = socketPath
@@ -69,5 +74,22 @@ public struct ServerConfiguration: Sendable {
         self.maximumVMs = maximumVMs
         self.maximumConnections = maximumConnections
         self.cgroupParent = cgroupParent
+    }
+}
+
+extension ServerConfiguration {
+    /// The instance its state directory names (relative paths against `workingDirectory`).
+    public func instance(workingDirectory: String) -> DaemonInstance {
+        DaemonInstance(stateDirectory: stateDirectory, workingDirectory: workingDirectory)
+    }
+
+    /// Where the util-hint map is pinned: the instance's pin directory
+    /// unless `bpf.utilHintPin` names a path; nil when nothing is pinned.
+    func utilHintPinPath(_ instance: DaemonInstance) -> String? {
+        switch bpf.utilHintPin {
+        case .instance: return instance.utilHintPinPath
+        case .path(let path): return path
+        case .none: return nil
+        }
     }
 }

@@ -1,7 +1,9 @@
 import Logging
 import SystemPackage
+import VCPUFreqBPF
 import VCPUFreqCore
 import VCPUFreqLinux
+import VCPUFreqProtocol
 
 /// One attached VM: its device model, policy, threads and shared memory.
 /// Driven by the server's loop on one thread; every method on the request
@@ -26,6 +28,8 @@ final class VMSession {
     private(set) var actuationFailed: [Bool]
     private(set) var lastRequests: [GuestRequest?]
     private(set) var shared: SharedRegion?
+    /// Why the shared page is a memfd rather than a BPF map (STATUS).
+    var sharedPageNote: String?
     private(set) var kicks: KickSchedule
     private(set) var counters: VMCounters
     /// Per vCPU: the host cluster whose frequency `cur_perf` follows.
@@ -85,11 +89,19 @@ final class VMSession {
 
     // MARK: Shared page
 
-    /// Creates the shared memory (MAP_SHARED). Kick mode `never` starts polling at once.
-    func mapShared(mirror: Bool, doorbells: Bool, generation: UInt32, now: UInt64) throws(Errno) -> SharedRegion {
+    /// Creates the shared memory (MAP_SHARED): in `bpfPage` when given (a
+    /// BPF-map page), else in a memfd. Kick mode `never` — and `scheduler`
+    /// on a BPF-map page — starts polling at once.
+    func mapShared(
+        mirror: Bool, doorbells: Bool, generation: UInt32, now: UInt64, bpfPage: (map: BPFPageMap, index: UInt32)? = nil
+    ) throws(Errno) -> SharedRegion {
         if let shared { return shared }
-        let region = try SharedRegion(vm: model, name: name, mirror: mirror, doorbells: doorbells, generation: generation)
+        let region = try SharedRegion(
+            vm: model, name: name, mirror: mirror, doorbells: doorbells, generation: generation, bpfPage: bpfPage)
         shared = region
+        kicks = KickSchedule(
+            mode: model.policy.kickMode.effective(bpfMapPage: region.kind == .bpfMap),
+            pollIntervalMicroseconds: UInt32(clamping: model.policy.pollIntervalMicroseconds))
         for vcpu in 0..<vcpuCount {
             region.refreshMirror(vcpu: vcpu, device: device)
             publishHostArea(vcpu: vcpu)

@@ -31,10 +31,15 @@ public final class ConnectedVM: @unchecked Sendable {
         public var doorbells: Bool
         /// Guest RAM; must end below the device base.
         public var ramSize: UInt64
+        /// Take the shared page as a BPF map when the daemon offers one
+        /// (HELLO feature `ProtocolFeature.bpfMapPage`): then the host's BPF
+        /// programs read the guest's requests in place. Used only by the
+        /// convenience initialiser, which says HELLO.
+        public var bpfMapPage: Bool
 
         public init(
             vmName: String, profile: String = "", vcpuCount: Int, sharedPage: Bool = true, mirror: Bool = true,
-            doorbells: Bool = true, ramSize: UInt64 = GuestLayout.defaultRAMSize
+            doorbells: Bool = true, ramSize: UInt64 = GuestLayout.defaultRAMSize, bpfMapPage: Bool = true
         ) {
             self.vmName = vmName
             self.profile = profile
@@ -43,6 +48,7 @@ public final class ConnectedVM: @unchecked Sendable {
             self.mirror = mirror
             self.doorbells = doorbells
             self.ramSize = ramSize
+            self.bpfMapPage = bpfMapPage
         }
     }
 
@@ -67,7 +73,9 @@ public final class ConnectedVM: @unchecked Sendable {
         do { system = try KVMSystem() } catch { throw VMMError.opening(error) }
         let client: VCPUFreqClient
         do {
-            client = try VCPUFreqClient(socketPath: socketPath, clientName: clientName)
+            client = try VCPUFreqClient(
+                socketPath: socketPath, clientName: clientName,
+                features: SharedPageABIFeatures.all | (options.bpfMapPage ? ProtocolFeature.bpfMapPage : 0))
         } catch {
             throw .daemonUnreachable(socketPath: socketPath, error)
         }

@@ -17,6 +17,11 @@ import VCPUFreqProtocol
 /// - each doorbell eventfd registered as a 4-byte MMIO ioeventfd at
 ///   base + doorbell_device_offset + i × stride (a kick completes in KVM).
 ///
+/// The page is a memfd that also holds the mirror, or a BPF map (SHARED_OK
+/// `page_kind` 1) that the host's BPF programs read in place, with the mirror
+/// in a memfd of its own: mapped the same way, mmap(MAP_SHARED) of the
+/// descriptor, only the descriptors differ.
+///
 /// The VMM keeps a host view of both regions to report what the daemon
 /// applied (the host area) and what the guest sees.
 public final class SharedMapping: @unchecked Sendable {
@@ -29,26 +34,26 @@ public final class SharedMapping: @unchecked Sendable {
     public let doorbells: [IOEventFDRegistration]
     /// The shared page seen through the guest's algorithms (host area reads).
     public let guestView: SharedPageGuest<AtomicSharedPageMemory>
-    private let memfd: FileDescriptor
-    private let doorbellFDs: [FileDescriptor]
+    /// What the page is: a memfd, or a BPF map the host's BPF programs read.
+    public var pageKind: SharedPageKind { layout.pageKind }
+    private let descriptors: [FileDescriptor]
 
     /// Maps `shared` into `vm` for a device space at `base` with `vcpuCount`
     /// vCPUs. Takes ownership of the descriptors (closed on failure too).
     init(_ shared: VCPUFreqClient.SharedMemory, vm: VirtualMachine, base: UInt64, vcpuCount: Int) throws(VMMError) {
-        memfd = shared.memfd
-        doorbellFDs = shared.doorbells
+        descriptors = shared.descriptors
         layout = shared.layout
         var registered: [IOEventFDRegistration] = []
         do throws(VMMError) {
-            try Self.validate(shared.layout, memfd: shared.memfd, vcpuCount: vcpuCount, doorbells: shared.doorbells.count)
+            try Self.validate(shared, vcpuCount: vcpuCount)
             let page = try Self.map(vm, base: base, device: layout.pageDeviceOffset, size: layout.pageSize,
-                                    memfd: memfd, offset: layout.pageOffset, readOnly: false)
+                                    fd: shared.page, offset: layout.pageOffset, readOnly: false)
             var mirror: GuestMemoryRegion?
             if layout.mirrorSize > 0 {
                 mirror = try Self.map(vm, base: base, device: layout.mirrorDeviceOffset, size: layout.mirrorSize,
-                                      memfd: memfd, offset: layout.mirrorOffset, readOnly: true)
+                                      fd: shared.mirrorDescriptor, offset: layout.mirrorOffset, readOnly: true)
             }
-            for (index, fd) in doorbellFDs.enumerated() {
+            for (index, fd) in shared.doorbells.enumerated() {
                 let address = base + layout.doorbellDeviceOffset + UInt64(layout.doorbellStride) * UInt64(index)
                 do {
                     registered.append(try vm.registerIOEventFD(gpa: address, length: 4, eventfd: fd))
@@ -62,8 +67,7 @@ public final class SharedMapping: @unchecked Sendable {
             guestView = SharedPageGuest(memory: AtomicSharedPageMemory(base: page.hostAddress, byteCount: page.size), vcpuCount: vcpuCount)
         } catch {
             for registration in registered { try? vm.deregisterIOEventFD(registration) }
-            try? shared.memfd.close()
-            for fd in shared.doorbells { try? fd.close() }
+            for fd in shared.descriptors { try? fd.close() }
             throw error
         }
     }
@@ -71,31 +75,39 @@ public final class SharedMapping: @unchecked Sendable {
     deinit {
         // KVM holds its own reference to each registered eventfd; the VM's
         // teardown drops the registrations.
-        try? memfd.close()
-        for fd in doorbellFDs { try? fd.close() }
+        for fd in descriptors { try? fd.close() }
     }
 
     /// Refuses a layout whose ranges would fault on access (past the memfd's
-    /// end), overlap, or do not match the VM.
-    static func validate(
-        _ layout: DaemonMessage.SharedLayout, memfd: FileDescriptor, vcpuCount: Int, doorbells: Int
-    ) throws(VMMError) {
-        var status = stat()
-        guard fstat(memfd.rawValue, &status) == 0 else {
-            throw .badSharedLayout("fstat of the memfd failed (errno \(errno))")
-        }
-        let fileSize = UInt64(max(status.st_size, 0))
-        guard layout.memfdSize <= fileSize else {
-            throw .badSharedLayout("memfd_size \(layout.memfdSize) but the memfd holds \(fileSize) bytes")
+    /// end), overlap, or do not match the VM. A BPF-map page is checked by
+    /// the kernel: mmap of more than the map holds fails (EINVAL), it never
+    /// faults later.
+    static func validate(_ shared: VCPUFreqClient.SharedMemory, vcpuCount: Int) throws(VMMError) {
+        let layout = shared.layout
+        let doorbells = shared.doorbells.count
+        if layout.memfdSize > 0 || layout.pageKind == .memfd {
+            var status = stat()
+            let memfd = layout.pageKind == .memfd ? shared.page : shared.mirrorDescriptor
+            guard fstat(memfd.rawValue, &status) == 0 else {
+                throw .badSharedLayout("fstat of the memfd failed (errno \(errno))")
+            }
+            let fileSize = UInt64(max(status.st_size, 0))
+            guard layout.memfdSize <= fileSize else {
+                throw .badSharedLayout("memfd_size \(layout.memfdSize) but the memfd holds \(fileSize) bytes")
+            }
         }
         func inside(_ offset: UInt64, _ size: UInt64) -> Bool {
             let (end, overflow) = offset.addingReportingOverflow(size)
             return !overflow && end <= layout.memfdSize
         }
         let minimumPage = UInt64(SharedPageABI.regionSize(vcpuCount: vcpuCount))
-        guard layout.pageSize >= minimumPage, inside(layout.pageOffset, layout.pageSize) else {
+        let pageFits = layout.pageKind == .bpfMap ? layout.pageOffset == 0 : inside(layout.pageOffset, layout.pageSize)
+        guard layout.pageSize >= minimumPage, pageFits else {
             throw .badSharedLayout(
                 "page \(layout.pageSize) bytes at \(layout.pageOffset): needs \(minimumPage) inside \(layout.memfdSize)")
+        }
+        guard layout.pageKind == .memfd || (layout.mirrorSize == 0) == (shared.mirror == nil) else {
+            throw .badSharedLayout("a BPF-map page with mirror_size \(layout.mirrorSize) needs the mirror's memfd")
         }
         guard layout.pageDeviceOffset == DeviceAddressMap.sharedPageOffset else {
             throw .badSharedLayout("page_device_offset 0x\(String(layout.pageDeviceOffset, radix: 16)) is not 0x800000")
@@ -118,14 +130,14 @@ public final class SharedMapping: @unchecked Sendable {
     }
 
     private static func map(
-        _ vm: VirtualMachine, base: UInt64, device: UInt64, size: UInt64, memfd: FileDescriptor, offset: UInt64,
+        _ vm: VirtualMachine, base: UInt64, device: UInt64, size: UInt64, fd: FileDescriptor, offset: UInt64,
         readOnly: Bool
     ) throws(VMMError) -> GuestMemoryRegion {
         guard size <= UInt64(Int.max), offset <= UInt64(Int64.max) else {
             throw .badSharedLayout("a region of \(size) bytes at \(offset) does not fit this host")
         }
         do {
-            return try vm.addMemory(gpa: base + device, size: Int(size), from: memfd, offset: Int64(offset), readOnly: readOnly)
+            return try vm.addMemory(gpa: base + device, size: Int(size), from: fd, offset: Int64(offset), readOnly: readOnly)
         } catch {
             throw .kvm(error)
         }
@@ -150,6 +162,18 @@ public final class SharedMapping: @unchecked Sendable {
 
     /// A word of the header (`SharedPageABI.Header` offsets).
     public func header(_ field: Int) -> UInt32 { guestView.memory.loadAcquire(field) }
+
+    /// What the host's BPF programs last wrote into vCPU `vcpu`'s slot (a
+    /// BPF-map page): the request they read, and where the vCPU runs. nil
+    /// while not written (always on a memfd page).
+    public func schedulerWords(vcpu: Int) -> (seen: SharedPageABI.SchedulerSeen?, placement: SharedPageABI.SchedulerPlacement?) {
+        guard vcpu >= 0, vcpu < guestView.vcpuCount else { return (nil, nil) }
+        let base = SharedPageABI.slotOffset(vcpu)
+        return (
+            SharedPageABI.SchedulerSeen(word: guestView.memory.load(base + SharedPageABI.Slot.schedulerSeen)),
+            SharedPageABI.SchedulerPlacement(word: guestView.memory.load(base + SharedPageABI.Slot.schedulerPlacement))
+        )
+    }
 
     /// Whether the daemon asks vCPU `vcpu` to ring its doorbell (kick bit).
     public func kickRequested(vcpu: Int) -> Bool {

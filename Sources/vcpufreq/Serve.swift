@@ -34,7 +34,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("metrics-interval-ms"), help: "How often to rewrite the metrics file.")
     var metricsIntervalMilliseconds = 1000
 
-    @Option(name: .customLong("state-dir"), help: "Directory of the restore journal (survives a killed daemon).")
+    @Option(name: .customLong("state-dir"), help: "Directory of the restore journal (survives a killed daemon); one daemon per directory.")
     var stateDirectory = "/run/vcpufreq"
 
     @Option(name: .customLong("socket-group"), help: "Group allowed to connect (socket mode 0660), by name or gid.")

@@ -9,16 +9,26 @@ struct ServeBPFOptions: ParsableArguments {
 
     @Option(
         name: .customLong("bpf-pin-path"),
-        help: "Where to pin the util-hint map a sched_ext scheduler reads ('none': do not pin, no bpf-map clamp).")
-    var pinPath = VCPUThreadMonitor.defaultUtilHintPinPath
+        help: ArgumentHelp(
+            "Where to pin the util-hint map a sched_ext scheduler reads ('none': do not pin, no bpf-map clamp).",
+            discussion: "Default: \(VCPUThreadMonitor.defaultUtilHintPinPath) with the default --state-dir, else "
+                + "/sys/fs/bpf/vcpufreq-<instance>/util_hint (docs/bpf.md)."))
+    var pinPath: String?
 
     func validate() throws {
-        guard pinPath == "none" || pinPath.hasPrefix("/") else {
+        guard let pinPath, pinPath != "none" else { return }
+        guard pinPath.hasPrefix("/") else {
             throw ValidationError("--bpf-pin-path: \"\(pinPath)\" is not an absolute path (or 'none')")
         }
     }
 
     var settings: ServerConfiguration.BPFSettings {
-        ServerConfiguration.BPFSettings(enabled: !noBPF, utilHintPinPath: pinPath == "none" ? nil : pinPath)
+        let pin: ServerConfiguration.BPFSettings.Pin
+        switch pinPath {
+        case nil: pin = .instance
+        case "none": pin = .none
+        case let path?: pin = .path(path)
+        }
+        return ServerConfiguration.BPFSettings(enabled: !noBPF, utilHintPin: pin)
     }
 }

@@ -34,12 +34,17 @@ struct Status: ParsableCommand {
             + "\(d.connections) connections\nactuators: \(d.actuators)\(d.dryRun ? " (dry run)" : "")\n"
         for note in d.actuatorNotes { out += "  \(note)\n" }
         out += "bpf: \(d.bpf)\n"
+        if let page = d.capabilities["bpf_map_page"] { out += "bpf-map shared pages: \(page)\n" }
+        if let w = d.wakeups {
+            out += "wake-ups: \(w.total) (timer \(w.timer), doorbells \(w.doorbells), connections \(w.connections), other \(w.other))\n"
+        }
         if d.recoveredThreads > 0 { out += "restored \(d.recoveredThreads) threads of a killed daemon at start\n" }
         for vm in status.vms {
             let c = vm.counters
             out += "\nvm \"\(vm.name)\" (id \(vm.id), profile \(vm.profile), pid \(vm.peerPID)): \(vm.actuators), kick mode \(vm.kickMode)"
                 + "\(vm.polling ? " (polling)" : ""), shared page \(vm.sharedMapped ? "mapped" : "not mapped")"
-                + "\(vm.mirrorMapped ? " + mirror" : "")\n"
+                + (vm.sharedPage.map { " (\($0))" } ?? "") + "\(vm.mirrorMapped ? " + mirror" : "")\n"
+            if let note = vm.sharedPageNote { out += "  memfd page: \(note)\n" }
             out += "  requests \(c.requests), kicks \(c.kicks), polls \(c.polls), accesses \(c.accesses), invalid \(c.invalidAccesses), "
                 + "actuation errors \(c.actuationErrors), restores \(c.restores)\n"
             if !vm.invalidAccesses.isEmpty {

@@ -48,7 +48,10 @@ final class DaemonProcess {
     /// client can say HELLO: the socket file appears at bind(), a moment
     /// before listen(), and a connect in between is refused (seen on a
     /// loaded machine).
-    init(_ name: String, arguments: [String], prefix: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    init(
+        _ name: String, arguments: [String], prefix: [String] = [], topology: String = DaemonProcess.topology,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         directory = NSTemporaryDirectory() + "vcpufreq-daemon-\(getpid())-\(name)"
         try? FileManager.default.removeItem(atPath: directory)
         // World-writable: the unprivileged daemon writes its socket and journal here.
@@ -58,7 +61,7 @@ final class DaemonProcess {
         socketPath = directory + "/socket"
         logPath = directory + "/daemon.log"
         let topologyPath = directory + "/topology.toml"
-        try Self.topology.write(toFile: topologyPath, atomically: true, encoding: .utf8)
+        try topology.write(toFile: topologyPath, atomically: true, encoding: .utf8)
         chmod(topologyPath, 0o644)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let command = prefix + [
@@ -84,6 +87,8 @@ final class DaemonProcess {
     }
 
     deinit { stop() }
+
+    var pid: Int32 { process.processIdentifier }
 
     /// The daemon's log so far (its standard error and output).
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

@@ -155,6 +155,10 @@ extension KernelTests {
             defer { next.stop() }
             #expect(try next.connect().status().daemon.recoveredThreads == 2)
             for tid in tids { #expect(try map.lookup(key: KernelTests.UtilHintMap.key(tid)) == nil, "TID \(tid)") }
+            // The killed daemon recorded the map as its instance's (state
+            // directory): the next one took it over and unpins it when it stops.
+            let log = next.stop()
+            #expect(PinnedMaps.id(at: pinPath) == nil, "\(log)")
         }
 
         @Test("host truth in STATUS matches the kernel's accounting, and vcpufreq stats reports it")

@@ -21,7 +21,7 @@ enum DocumentedLayout {
         ])
 
     static let threadStats = StructLayout(
-        name: "vcpufreq_thread_stats", size: 816,
+        name: "vcpufreq_thread_stats", size: 912,
         fields: [
             .init(name: "runtime_ns", offset: 0, size: 8),
             .init(name: "wakeups", offset: 8, size: 8),
@@ -39,6 +39,54 @@ enum DocumentedLayout {
             .init(name: "flags", offset: 352, size: 4),
             .init(name: "last_cpu", offset: 356, size: 4),
             .init(name: "exits", offset: 360, size: 456),
+            .init(name: "guest", offset: 816, size: 96),
+        ])
+
+    static let guestSamples = StructLayout(
+        name: "vcpufreq_guest_samples", size: 96,
+        fields: [
+            .init(name: "reads", offset: 0, size: 8),
+            .init(name: "busy", offset: 8, size: 8),
+            .init(name: "new_requests", offset: 16, size: 8),
+            .init(name: "capped", offset: 24, size: 8),
+            .init(name: "rejected", offset: 32, size: 8),
+            .init(name: "util_reads", offset: 40, size: 8),
+            .init(name: "util_sum", offset: 48, size: 8),
+            .init(name: "latency_reads", offset: 56, size: 8),
+            .init(name: "boost_reads", offset: 64, size: 8),
+            .init(name: "last_read_ns", offset: 72, size: 8),
+            .init(name: "last_sequence", offset: 80, size: 4),
+            .init(name: "last_flags", offset: 84, size: 4),
+            .init(name: "last_utilization", offset: 88, size: 4),
+            .init(name: "last_perf_khz", offset: 92, size: 4),
+        ])
+
+    static let vcpuRef = StructLayout(
+        name: "vcpufreq_vcpu_ref", size: 16,
+        fields: [
+            .init(name: "vm_index", offset: 0, size: 4),
+            .init(name: "vcpu", offset: 4, size: 4),
+            .init(name: "vm_id", offset: 8, size: 4),
+            .init(name: "reserved", offset: 12, size: 4),
+        ])
+
+    static let vmCaps = StructLayout(
+        name: "vcpufreq_vm_caps", size: 24,
+        fields: [
+            .init(name: "vm_id", offset: 0, size: 4),
+            .init(name: "vcpu_count", offset: 4, size: 4),
+            .init(name: "features", offset: 8, size: 4),
+            .init(name: "util_cap", offset: 12, size: 4),
+            .init(name: "boost_util", offset: 16, size: 4),
+            .init(name: "max_perf_khz", offset: 20, size: 4),
+        ])
+
+    static let cpuInfo = StructLayout(
+        name: "vcpufreq_cpu_info", size: 4,
+        fields: [
+            .init(name: "capacity", offset: 0, size: 2),
+            .init(name: "cluster", offset: 2, size: 1),
+            .init(name: "known", offset: 3, size: 1),
         ])
 
     static let utilHint = StructLayout(
@@ -51,7 +99,7 @@ enum DocumentedLayout {
             .init(name: "seq", offset: 12, size: 4),
         ])
 
-    static let all = [threadStats, exitCounts, utilHint]
+    static let all = [threadStats, exitCounts, utilHint, guestSamples, vcpuRef, vmCaps, cpuInfo]
 }
 
 @Suite struct LayoutTests {
@@ -79,6 +127,11 @@ enum DocumentedLayout {
         #expect(LibBPF.headerUtilHintPinPath == VCPUThreadMonitor.defaultUtilHintPinPath)
         #expect(LibBPF.threadStatsSize == DocumentedLayout.threadStats.size)
         #expect(LibBPF.utilHintSize == DocumentedLayout.utilHint.size)
+        #expect(c["VCPUFREQ_PAGE_SIZE"] == 4096 && c["VCPUFREQ_PAGE_SIZE"] == BPFPageMap.pageSize)
+        #expect(c["VCPUFREQ_MAX_PAGE_VMS"].map(UInt32.init) == VCPUThreadMonitor.Configuration().maxPageVMs)
+        #expect(c["VCPUFREQ_MAX_CPUS"] == 4096)
+        #expect(LibBPF.headerPinDirectory == BPFPins.defaultDirectory)
+        #expect(BPFPins(utilHintPath: VCPUThreadMonitor.defaultUtilHintPinPath).directory == BPFPins.defaultDirectory)
     }
 
     @Test("the object has the documented programs, attached where documented")
@@ -91,6 +144,7 @@ enum DocumentedLayout {
                 "on_sched_wakeup_new": "tp_btf/sched_wakeup_new", "on_sched_migrate_task": "tp_btf/sched_migrate_task",
                 "on_kvm_exit": "tracepoint/kvm/kvm_exit", "on_kvm_userspace_exit": "tracepoint/kvm/kvm_userspace_exit",
                 "on_kvm_mmio": "tracepoint/kvm/kvm_mmio", "on_kvm_pio": "tracepoint/kvm/kvm_pio",
+                "on_sched_stat_runtime": "tp_btf/sched_stat_runtime",
             ])
     }
 }

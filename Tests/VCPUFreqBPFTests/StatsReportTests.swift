@@ -29,6 +29,34 @@ import VCPUFreqProtocol
         return StatusDocument.Exits(userspace: reasons, userspaceInterrupted: eintr, mmioWrites: mmio)
     }
 
+    @Test("the guest's requests at the vCPU's scheduling events: differences, mean utilization, shares, and the table line")
+    func guestInterval() throws {
+        var old = Self.truth(at: 10)
+        old.guest = StatusDocument.GuestSamples(
+            reads: 40, busy: 1, newRequests: 10, capped: 2, rejected: 0, utilizationReads: 30, utilizationSum: 12_000,
+            latencyReads: 5, boostReads: 0, lastSequence: 20, lastUtilization: 400)
+        var new = Self.truth(at: 12)
+        // 60 more reads, 20 of them of new requests, 50 with a utilization summing 25,000 (mean 500),
+        // 15 latency-sensitive (25 %), 6 boosted (10 %), 3 capped, 2 busy.
+        new.guest = StatusDocument.GuestSamples(
+            reads: 100, busy: 3, newRequests: 30, capped: 5, rejected: 0, utilizationReads: 80, utilizationSum: 37_000,
+            latencyReads: 20, boostReads: 6, lastSequence: 60, lastUtilization: 600)
+        let interval = try #require(StatsReport.interval(from: old, to: new))
+        let guest = try #require(interval.guest)
+        #expect(guest.reads == 60 && guest.newRequests == 20 && guest.busy == 2 && guest.capped == 3 && guest.rejected == 0)
+        #expect(guest.meanUtilization == 500)
+        #expect(guest.latencyShare == 0.25 && guest.boostShare == 0.1)
+        #expect(guest.lastUtilization == 600)
+        #expect(StatsReport.guest(guest)
+            == "guest at switches/ticks (bpf): 60 reads, 20 new, util mean 500.0 (last 600), latency 25.0%, boost 10.0%, capped 3, busy 2")
+        // First samples since tracked: the earlier sample had none yet.
+        let fresh = try #require(StatsReport.guestInterval(from: nil, to: new.guest))
+        #expect(fresh.reads == 100 && fresh.meanUtilization == 462.5)
+        // Counters that went backwards (a TID tracked anew): no figures; none without samples.
+        #expect(StatsReport.guestInterval(from: new.guest, to: old.guest) == nil)
+        #expect(StatsReport.interval(from: old, to: Self.truth(at: 12))?.guest == nil)
+    }
+
     @Test("an interval: share, percentiles of the new delays only, rates")
     func interval() throws {
         // 10 earlier runs in bucket 0 and 5 in bucket 3; in the interval 98

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 import VCPUFreqConfig
 import VCPUFreqCore
-import VCPUFreqDoorbellBench
+@testable import VCPUFreqDoorbellBench
 import VCPUFreqKVM
+import VCPUFreqVMM
 
 /// The benchmark's arithmetic and rendering, without KVM: expectations are
 /// worked out by hand in the comments, not taken from the code under test.
@@ -63,6 +64,24 @@ import VCPUFreqKVM
         }
         // A primer the loop never sends, and requests that differ.
         #expect(Set([BenchTopology.requestA, BenchTopology.requestB, BenchTopology.primer]).count == 3)
+        // Path 5: kick mode scheduler, polled once a second, asking the same utilizations.
+        let scheduler = try #require(topology.profile(named: BenchTopology.schedulerProfile))
+        #expect(scheduler.policy.kickMode == .scheduler && scheduler.policy.pollIntervalMicroseconds == 1_000_000)
+        #expect(scheduler.policy.hysteresis == 0 && !scheduler.pin && scheduler.utilCap == 1024)
+        #expect(BenchTopology.utilizationA == 1024 && BenchTopology.utilizationB == 341)
+    }
+
+    /// Path 5 waits for the BPF programs' `sched_seen` word (docs/abi.md)
+    /// to show the utilization: bit 31 (util valid) and bits 16-26, worked
+    /// out by hand; the sequence bits are masked off.
+    @Test func pathFiveWaitsForTheSeenWordOfItsUtilization() throws {
+        let addresses = DeviceAddresses(base: DeviceAddressMap.defaultBase, vcpuCount: 1)
+        let block = Rig.bpfMapPageTemplate(addresses: addresses, values: (1024, 341))
+        #expect(block.kind == .publish && block.field == SharedPageABI.Slot.utilization)
+        #expect(block.watch == DeviceAddressMap.defaultBase + DeviceAddressMap.sharedPageOffset + 64 + 0x38)
+        #expect(block.mask == 0x87FF_0000)
+        #expect(block.expected.a == 0x8400_0000 && block.expected.b == 0x8155_0000)
+        #expect(block.flags.a == SharedPageABI.GuestFlags.utilValid.rawValue && block.flags.b == block.flags.a)
     }
 
     // MARK: Placements
@@ -116,7 +135,7 @@ import VCPUFreqKVM
         let section = Report.readmeSection(results)
         // One row per path and per read, after the two header lines.
         let sectionLines = section.split(separator: "\n")
-        let pathRows = sectionLines.filter { $0.hasPrefix("| 1. ") || $0.hasPrefix("| 2. ") || $0.hasPrefix("| 3. ") || $0.hasPrefix("| 4. ") }
+        let pathRows = sectionLines.filter { line in (1...5).contains { line.hasPrefix("| \($0). ") } }
         let readRows = sectionLines.filter { $0.hasPrefix("| cur_perf:") }
         #expect(pathRows.count == RequestPathKind.allCases.count && readRows.count == ReadPathKind.allCases.count)
         // The targets: one row each, one column per placement, the kick's p99 of 49 µs met everywhere.
@@ -140,13 +159,18 @@ import VCPUFreqKVM
 
     @Test func targetsFollowTheDesignLimits() {
         var results = SyntheticResults.make()
-        // Placement 0: kick cost 0.2 × (met), suppressed 0.06 × (missed), p99 49 µs (met).
+        // Placement 0: kick cost 0.2 × (met), suppressed 0.06 × (missed), mirror without
+        // exits (met), path 5 without exits or kicks (met), p99 49 µs (met).
         let verdicts = Findings.targets(results.placements)
         let unpinned = verdicts.filter { $0.placement == .unpinned }
-        #expect(unpinned.map(\.met) == [true, false, true, true])
+        #expect(unpinned.map(\.met) == [true, false, true, true, true])
+        #expect(unpinned[3].target == "path 5 (BPF-map page): zero exits and kicks")
         // The same p99 with one request never applied is a miss.
         results.placements[0].requests[2].abandoned = 1
-        #expect(Findings.targets(results.placements).filter { $0.placement == .unpinned }.map(\.met) == [true, false, true, false])
+        #expect(Findings.targets(results.placements).filter { $0.placement == .unpinned }.map(\.met) == [true, false, true, true, false])
+        // One timed kick on path 5 is a miss.
+        results.placements[0].requests[4].timedKicksPerRequest = 0.01
+        #expect(Findings.targets(results.placements).filter { $0.placement == .unpinned }[3].met == false)
     }
 
     // MARK: Gaps

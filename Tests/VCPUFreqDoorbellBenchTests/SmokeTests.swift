@@ -56,12 +56,21 @@ func vcpufreqExecutable(filePath: String = #filePath) -> String {
             #expect(placement.request(.kicked)?.kicksPerRequest == 1)
             #expect(placement.request(.suppressed)?.exitsPerRequest == 0)
             #expect(placement.request(.suppressed)?.kicksPerRequest == 0)
+            #expect(placement.request(.bpfMapPage)?.exitsPerRequest == 0)
+            #expect(placement.request(.bpfMapPage)?.kicksPerRequest == 0)
+            #expect(placement.request(.bpfMapPage)?.timedExitsPerRequest == 0)
             #expect(placement.request(.inVMM)?.costRatioToPath1 == 1)
             // The daemon consumed every timed request of the daemon paths (and a primer).
             for kind in [RequestPathKind.forwarded, .kicked, .suppressed] {
                 let daemon = try #require(placement.request(kind)?.daemon)
                 #expect(daemon.requestsPerRequest >= 1, "\(kind.name)")
             }
+            // A kicked request wakes the daemon; one a BPF program reads does not: over
+            // path 5's 40 timed requests its loop woke only for its once-a-second poll.
+            let kickedWakeups = try #require(placement.request(.kicked)?.daemon?.wakeupsPerRequest)
+            let pageWakeups = try #require(placement.request(.bpfMapPage)?.daemon?.wakeupsPerRequest)
+            #expect(kickedWakeups >= 0.9, "path 3 woke the daemon \(kickedWakeups) times per request")
+            #expect(pageWakeups * 40 <= 3, "path 5 woke the daemon \(pageWakeups) times per request")
             #expect(placement.read(.inVMM)?.exitsPerRead == 1)
             #expect(placement.read(.forwarded)?.exitsPerRead == 1)
             #expect(placement.read(.mirror)?.exitsPerRead == 0)
@@ -69,7 +78,7 @@ func vcpufreqExecutable(filePath: String = #filePath) -> String {
             #expect(Set(placement.reads.map(\.value)) == [3_000_000])
         }
         #expect(results.inVMMDevice.requests > 0 && results.inVMMDevice.reads > 0)
-        #expect(results.targets.count == 4 * results.placements.count)
+        #expect(results.targets.count == 5 * results.placements.count)
 
         let directory = NSTemporaryDirectory() + "doorbell-smoke-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }

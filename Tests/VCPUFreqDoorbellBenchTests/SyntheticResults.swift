@@ -2,7 +2,8 @@
 
 /// A hand-made run: three placements, every path, numbers chosen so the
 /// targets of the first placement come out known (kick cost 0.2 × path 1,
-/// suppressed 0.06 ×, kick p99 49 µs, mirror reads without exits).
+/// suppressed 0.06 ×, kick p99 49 µs, mirror reads without exits, path 5
+/// without exits or kicks).
 enum SyntheticResults {
     static func request(_ kind: RequestPathKind, cost: Double, samples: [Double]) -> RequestResult {
         RequestResult(
@@ -31,6 +32,7 @@ enum SyntheticResults {
                 request(.forwarded, cost: 25, samples: [60, 70, 90]),
                 request(.kicked, cost: 4, samples: kicked),
                 request(.suppressed, cost: 1.2, samples: [300, 600, 990]),
+                request(.bpfMapPage, cost: 0.02, samples: [100, 2000, 3900]),
             ],
             reads: [read(.inVMM, cost: 15), read(.forwarded, cost: 50), read(.mirror, cost: 0.0004)],
             wakeup: LatencySummary([3, 4, 30]))

@@ -102,5 +102,41 @@ import Testing
         #expect([shared.memfd_size, shared.page_offset, shared.page_size, shared.page_device_offset, shared.mirror_offset,
                  shared.mirror_size, shared.mirror_device_offset, shared.doorbell_device_offset] == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(shared.doorbell_stride == 9 && shared.doorbell_count == 10 && shared.doorbell_messages == 11)
+        #expect(shared.page_kind == VCPUFREQ_PAGE_KIND_MEMFD)
+        var bpfLayout = layout
+        bpfLayout.pageKind = .bpfMap
+        let bpf = try #require(asC(encode(daemon: .sharedOK(bpfLayout), id: 3), vcpufreq_msg_shared_ok.self))
+        #expect(bpf.page_kind == VCPUFREQ_PAGE_KIND_BPF_MAP)
+    }
+
+    /// The BPF-map page is a backwards-compatible addition: a feature bit
+    /// outside the shared page's, and SHARED_OK's former reserved word (0,
+    /// what every earlier daemon sent, is the memfd).
+    @Test func bpfMapPageAdditionMatches() throws {
+        #expect(VCPUFREQ_PROTO_F_BPF_MAP_PAGE == ProtocolFeature.bpfMapPage)
+        #expect(VCPUFREQ_PROTO_F_BPF_MAP_PAGE & 0xFFFF == 0, "bits 0-15 are the shared page's features")
+        #expect(VCPUFREQ_PAGE_KIND_MEMFD == SharedPageKind.memfd.rawValue)
+        #expect(VCPUFREQ_PAGE_KIND_BPF_MAP == SharedPageKind.bpfMap.rawValue)
+        #expect(MemoryLayout<vcpufreq_msg_shared_ok>.offset(of: \.page_kind) == 92)
+        // An old daemon's SHARED_OK (reserved = 0) decodes as a memfd page with one descriptor.
+        let layout = DaemonMessage.SharedLayout(
+            memfdSize: 0x2000, pageOffset: 0, pageSize: 0x1000, pageDeviceOffset: 0x80_0000, mirrorOffset: 0x1000,
+            mirrorSize: 0x1000, mirrorDeviceOffset: 0, doorbellDeviceOffset: 0x88_0000, doorbellStride: 4,
+            doorbellCount: 1, doorbellMessages: 1)
+        let bytes = encode(daemon: .sharedOK(layout), id: 1)
+        #expect(bytes[92..<96].allSatisfy { $0 == 0 })
+        let decoded = try bytes.withUnsafeBytes { try DaemonMessage.decode($0) }
+        #expect(decoded.message == .sharedOK(layout))
+        #expect(decoded.message.descriptorCount == 1)
+        // A BPF-map page with a mirror carries two descriptors, without one.
+        var bpf = layout
+        bpf.pageKind = .bpfMap
+        #expect(DaemonMessage.sharedOK(bpf).descriptorCount == 2)
+        bpf.mirrorSize = 0
+        #expect(DaemonMessage.sharedOK(bpf).descriptorCount == 1)
+        // An undefined kind is malformed, never guessed.
+        var unknown = bytes
+        unknown[92] = 7
+        #expect(throws: ProtocolViolation.self) { try unknown.withUnsafeBytes { try DaemonMessage.decode($0) } }
     }
 }

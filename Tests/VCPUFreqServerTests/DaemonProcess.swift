@@ -52,7 +52,7 @@ struct DaemonError: Error, CustomStringConvertible {
 
 /// One `vcpufreq serve` process with its own temporary directory: the
 /// socket, the state directory (journal), the topology file, the record
-/// file, the metrics file and the daemon's stdout/stderr. Killed (SIGKILL)
+/// file, the metrics file and the daemon's stdout/stderr. Stopped (SIGTERM)
 /// and cleaned up in deinit if the test did not stop it.
 final class Daemon {
     let directory: String
@@ -106,8 +106,10 @@ final class Daemon {
 
     var pid: Int32 { process.processIdentifier }
 
-    /// Polls until a client can say HELLO (the daemon recovers its journal
-    /// before it listens, so "ready" also means "recovered").
+    /// Polls until a client can say HELLO to this process (STATUS names its
+    /// pid: in a restart, the socket file may still be the old daemon's for
+    /// a moment). The daemon recovers its journal before it listens, so
+    /// "ready" also means "recovered".
     private func waitUntilReady(timeoutSeconds: Double = 15) throws {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
@@ -115,7 +117,8 @@ final class Daemon {
                 throw DaemonError(description: "vcpufreq serve exited (\(process.terminationStatus)) at start:\n\(log)")
             }
             if FileManager.default.fileExists(atPath: socketPath),
-                (try? VCPUFreqClient(socketPath: socketPath, clientName: "readiness probe", timeoutMilliseconds: 2000)) != nil
+                let probe = try? VCPUFreqClient(socketPath: socketPath, clientName: "readiness probe", timeoutMilliseconds: 2000),
+                (try? probe.status().daemon.pid) == pid
             {
                 return
             }
@@ -157,12 +160,29 @@ final class Daemon {
         ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/threads")) ?? []).sorted()
     }
 
-    deinit {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
+    /// The BPF pins a daemon records in its state directory while it runs
+    /// (`<state>/bpf-pins`: `boot …`, then `<map id> <path>` lines); the
+    /// record is gone once a daemon stopped and unpinned them itself.
+    func recordedPins() -> [String] {
+        let text = (try? String(contentsOfFile: stateDirectory + "/bpf-pins", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").dropFirst().compactMap { line in
+            line.split(separator: " ", maxSplits: 1).last.map(String.init)
         }
-        if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Stops the daemon the way an operator would (SIGTERM, SIGKILL after
+    /// 5 s). The pins of a daemon a test killed stay for the next daemon of
+    /// its state directory; when the test started none, they are removed
+    /// here with the directory, so bpffs keeps no map per test run.
+    deinit {
+        if process.isRunning { stop(signal: SIGTERM, timeoutSeconds: 5) }
+        if ownsDirectory {
+            for pin in recordedPins() {
+                unlink(pin)
+                rmdir((pin as NSString).deletingLastPathComponent)
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 }
 

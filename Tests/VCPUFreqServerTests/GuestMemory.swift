@@ -36,7 +36,7 @@ final class MappedShared {
 
     init(_ shared: VCPUFreqClient.SharedMemory, vcpuCount: Int) throws {
         self.shared = shared
-        whole = try MappedRegion(mapping: shared.memfd, byteCount: Int(shared.layout.memfdSize), writable: true)
+        whole = try MappedRegion(mapping: shared.page, byteCount: Int(shared.layout.memfdSize), writable: true)
         let memory = MappedGuestMemory(
             base: whole.baseAddress + Int(shared.layout.pageOffset), byteCount: Int(shared.layout.pageSize))
         guest = SharedPageGuest(memory: memory, vcpuCount: vcpuCount)
@@ -71,7 +71,7 @@ final class MappedShared {
     }
 
     deinit {
-        try? shared.memfd.close()
+        try? shared.page.close()
         for bell in shared.doorbells { try? bell.close() }
     }
 }

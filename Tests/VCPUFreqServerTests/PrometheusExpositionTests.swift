@@ -78,6 +78,29 @@ import VCPUFreqProtocol
         #expect(!v1.isEmpty && v1.allSatisfy { !$0.name.hasPrefix("vcpufreq_host_") })
     }
 
+    @Test func daemonWakeupsAndGuestSamplesAreCounters() throws {
+        var document = Self.document
+        document.daemon.wakeups = StatusDocument.Wakeups(total: 50, timer: 20, doorbells: 25, connections: 7, other: 1)
+        var truth = Self.truth
+        truth.guest = StatusDocument.GuestSamples(
+            reads: 90, busy: 4, newRequests: 12, capped: 3, rejected: 1, utilizationReads: 80, utilizationSum: 40_000)
+        document.vms[0].vcpus[0] = Self.vcpu(0, truth: truth)
+        let metrics = PrometheusText(PrometheusExposition.render(document))
+        #expect(metrics.types["vcpufreq_daemon_wakeups_total"] == "counter")
+        #expect(metrics.value("vcpufreq_daemon_wakeups_total") == 50)
+        #expect(metrics.value("vcpufreq_daemon_wakeup_events_total", ["source": "timer"]) == 20)
+        #expect(metrics.value("vcpufreq_daemon_wakeup_events_total", ["source": "doorbell"]) == 25)
+        #expect(metrics.value("vcpufreq_daemon_wakeup_events_total", ["source": "connection"]) == 7)
+        let v0 = ["vm": #"phone "a"\b"#, "vcpu": "0"]
+        #expect(metrics.value("vcpufreq_guest_reads_total", v0) == 90)
+        #expect(metrics.value("vcpufreq_guest_busy_reads_total", v0) == 4)
+        #expect(metrics.value("vcpufreq_guest_new_requests_total", v0) == 12)
+        #expect(metrics.value("vcpufreq_guest_capped_reads_total", v0) == 3)
+        #expect(metrics.value("vcpufreq_guest_utilization_sum_total", v0) == 40_000)
+        // Without guest samples (the vCPU of the base document) no guest family is written.
+        #expect(PrometheusText(PrometheusExposition.render(Self.document)).types["vcpufreq_guest_reads_total"] == nil)
+    }
+
     @Test func aDocumentWithoutVMsHasOnlyTheDaemonGauges() {
         var empty = Self.document
         empty.vms = []

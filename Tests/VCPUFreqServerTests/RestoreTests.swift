@@ -104,6 +104,9 @@ extension DaemonTests {
             usleep(20_000)
             #expect(threads.live == hinted, "nobody restores after SIGKILL")
             #expect(first.journalEntries().count == 2)
+            // Its socket file stays too: stale (nobody listens), so the next
+            // daemon's connect probe finds it refused and replaces it.
+            #expect(FileManager.default.fileExists(atPath: first.socketPath))
 
             let second = try Daemon(topology: TestTopology.toml(), reusing: first)
             // Ready means recovered: no waiting here.

@@ -124,7 +124,7 @@ extension DaemonTests {
             #expect(daemonPart["pid"] as? Int == Int(daemon.pid))
             #expect(daemonPart["dry_run"] as? Bool == false)
             let capabilities = try #require(daemonPart["capabilities"] as? [String: String])
-            #expect(Set(capabilities.keys) == ["uclamp", "cgroup_uclamp", "eevdf_slice", "nice", "affinity", "bpf_map"])
+            #expect(Set(capabilities.keys) == ["uclamp", "cgroup_uclamp", "eevdf_slice", "nice", "affinity", "bpf_map", "bpf_map_page"])
             let vms = try #require(document["vms"] as? [[String: Any]])
             #expect(vms.count == 1)
             let entry = try #require(vms.first)

@@ -20,7 +20,13 @@
 #define VCPUFREQ_ABI_H
 
 #include <stddef.h>
+#if defined(__bpf__)
+/* Host BPF programs read the shared page with this header too
+ * (bpf/vcpufreq_slot.h); the BPF target has no C library headers. */
+typedef __UINT32_TYPE__ uint32_t;
+#else
 #include <stdint.h>
+#endif
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define VCPUFREQ_STATIC_ASSERT(cond, name) _Static_assert(cond, #name)
@@ -122,6 +128,11 @@
 #define VCPUFREQ_SP_SLOT_HOST_FLAGS 0x2cu
 #define VCPUFREQ_SP_SLOT_ACK_SEQUENCE 0x30u
 #define VCPUFREQ_SP_SLOT_APPLIED_SLICE_US 0x34u
+/* Host area written by the host's BPF programs (BPF-map pages only, header
+ * feature VCPUFREQ_FEATURE_HOST_SCHEDULER), each word on its own, outside the
+ * host seqlock: 0 until written. */
+#define VCPUFREQ_SP_SLOT_SCHED_SEEN 0x38u
+#define VCPUFREQ_SP_SLOT_SCHED_PLACEMENT 0x3cu
 
 /* Header features (offered by the host). */
 #define VCPUFREQ_FEATURE_KICK_SUPPRESSION 0x00000001u
@@ -129,6 +140,9 @@
 #define VCPUFREQ_FEATURE_PERFORMANCE 0x00000004u
 #define VCPUFREQ_FEATURE_LATENCY_HINT 0x00000008u
 #define VCPUFREQ_FEATURE_BOOST 0x00000010u
+/* The page is a BPF map: host BPF programs read the guest half at the vCPU
+ * thread's scheduling events and write sched_seen and sched_placement. */
+#define VCPUFREQ_FEATURE_HOST_SCHEDULER 0x00000020u
 
 /* Header host status. */
 #define VCPUFREQ_STATUS_ACTIVE 0x00000001u
@@ -146,6 +160,27 @@
 #define VCPUFREQ_HOST_F_CAPPED 0x00000002u
 #define VCPUFREQ_HOST_F_REJECTED 0x00000004u
 #define VCPUFREQ_HOST_F_ACTUATION_FAILED 0x00000008u
+
+/* sched_seen: what the host's BPF programs last read from the guest half, in
+ * one consistent read, after bounds and caps. */
+#define VCPUFREQ_SEEN_SEQUENCE_MASK 0x0000ffffu /* low 16 bits of the guest sequence read */
+#define VCPUFREQ_SEEN_UTIL_SHIFT 16u
+#define VCPUFREQ_SEEN_UTIL_MASK 0x07ff0000u     /* utilization acted on, 0..1024 (after the cap) */
+#define VCPUFREQ_SEEN_LATENCY 0x08000000u       /* latency-sensitive, honoured */
+#define VCPUFREQ_SEEN_BOOST 0x10000000u         /* boost requested and granted */
+#define VCPUFREQ_SEEN_CAPPED 0x20000000u        /* a value was above the VM's cap: cut to it */
+#define VCPUFREQ_SEEN_REJECTED 0x40000000u      /* a fault: unknown flags, util > 1024, perf 0 */
+#define VCPUFREQ_SEEN_UTIL_VALID 0x80000000u    /* the utilization field holds a request */
+
+/* sched_placement: where the host runs this vCPU, written at its switches and migrations. */
+#define VCPUFREQ_PLACE_CPU_MASK 0x00000fffu     /* host CPU + 1 (0 = not known; 4095 = CPU 4094 or above) */
+#define VCPUFREQ_PLACE_CAPACITY_SHIFT 12u
+#define VCPUFREQ_PLACE_CAPACITY_MASK 0x007ff000u /* capacity 0..1024 of that CPU (host topology) */
+#define VCPUFREQ_PLACE_CLUSTER_SHIFT 23u
+#define VCPUFREQ_PLACE_CLUSTER_MASK 0x07800000u /* its host cluster index, 15 = not in the topology */
+#define VCPUFREQ_PLACE_DELAY_SHIFT 27u
+#define VCPUFREQ_PLACE_DELAY_MASK 0xf8000000u   /* wait before its last run: log2(us) bucket, 0 = under 2 us */
+#define VCPUFREQ_PLACE_CLUSTER_UNKNOWN 15u
 
 struct vcpufreq_shared_header {
     uint32_t magic;            /* VCPUFREQ_SP_MAGIC */
@@ -175,7 +210,8 @@ struct vcpufreq_slot {
     uint32_t host_flags;       /* VCPUFREQ_HOST_F_* */
     uint32_t ack_sequence;     /* guest sequence last consumed by the host */
     uint32_t applied_slice_us; /* EEVDF slice applied, 0 = none */
-    uint32_t host_reserved[2];
+    uint32_t sched_seen;       /* BPF: VCPUFREQ_SEEN_* (single word, no seqlock) */
+    uint32_t sched_placement;  /* BPF: VCPUFREQ_PLACE_* (single word, no seqlock) */
 };
 
 VCPUFREQ_STATIC_ASSERT(sizeof(struct vcpufreq_shared_header) == VCPUFREQ_SP_HEADER_SIZE, header_size);
@@ -200,6 +236,8 @@ VCPUFREQ_STATIC_ASSERT(offsetof(struct vcpufreq_slot, applied_clamp) == VCPUFREQ
 VCPUFREQ_STATIC_ASSERT(offsetof(struct vcpufreq_slot, host_flags) == VCPUFREQ_SP_SLOT_HOST_FLAGS, slot_hflags);
 VCPUFREQ_STATIC_ASSERT(offsetof(struct vcpufreq_slot, ack_sequence) == VCPUFREQ_SP_SLOT_ACK_SEQUENCE, slot_ack);
 VCPUFREQ_STATIC_ASSERT(offsetof(struct vcpufreq_slot, applied_slice_us) == VCPUFREQ_SP_SLOT_APPLIED_SLICE_US, slot_slice);
+VCPUFREQ_STATIC_ASSERT(offsetof(struct vcpufreq_slot, sched_seen) == VCPUFREQ_SP_SLOT_SCHED_SEEN, slot_seen);
+VCPUFREQ_STATIC_ASSERT(offsetof(struct vcpufreq_slot, sched_placement) == VCPUFREQ_SP_SLOT_SCHED_PLACEMENT, slot_place);
 
 /* ---- Guest-side reference helpers ---------------------------------------
  *
@@ -268,6 +306,18 @@ static inline int vcpufreq_slot_read_host(const struct vcpufreq_slot *slot, stru
         }
     }
     return 0;
+}
+
+/*
+ * Reads what the host's BPF programs wrote into the host area of `slot`
+ * (pages with VCPUFREQ_FEATURE_HOST_SCHEDULER). Each word is stored whole by
+ * one program run, so each is consistent on its own; the two may come from
+ * different moments. 0 = not written yet.
+ */
+static inline void vcpufreq_slot_read_sched(const struct vcpufreq_slot *slot, uint32_t *seen, uint32_t *placement)
+{
+    *seen = __atomic_load_n(&slot->sched_seen, __ATOMIC_RELAXED);
+    *placement = __atomic_load_n(&slot->sched_placement, __ATOMIC_RELAXED);
 }
 
 /*

@@ -44,6 +44,14 @@ enum vcpufreq_msg_type {
 /* Header flags. */
 #define VCPUFREQ_MSG_FLAG_SYNC 0x0001u /* WRITE: reply WRITE_OK once processed */
 
+/* HELLO features about the protocol (bits 0-15 are the shared page's
+ * VCPUFREQ_FEATURE_*). A daemon grants in HELLO_OK only the bits it knows. */
+#define VCPUFREQ_PROTO_F_BPF_MAP_PAGE 0x00010000u /* the VMM can map a BPF-map shared page */
+
+/* SHARED_OK page_kind. */
+#define VCPUFREQ_PAGE_KIND_MEMFD   0u /* one fd: a memfd with the page and the mirror */
+#define VCPUFREQ_PAGE_KIND_BPF_MAP 1u /* fd 0: the page, an mmapable BPF array map (offset 0); fd 1: the mirror's memfd, if mirror_size > 0 */
+
 /* MAP_SHARED flags. */
 #define VCPUFREQ_MAP_MIRROR    0x1u /* also the read-only mirror of the upstream windows */
 #define VCPUFREQ_MAP_DOORBELLS 0x2u /* one doorbell eventfd per vCPU */
@@ -118,11 +126,14 @@ struct vcpufreq_msg_detach_ok {
     uint32_t restored_threads;
 };
 
-/* SHARED_OK carries one fd (SCM_RIGHTS): the memfd holding both regions. */
+/* SHARED_OK carries (SCM_RIGHTS), by page_kind: VCPUFREQ_PAGE_KIND_MEMFD one
+ * fd, the memfd holding both regions; VCPUFREQ_PAGE_KIND_BPF_MAP the page's
+ * BPF map fd, then the mirror's memfd when mirror_size > 0. Either way the
+ * page is mapped with mmap(MAP_SHARED) at page_offset of the first fd. */
 struct vcpufreq_msg_shared_ok {
     struct vcpufreq_msg_header header;
-    uint64_t memfd_size;
-    uint64_t page_offset;          /* shared page region: offset in the memfd */
+    uint64_t memfd_size;           /* bytes of the memfd (BPF-map page: of the mirror's memfd) */
+    uint64_t page_offset;          /* shared page region: offset in the first fd */
     uint64_t page_size;
     uint64_t page_device_offset;   /* where to map it: base + this */
     uint64_t mirror_offset;        /* read-only mirror of the upstream windows */
@@ -132,7 +143,7 @@ struct vcpufreq_msg_shared_ok {
     uint32_t doorbell_stride;      /* doorbell i at base + doorbell_device_offset + i * stride */
     uint32_t doorbell_count;
     uint32_t doorbell_messages;    /* DOORBELLS messages that follow */
-    uint32_t reserved;
+    uint32_t page_kind;            /* VCPUFREQ_PAGE_KIND_* (daemons before it sent 0: memfd) */
 };
 
 /* DOORBELLS carries `count` eventfds (SCM_RIGHTS), for doorbells first..first+count-1. */

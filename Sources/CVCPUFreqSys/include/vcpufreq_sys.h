@@ -82,6 +82,13 @@ int vcpufreq_sys_block_signals(const int32_t *signals, int32_t count);
 int vcpufreq_sys_signalfd(const int32_t *signals, int32_t count);
 /// sizeof(struct signalfd_siginfo): one read returns a multiple of it.
 size_t vcpufreq_sys_signalfd_siginfo_size(void);
+/// Whether `signo` is pending for the calling thread or its process
+/// (sigpending(2)): 1 or 0, -1/errno on failure. A blocked signal a
+/// signalfd has not read yet is pending.
+int vcpufreq_sys_signal_pending(int signo);
+
+/// flock(fd, LOCK_EX | LOCK_NB) (Swift sees only `struct flock`).
+int vcpufreq_sys_flock_exclusive(int fd);
 
 /// memfd_create(name, MFD_CLOEXEC | (allow_sealing ? MFD_ALLOW_SEALING : 0)).
 int vcpufreq_sys_memfd_create(const char *name, int allow_sealing);

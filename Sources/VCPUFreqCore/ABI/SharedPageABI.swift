@@ -72,6 +72,13 @@ public enum SharedPageABI {
         public static let acknowledgedSequence = 0x30
         /// Latency hint applied: EEVDF slice in µs, 0 = none.
         public static let appliedSliceMicroseconds = 0x34
+        /// Written by the host's BPF programs (pages with `Feature.hostScheduler`),
+        /// one whole word at a time, outside the host seqlock: what they last
+        /// read from the guest half (`SchedulerSeen`).
+        public static let schedulerSeen = 0x38
+        /// Written by the host's BPF programs: where the host runs this vCPU
+        /// (`SchedulerPlacement`).
+        public static let schedulerPlacement = 0x3c
     }
 
     /// Features offered by the host in the header.
@@ -89,6 +96,11 @@ public enum SharedPageABI {
         /// `GuestFlags.boost` is honoured.
         public static let boost = Feature(rawValue: 1 << 4)
         public static let all: Feature = [.kickSuppression, .utilization, .performance, .latencyHint, .boost]
+        /// The page is a BPF map: host BPF programs read the guest half in
+        /// place at the vCPU thread's scheduling events and write
+        /// `Slot.schedulerSeen` and `Slot.schedulerPlacement`. Offered only on
+        /// such pages, so not part of `all` (what a client may ask for).
+        public static let hostScheduler = Feature(rawValue: 1 << 5)
     }
 
     /// Header status written by the host.

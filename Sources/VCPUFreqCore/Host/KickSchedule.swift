@@ -9,6 +9,17 @@ public enum KickMode: String, CaseIterable, Equatable, Sendable {
     /// Never kicks: the host polls every interval (requests cost the guest a
     /// few stores; the host pays a timer).
     case never
+    /// For VMs whose requests the host scheduler's BPF programs read in place
+    /// (a BPF-map shared page): `never` — no kicks; the daemon polls every
+    /// interval only for what needs a system call (uclamp, slice, affinity).
+    /// On a memfd page, where nothing else reads the slots, `adaptive`.
+    case scheduler
+
+    /// The mode a VM runs with once its shared page exists.
+    public func effective(bpfMapPage: Bool) -> KickMode {
+        guard self == .scheduler else { return self }
+        return bpfMapPage ? .never : .adaptive
+    }
 }
 
 /// Per-VM state machine of kick suppression, on the caller's clock (ns).

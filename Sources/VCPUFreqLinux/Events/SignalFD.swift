@@ -60,5 +60,13 @@ public final class SignalFD: Sendable {
         }
     }
 
+    /// Whether `signal` is pending, i.e. sent and not read from this
+    /// descriptor yet (sigpending(2)). The daemon checks for a stop signal
+    /// before reading it, so a daemon starting next to it sees the stop
+    /// either as a pending signal or as "stopping" in the lock file.
+    public func isPending(_ signal: SignalNumber) -> Bool {
+        system_signal_pending(signal.rawValue) == 1
+    }
+
     deinit { _ = system_close(descriptor.rawValue) }
 }

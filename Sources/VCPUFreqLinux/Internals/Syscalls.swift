@@ -62,6 +62,9 @@ private func int64(_ value: some BinaryInteger) -> Int64 { Int64(truncatingIfNee
 
 func system_gettid() -> Int32 { vcpufreq_sys_gettid() }
 
+/// getpid(2): the daemon's pid, written into its lock files.
+func currentProcessID() -> Int32 { Glibc.getpid() }
+
 func system_sched_setattr(_ tid: Int32, _ attr: UnsafeRawBufferPointer, _ flags: UInt32) -> Int32 {
     hooked("sched_setattr", [int64(tid), int64(flags)], bytes: bytesOf(attr)) {
         vcpufreq_sys_sched_setattr(tid, attr.baseAddress, flags)
@@ -158,6 +161,10 @@ func system_signalfd(_ signals: UnsafeBufferPointer<Int32>) -> Int32 {
     hooked("signalfd", signals.map(int64)) { vcpufreq_sys_signalfd(signals.baseAddress, Int32(signals.count)) }
 }
 
+func system_signal_pending(_ signal: Int32) -> Int32 {
+    hooked("sigpending", [int64(signal)]) { vcpufreq_sys_signal_pending(signal) }
+}
+
 func system_memfd_create(_ name: UnsafePointer<CChar>, _ allowSealing: Bool) -> Int32 {
     hooked("memfd_create", [allowSealing ? 1 : 0]) { vcpufreq_sys_memfd_create(name, allowSealing ? 1 : 0) }
 }
@@ -187,6 +194,14 @@ func system_munmap(_ address: UnsafeMutableRawPointer, _ length: Int) -> Int32 {
 }
 
 func system_monotonic_ns() -> UInt64 { vcpufreq_sys_monotonic_ns() }
+
+func system_sleep(microseconds: UInt32) { _ = Glibc.usleep(microseconds) }
+
+func system_pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) -> Int {
+    hooked("pread64", [int64(fd), int64(buffer.count), offset]) {
+        Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+    }
+}
 
 // MARK: - Sockets
 
@@ -268,6 +283,31 @@ func system_rmdir(_ path: UnsafePointer<CChar>) -> Int32 {
 
 func system_fsync(_ fd: Int32) -> Int32 {
     hooked("fsync", [int64(fd)]) { Glibc.fsync(fd) }
+}
+
+/// flock(fd, LOCK_EX | LOCK_NB): EWOULDBLOCK when another open file holds it.
+func system_flock_exclusive(_ fd: Int32) -> Int32 {
+    hooked("flock", [int64(fd), int64(LOCK_EX | LOCK_NB)]) { vcpufreq_sys_flock_exclusive(fd) }
+}
+
+/// A lock file: open(O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode), or
+/// read-only and never created when `writable` is false. A symlink at the
+/// path fails (ELOOP) rather than have the daemon write through it.
+func system_open_lock_file(_ path: UnsafePointer<CChar>, writable: Bool, mode: UInt32) -> Int32 {
+    let flags = (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC
+    return hooked("open", [int64(flags), int64(mode)]) { Glibc.open(path, flags, mode_t(mode)) }
+}
+
+/// open(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC): a directory to lock.
+func system_open_directory(_ path: UnsafePointer<CChar>) -> Int32 {
+    let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+    return hooked("open", [int64(flags)]) { Glibc.open(path, flags) }
+}
+
+func system_pwrite(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ offset: Int64) -> Int {
+    hooked("pwrite64", [int64(fd), int64(buffer.count), offset], bytes: bytesOf(buffer)) {
+        Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
+    }
 }
 
 func system_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32 {

@@ -46,12 +46,19 @@ public final class RestoreJournal {
     public init(stateDirectory: String = "/run/vcpufreq") throws(Errno) {
         self.stateDirectory = stateDirectory
         directory = stateDirectory + "/threads"
-        for path in [stateDirectory, directory] where FileStatusProbe.kind(of: path) != .directory {
-            do {
-                try FileIO.makeDirectory(path, mode: [.ownerReadWriteExecute])
-            } catch .fileExists {
-                continue
-            }
+        try Self.makeDirectory(stateDirectory)
+        try Self.makeDirectory(directory)
+    }
+
+    /// Creates `path` (0700; its parent must exist) unless a directory is
+    /// there. The daemon creates its state directory this way before it
+    /// locks it (`InstanceLocks`), before the journal is opened.
+    public static func makeDirectory(_ path: String) throws(Errno) {
+        guard FileStatusProbe.kind(of: path) != .directory else { return }
+        do {
+            try FileIO.makeDirectory(path, mode: [.ownerReadWriteExecute])
+        } catch .fileExists {
+            return
         }
     }
 
