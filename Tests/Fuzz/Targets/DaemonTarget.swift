@@ -103,7 +103,7 @@ enum DaemonTarget {
             var configuration = ServerConfiguration(
                 topology: topology, socketPath: socketPath, dryRun: true, recordPath: recordPath,
                 stateDirectory: directory + "/state", sysfsRoot: directory + "/no-sysfs")
-            configuration.bpf = .init(enabled: false, utilHintPinPath: nil)
+            configuration.bpf = .init(enabled: false, utilHintPin: .none)
             server = try Server(configuration: configuration, logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() })
             pool = try (0..<18).map { _ in try ScratchThread() }
             candidates = pool.map(\.tid) + [getpid(), 1, Int32.max]
