@@ -7,8 +7,10 @@
 // reason. A daemon packet (what a client library decodes) either decodes to
 // a message that survives encode/decode unchanged, or is rejected with a
 // reason.
-// Built messages: decode(encode(m)) == m for every message whose fields are
-// within the protocol's limits; any other is rejected with a reason.
+// Built messages: our encoders cut a string field longer than the protocol
+// allows (ByteWriter.fitted); with its strings so cut, decode(encode(m)) ==
+// m for every message whose fields are within the protocol's limits, and
+// any other is rejected with a reason.
 import VCPUFreqCore
 import VCPUFreqProtocol
 
@@ -44,8 +46,9 @@ enum ProtocolTarget {
 
     // MARK: Built messages
 
-    static func checkBuilt(_ message: ClientMessage, id: UInt32) {
-        let bytes = encoded(message, id: id)
+    static func checkBuilt(_ built: ClientMessage, id: UInt32) {
+        let bytes = encoded(built, id: id)
+        let message = fitted(built)
         let decoded = bytes.withUnsafeBytes { decodeClient($0) }
         switch decoded {
         case .success(let (header, back)):
@@ -57,8 +60,9 @@ enum ProtocolTarget {
         }
     }
 
-    static func checkBuilt(_ message: DaemonMessage, id: UInt32) {
-        let bytes = encoded(message, id: id)
+    static func checkBuilt(_ built: DaemonMessage, id: UInt32) {
+        let bytes = encoded(built, id: id)
+        let message = fitted(built)
         invariant(bytes.count <= Wire.maximumDaemonMessage || message.type == .statusOK, "\(message.type) of \(bytes.count) bytes")
         switch bytes.withUnsafeBytes({ decodeDaemon($0) }) {
         case .success(let (header, back)):
@@ -114,6 +118,37 @@ enum ProtocolTarget {
             return .statusOK(chunk: input.integer(), chunks: input.integer(), json: Array(input.chunk()))
         default:
             return .error(code: input.element(of: ErrorCode.allCases), failedType: input.integer(), message: input.text())
+        }
+    }
+
+    /// The message as our encoder writes it: every string field fitted.
+    static func fitted(_ message: ClientMessage) -> ClientMessage {
+        switch message {
+        case .hello(var hello):
+            hello.clientName = String(ByteWriter.fitted(hello.clientName))
+            return .hello(hello)
+        case .attach(var attach):
+            attach.vmName = String(ByteWriter.fitted(attach.vmName))
+            attach.profile = String(ByteWriter.fitted(attach.profile))
+            return .attach(attach)
+        default:
+            return message
+        }
+    }
+
+    static func fitted(_ message: DaemonMessage) -> DaemonMessage {
+        switch message {
+        case .helloOK(var ok):
+            ok.daemonVersion = String(ByteWriter.fitted(ok.daemonVersion))
+            return .helloOK(ok)
+        case .attachOK(var ok):
+            ok.profile = String(ByteWriter.fitted(ok.profile))
+            ok.actuators = String(ByteWriter.fitted(ok.actuators))
+            return .attachOK(ok)
+        case .error(let code, let type, let text):
+            return .error(code: code, failedType: type, message: String(ByteWriter.fitted(text)))
+        default:
+            return message
         }
     }
 
