@@ -236,3 +236,39 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (docs/fuzzing.md). Tests/Fuzz/Targets holds one body per
+// input surface a guest, a VMM or a file reaches, and what the bodies share.
+// The ordinary build compiles it as a test target that replays the committed
+// inputs (Tests/Fuzz/regressions, Tests/Fuzz/corpus) through every body.
+// scripts/fuzz sets VCPUFREQ_FUZZ_LIBFUZZER to libFuzzer's archive (the one
+// without a main: fuzzMain hands a body to LLVMFuzzerRunDriver) and builds,
+// in its own scratch path with AddressSanitizer and coverage, the same
+// directory as a library and one libFuzzer executable per body; the ordinary
+// build never sees those.
+// Adding a target: its body (Tests/Fuzz/Targets/NameTarget.swift, listed in
+// FuzzTargets.all), Tests/Fuzz/Main/NAME/main.swift (one line) and its name here.
+let fuzzTargets = ["device", "shared-page", "protocol", "daemon", "topology", "trace", "status"]
+let fuzzDependencies: [Target.Dependency] = [
+    "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqClient",
+    "VCPUFreqVMM", "VCPUFreqBPF", .product(name: "Logging", package: "swift-log"),
+    .product(name: "SystemPackage", package: "swift-system"),
+]
+if let libFuzzer = Context.environment["VCPUFREQ_FUZZ_LIBFUZZER"] {
+    package.targets += [
+        .target(name: "CVCPUFreqFuzzDriver", path: "Tests/Fuzz/Driver"),
+        .target(
+            name: "VCPUFreqFuzzTargets", dependencies: fuzzDependencies + ["CVCPUFreqFuzzDriver"],
+            path: "Tests/Fuzz/Targets", exclude: ["RegressionTests.swift"],
+            swiftSettings: [.define("VCPUFREQ_FUZZ")]),
+    ]
+    package.targets += fuzzTargets.map { name in
+        .executableTarget(
+            name: "fuzz-\(name)", dependencies: ["VCPUFreqFuzzTargets"], path: "Tests/Fuzz/Main/\(name)",
+            linkerSettings: [.unsafeFlags([
+                "-Xlinker", "--whole-archive", "-Xlinker", libFuzzer, "-Xlinker", "--no-whole-archive", "-lstdc++",
+            ])])
+    }
+} else {
+    package.targets.append(.testTarget(name: "VCPUFreqFuzzTargets", dependencies: fuzzDependencies, path: "Tests/Fuzz/Targets"))
+}

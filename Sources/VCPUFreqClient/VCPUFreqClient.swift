@@ -155,7 +155,12 @@ public final class VCPUFreqClient: @unchecked Sendable {
 
     /// The daemon's status document.
     public func status(allVMs: Bool = true) throws(ClientError) -> StatusDocument {
-        let json = try statusJSON(allVMs: allVMs)
+        try Self.decodeStatus(try statusJSON(allVMs: allVMs))
+    }
+
+    /// The status document in the daemon's JSON (whatever the daemon sent:
+    /// the status fuzz target feeds it any bytes).
+    static func decodeStatus(_ json: [UInt8]) throws(ClientError) -> StatusDocument {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {

@@ -1,3 +1,5 @@
+import VCPUFreqCore
+
 /// Finds the 1-based line of a TOML key path (`host.cluster[1].frequencies_khz[3]`)
 /// in the source text of a topology file.
 ///
@@ -11,11 +13,18 @@
 /// of looping.
 struct LineLocator {
     private var lineOfPath: [String: Int] = [:]
+    /// A table header whose key starts with a character no key can start
+    /// with (`[[;a]]`, `[[[1]]]`, `[=`): TOMLKit's toml++ (3.4.0) asserts on
+    /// it instead of reporting an error, which aborts the process, so
+    /// `TopologyFile.decode` reports it itself and never hands such text to
+    /// TOMLKit (fixed upstream: marzer/tomlplusplus#301).
+    private(set) var malformedHeader: Diagnostic?
 
     init(source: String) {
         var scanner = Scanner(bytes: Array(source.utf8))
         scanner.run()
         lineOfPath = scanner.lineOfPath
+        malformedHeader = scanner.malformedHeader
     }
 
     /// The line of `keyPath`, or of its nearest enclosing key or table that
@@ -40,6 +49,7 @@ private struct Scanner {
     var position = 0
     var line = 1
     var lineOfPath: [String: Int] = [:]
+    var malformedHeader: Diagnostic?
     /// Current table (`host`, `host.cluster[2]`, `vm[0].policy`); "" = root.
     var table = ""
     /// Next index of each array of tables, keyed by its resolved path.
@@ -107,9 +117,20 @@ private struct Scanner {
             isArray = true
             position += 1
         }
+        var keyStart: Int? = position
+        while let start = keyStart, start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
+            keyStart = start + 1
+        }
+        if let start = keyStart, start >= bytes.count { keyStart = nil }
         let components = keyComponents(until: UInt8(ascii: "]"))
         if !atEnd { position += 1 }
         if isArray && !atEnd && current == UInt8(ascii: "]") { position += 1 }
+        if malformedHeader == nil, let start = keyStart, !Self.canStartHeaderKey(bytes[start]) {
+            let lineStart = bytes[..<start].lastIndex(of: Self.newline).map { $0 + 1 } ?? 0
+            let shown = bytes[start] >= 0x21 && bytes[start] < 0x7F ? "'\(Character(UnicodeScalar(bytes[start])))'" : "byte 0x" + String(bytes[start], radix: 16)
+            malformedHeader = Diagnostic(
+                .error, "", "table header: expected a key (bare or quoted), found \(shown)", line: line, column: start - lineStart + 1)
+        }
         var resolved = ""
         for (index, component) in components.enumerated() {
             resolved += index == 0 ? component : ".\(component)"
@@ -121,10 +142,26 @@ private struct Scanner {
             } else if let element = currentElement[resolved] {
                 resolved += "[\(element)]"
             }
+            // `[vm.policy]` also spells out `vm` (a table it implies),
+            // which a problem with `vm` itself is reported at.
+            record(resolved)
         }
         table = resolved
         record(resolved)
         skipToLineEnd()
+    }
+
+    /// What may follow `[` or `[[` (and blanks) in a header toml++ reports
+    /// on rather than asserts: a bare key character, a quote, or the `]`
+    /// of an empty header (its own error).
+    static func canStartHeaderKey(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "]"):
+            return true
+        default:
+            return false
+        }
     }
 
     /// Reads a (possibly dotted, possibly quoted) key up to `terminator`,
@@ -165,8 +202,10 @@ private struct Scanner {
         }
         position += 1
         var path = base
-        for component in components { path += path.isEmpty ? component : ".\(component)" }
-        record(path)
+        for component in components {
+            path += path.isEmpty ? component : ".\(component)"
+            record(path)
+        }
         skipBlank()
         value(path: path)
         skipToLineEnd()

@@ -13,6 +13,8 @@ public enum TopologyFile {
     /// - Returns: the topology when there is no error (warnings allowed),
     ///   and every diagnostic in line order (those without a line last).
     public static func decode(_ text: String) -> (topology: Topology?, diagnostics: [Diagnostic]) {
+        let locator = LineLocator(source: text)
+        if let header = locator.malformedHeader { return (nil, [header]) }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -28,7 +30,6 @@ public enum TopologyFile {
         let consequences = topology.check().filter { finding in
             !failed.contains { Self.isRelated(finding.keyPath, $0) }
         }
-        let locator = LineLocator(source: text)
         var diagnostics = (decoder.fields.diagnostics + consequences).map { diagnostic in
             var located = diagnostic
             if located.line == nil { located.line = locator.line(of: diagnostic.keyPath) }

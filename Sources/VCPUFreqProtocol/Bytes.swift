@@ -70,13 +70,20 @@ public struct ByteWriter {
     public mutating func u32(_ value: UInt32) { put(value) }
     public mutating func u64(_ value: UInt64) { put(value) }
 
-    /// Writes a u16-length-prefixed string, cut at `Wire.maximumStringLength`
-    /// bytes on a character boundary (our own messages only; peers' strings are checked on decode).
+    /// Writes a u16-length-prefixed string, cut as `fitted` cuts it (our
+    /// own messages only; peers' strings are checked on decode).
     public mutating func string(_ text: String) {
-        var prefix = Substring(text)
-        while prefix.utf8.count > Wire.maximumStringLength { prefix = prefix.dropLast() }
+        let prefix = Self.fitted(text)
         u16(UInt16(prefix.utf8.count))
         bytes.append(contentsOf: prefix.utf8)
+    }
+
+    /// What `string` writes of `text`: all of it, or its longest prefix of
+    /// whole characters within `Wire.maximumStringLength` bytes.
+    public static func fitted(_ text: String) -> Substring {
+        var prefix = Substring(text)
+        while prefix.utf8.count > Wire.maximumStringLength { prefix = prefix.dropLast() }
+        return prefix
     }
 
     public mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }

@@ -231,11 +231,7 @@ extension Server {
         } else {
             selected = connection.session.map { [$0] } ?? []
         }
-        let document = statusDocument(for: selected)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        let json = (try? encoder.encode(document)).map { Array($0) } ?? Array("{}".utf8)
+        let json = Self.statusJSON(statusDocument(for: selected))
         let chunkSize = Wire.maximumDaemonMessage - Wire.headerSize - 8
         let chunks = max(1, (json.count + chunkSize - 1) / chunkSize)
         for chunk in 0..<chunks {
@@ -244,5 +240,13 @@ extension Server {
             DaemonMessage.statusOK(chunk: UInt32(chunk), chunks: UInt32(chunks), json: piece).encode(id: id, into: &connection.writer)
             guard send(connection) else { return }
         }
+    }
+
+    /// The document as STATUS_OK carries it: snake_case keys, sorted.
+    static func statusJSON(_ document: StatusDocument) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(document)).map { Array($0) } ?? Array("{}".utf8)
     }
 }

@@ -361,7 +361,7 @@ public final class Server {
 
     /// Runs everything due: each VM's policy timers and polls, the host
     /// frequency refresh, the metrics file.
-    private func runTimers(now: UInt64) {
+    func runTimers(now: UInt64) {
         for session in sessions.values {
             if let due = session.nextDeadline, due <= now { session.advance(now: now) }
         }

@@ -66,4 +66,45 @@ import Testing
     func locates(keyPath: String, line: Int?) {
         #expect(LineLocator(source: Self.text).line(of: keyPath) == line)
     }
+
+    /// Found by the topology fuzz target: `[vm.policy]` without a `[[vm]]`
+    /// makes `vm` a table, and the error about `vm` had no line, because
+    /// only the header's full path was recorded, not the table it implies
+    /// (Tests/Fuzz/regressions/topology/implied-vm-table).
+    @Test func locatesTablesThatHeadersAndDottedKeysImply() {
+        let locator = LineLocator(source: "# vm\nheadroom = \"auto\"\n\n[vm.policy]\nhysteresis = 8\n[host]\ncluster.name = \"a\"\n")
+        #expect(locator.line(of: "vm") == 4)
+        #expect(locator.line(of: "vm.policy.hysteresis") == 5)
+        #expect(locator.line(of: "host.cluster") == 7)
+        let (topology, diagnostics) = TopologyFile.decode("[vm.policy]\nhysteresis = 8\n")
+        #expect(topology == nil)
+        #expect(diagnostics.filter { $0.keyPath == "vm" }.map(\.line) == [1], "\(diagnostics)")
+    }
+
+    /// Found by the topology fuzz target: toml++ 3.4.0 (inside TOMLKit)
+    /// asserts, aborting `vcpufreq topology check` and `serve`, on a table
+    /// header whose key starts with a character no key starts with
+    /// (Tests/Fuzz/regressions/topology/header-key-start). Such a file is
+    /// refused with a located error before TOMLKit sees it; valid headers,
+    /// and arrays that look like headers, still pass.
+    @Test(arguments: [
+        ("[[;host.cluster]]\nname = 1\n", 1, 3, "';'"),
+        ("[host]\nname = \"a\"\n[[[1]]]\n", 3, 3, "'['"),
+        ("[[=\n", 1, 3, "'='"),
+        ("x = 1\n[ \t+a]\n", 2, 4, "'+'"),
+        ("[\r\n", 1, 2, "byte 0xd"),
+    ] as [(String, Int, Int, String)])
+    func refusesHeadersTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
+        let (topology, diagnostics) = TopologyFile.decode(text)
+        #expect(topology == nil)
+        #expect(diagnostics.count == 1)
+        #expect(diagnostics.first?.line == line && diagnostics.first?.column == column, "\(diagnostics)")
+        #expect(diagnostics.first?.message.contains(shown) == true, "\(diagnostics)")
+    }
+
+    @Test func keepsValidHeadersAndArraysOfArrays() {
+        for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n"] {
+            #expect(LineLocator(source: text).malformedHeader == nil, "\(text)")
+        }
+    }
 }

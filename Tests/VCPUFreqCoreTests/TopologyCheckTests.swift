@@ -13,6 +13,11 @@ import Testing
     @Test(arguments: [
         ("cluster CPU in two clusters", "host.cluster[1].cpus", { @Sendable (t: inout Topology) in t.host.clusters[1].cpus = CPUList([3, 4, 5]) }),
         ("missing CPU", "host.cluster", { @Sendable (t: inout Topology) in t.host.clusters[1].cpus = CPUList([4]) }),
+        // Found by the topology fuzz target (Tests/Fuzz/regressions/topology/
+        // negative-cpu-id): check() built 0...highest id and trapped on a
+        // negative one; a huge one would have taken all memory.
+        ("negative CPU id", "host.cluster[0].cpus", { @Sendable (t: inout Topology) in t.host.clusters[0].cpus = CPUList([-1, 0, 1, 2, 3]) }),
+        ("CPU id past NR_CPUS", "host.cluster[2].cpus", { @Sendable (t: inout Topology) in t.host.clusters[2].cpus = CPUList([6, 7, Int.max]) }),
         ("capacity", "host.cluster[0].capacity", { @Sendable (t: inout Topology) in t.host.clusters[0].capacity = 1025 }),
         ("negative capacity", "host.cluster[2].capacity", { @Sendable (t: inout Topology) in t.host.clusters[2].capacity = -1 }),
         ("empty table", "host.cluster[0].frequencies_khz", { @Sendable (t: inout Topology) in t.host.clusters[0].frequenciesKHz = [] }),

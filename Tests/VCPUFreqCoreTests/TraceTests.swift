@@ -49,6 +49,19 @@ import Testing
         #expect(diagnostics.first?.message.contains(message) == true, "\(diagnostics)")
     }
 
+    /// Found by the trace fuzz target: with CRLF line endings the parser
+    /// saw one line ("\r\n" is a single Character), so every line ran into
+    /// the next and was refused. Tests/Fuzz/regressions/trace/crlf-line-endings.
+    @Test func readsCRLFLineEndings() {
+        let (trace, diagnostics) = Trace.parse("0 r 0x8\r\n0 w 0xc 2\r\n\r\nwait 10 # idle\r\n1 r 0x10")
+        #expect(diagnostics == [])
+        #expect(trace.lines.map(\.number) == [1, 2, 4, 5])
+        #expect(trace.lines.map(\.operation) == [
+            .read(vcpu: 0, offset: 0x8, width: 4), .write(vcpu: 0, offset: 0xc, value: 2, width: 4),
+            .wait(microseconds: 10), .read(vcpu: 1, offset: 0x10, width: 4),
+        ])
+    }
+
     @Test func acceptsFullRangeValues() {
         let (trace, diagnostics) = Trace.parse("0 w 0x4 0xFFFFFFFFFFFFFFFF 8\n0 w 0x4 18446744073709551615")
         #expect(diagnostics == [])

@@ -67,7 +67,9 @@ public struct ReplaySession {
                 submit(request, line: line)
             }
         }
-        let horizon = now &+ UInt64(vm.policy.minimumIntervalMicroseconds) &* 1000
+        // The engine's own reading of the setting (a hand-built model may
+        // carry a negative one: it means no interval, not a trap).
+        let horizon = PolicyLimits.deadline(now, plus: policy.limits.minimumIntervalNanoseconds)
         while let deadline = policy.nextDeadline, deadline <= horizon {
             now = max(now, deadline)
             policy.advance(to: now)

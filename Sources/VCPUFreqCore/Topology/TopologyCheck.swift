@@ -36,6 +36,12 @@ extension HostTopology {
             }
             if cluster.cpus.isEmpty { problems.append(.error("\(path).cpus", "the cluster has no CPUs")) }
             for cpu in cluster.cpus.ids {
+                // The file's decoder refuses such ids; a topology built in
+                // code may carry any (and 0...id must stay a small range).
+                guard (0...CPUList.maximumCPUID).contains(cpu) else {
+                    problems.append(.error("\(path).cpus", "CPU \(cpu) is outside 0...\(CPUList.maximumCPUID)"))
+                    continue
+                }
                 if let first = owner[cpu] {
                     problems.append(.error("\(path).cpus", "CPU \(cpu) is also in host.cluster[\(first)]"))
                 } else {
