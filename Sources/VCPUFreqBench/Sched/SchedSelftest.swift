@@ -169,7 +169,9 @@ public struct SchedSelftest {
             "nice-10 thread ran \(run.backgroundRuntimeNanoseconds / 1_000_000) ms (owed \(Int(owed / 1e6)) ms by weight), every hog ran")
         // ... and at most twice that (a nice-0 hog beside it gets ~9 ×): nice is honoured in the
         // first windows of a load too (placement then this one), where a wrapped per-CPU clock
-        // (vtime_now) once made every queue FIFO and gave it a hog's share.
+        // (vtime_now) once made every queue FIFO and gave it a hog's share. (A spinner started
+        // before the load hid that: alone on the big CPU it pushes that CPU's clock past the
+        // few ms of lag that wrapped it.)
         let clocks = (try? lab.status(daemon).daemon.scheduler?.cpus.map { "cpu\($0.cpu) \($0.virtualTimeNanoseconds ?? 0)" }) ?? nil
         check(
             "nice honoured after the load",
