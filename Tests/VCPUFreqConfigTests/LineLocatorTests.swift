@@ -84,38 +84,19 @@ import Testing
     /// Found by the topology fuzz target: toml++ 3.4.0 (inside TOMLKit)
     /// asserts, aborting `vcpufreq topology check` and `serve`, on a table
     /// header whose key starts with a character no key starts with
-    /// (Tests/Fuzz/regressions/topology/header-key-start). Such a file is
-    /// refused with a located error before TOMLKit sees it; valid headers,
-    /// and arrays that look like headers, still pass.
+    /// (Tests/Fuzz/regressions/topology/header-key-start), and — asserting
+    /// `!is_value_terminator(*cp)` in `parse_value`, called from
+    /// `parse_array` — on a `}` or a non-ASCII line break where an array
+    /// value belongs (Tests/Fuzz/regressions/topology/toml-array-value-terminator).
+    /// Such a file is refused with a located error before TOMLKit sees it (a
+    /// miss here aborts the test process); columns count code points. Valid
+    /// headers, and arrays that look like headers, still pass.
     @Test(arguments: [
         ("[[;host.cluster]]\nname = 1\n", 1, 3, "';'"),
         ("[host]\nname = \"a\"\n[[[1]]]\n", 3, 3, "'['"),
         ("[[=\n", 1, 3, "'='"),
         ("x = 1\n[ \t+a]\n", 2, 4, "'+'"),
         ("[\r\n", 1, 2, "byte 0xd"),
-    ] as [(String, Int, Int, String)])
-    func refusesHeadersTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
-        let (topology, diagnostics) = TopologyFile.decode(text)
-        #expect(topology == nil)
-        #expect(diagnostics.count == 1)
-        #expect(diagnostics.first?.line == line && diagnostics.first?.column == column, "\(diagnostics)")
-        #expect(diagnostics.first?.message.contains(shown) == true, "\(diagnostics)")
-    }
-
-    @Test func keepsValidHeadersAndArraysOfArrays() {
-        for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n"] {
-            #expect(LineLocator(source: text).abortsTOMLKit == nil, "\(text)")
-        }
-    }
-
-    /// Found by the topology fuzz target: toml++ 3.4.0 (inside TOMLKit)
-    /// asserts `!is_value_terminator(*cp)` in `parse_value`, called from
-    /// `parse_array`, aborting `vcpufreq topology check` and `serve`, when a
-    /// `}` or a non-ASCII line break stands in an array where a value
-    /// belongs (Tests/Fuzz/regressions/topology/toml-array-value-terminator).
-    /// Such a file is refused with a located error before TOMLKit sees it
-    /// (a miss here aborts the test process). Columns count code points.
-    @Test(arguments: [
         ("a = [}\n", 1, 6, "'}'"),
         ("a = [1, }]\n", 1, 9, "'}'"),
         ("x = 1\nf = [\n  1200000, # c }\n  }\n", 4, 3, "'}'"),
@@ -131,12 +112,18 @@ import Testing
         ("[[;a]]\nb = [}\n", 1, 3, "';'"),
         ("b = [}\n[[;a]]\n", 1, 6, "'}'"),
     ] as [(String, Int, Int, String)])
-    func refusesArrayValuesTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
+    func refusesWhatTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
         let (topology, diagnostics) = TopologyFile.decode(text)
         #expect(topology == nil)
         #expect(diagnostics.count == 1)
         #expect(diagnostics.first?.line == line && diagnostics.first?.column == column, "\(diagnostics)")
         #expect(diagnostics.first?.message.contains(shown) == true, "\(diagnostics)")
+    }
+
+    @Test func keepsValidHeadersAndArraysOfArrays() {
+        for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n"] {
+            #expect(LineLocator(source: text).abortsTOMLKit == nil, "\(text)")
+        }
     }
 
     /// Valid TOML with `}`, brackets, commas and line separators where they
