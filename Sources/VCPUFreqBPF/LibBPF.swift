@@ -613,13 +613,14 @@ enum LibBPF {
 
     // MARK: - Layout, for the tests that prove C, BTF and the documentation agree
 
+    /// One field of a C struct as the host compiler lays it out.
+    private static func field<Root, Value>(_ name: String, _ path: KeyPath<Root, Value>) -> StructLayout.Field {
+        StructLayout.Field(name: name, offset: MemoryLayout<Root>.offset(of: path) ?? -1, size: MemoryLayout<Value>.size)
+    }
+
     /// Field offsets and sizes of the C structs as the host compiler lays
     /// them out (through the Clang importer).
     static func hostLayouts() -> [StructLayout] {
-        func field<Root, Value>(_ name: String, _ path: KeyPath<Root, Value>) -> StructLayout.Field {
-            StructLayout.Field(
-                name: name, offset: MemoryLayout<Root>.offset(of: path) ?? -1, size: MemoryLayout<Value>.size)
-        }
         typealias T = vcpufreq_thread_stats
         typealias E = vcpufreq_exit_counts
         typealias H = vcpufreq_util_hint
@@ -688,10 +689,6 @@ enum LibBPF {
 
     /// The scheduler's structs (vcpufreq_sched.h), as the host compiler lays them out.
     static func schedulerLayouts() -> [StructLayout] {
-        func field<Root, Value>(_ name: String, _ path: KeyPath<Root, Value>) -> StructLayout.Field {
-            StructLayout.Field(
-                name: name, offset: MemoryLayout<Root>.offset(of: path) ?? -1, size: MemoryLayout<Value>.size)
-        }
         typealias G = vcpufreq_sched_config
         typealias L = vcpufreq_sched_cluster
         typealias C = vcpufreq_sched_cpu

@@ -4,8 +4,10 @@ import VCPUFreqCore
 /// in the source text of a topology file.
 ///
 /// TOMLKit hands back values without positions, so diagnostics would have no
-/// line. This is not a second TOML parser: it only runs on text TOMLKit has
-/// already accepted, and it recognises just enough to attribute lines —
+/// line. This is not a second TOML parser: its lines are used only for text
+/// TOMLKit has accepted (before TOMLKit it only looks for the two shapes
+/// TOMLKit aborts on, `abortsTOMLKit`), and it recognises just enough to
+/// attribute lines —
 /// table headers (`[host]`, `[[host.cluster]]` occurrence n, `[vm.policy]`
 /// inside the current `[[vm]]`), `key =` lines (dotted and quoted keys
 /// included), and the elements of arrays and keys of inline tables, which
@@ -13,18 +15,26 @@ import VCPUFreqCore
 /// of looping.
 struct LineLocator {
     private var lineOfPath: [String: Int] = [:]
-    /// A table header whose key starts with a character no key can start
-    /// with (`[[;a]]`, `[[[1]]]`, `[=`): TOMLKit's toml++ (3.4.0) asserts on
-    /// it instead of reporting an error, which aborts the process, so
-    /// `TopologyFile.decode` reports it itself and never hands such text to
-    /// TOMLKit (fixed upstream: marzer/tomlplusplus#301).
-    private(set) var malformedHeader: Diagnostic?
+    /// The first construct TOMLKit's toml++ (3.4.0) asserts on instead of
+    /// reporting an error — which aborts the process — so
+    /// `TopologyFile.decode` reports it itself, with its line and column,
+    /// and never hands such text to TOMLKit:
+    /// - a table header whose key starts with a character no key can start
+    ///   with (`[[;a]]`, `[[[1]]]`, `[=`; fixed upstream:
+    ///   marzer/tomlplusplus#301);
+    /// - in an array, where a value, `,` or `]` belongs (after skipping
+    ///   blanks, line breaks and comments), a `}` or a line break toml++'s
+    ///   array loop does not skip (U+0085, U+2028, U+2029): `parse_array`
+    ///   calls `parse_value` on it, which asserts
+    ///   `!is_value_terminator(*cp)` (`a = [}`, `a = [1, }]`).
+    /// Neither is valid TOML, so no valid file is refused.
+    private(set) var abortsTOMLKit: Diagnostic?
 
     init(source: String) {
         var scanner = Scanner(bytes: Array(source.utf8))
         scanner.run()
         lineOfPath = scanner.lineOfPath
-        malformedHeader = scanner.malformedHeader
+        abortsTOMLKit = scanner.abortsTOMLKit
     }
 
     /// The line of `keyPath`, or of its nearest enclosing key or table that
@@ -49,7 +59,7 @@ private struct Scanner {
     var position = 0
     var line = 1
     var lineOfPath: [String: Int] = [:]
-    var malformedHeader: Diagnostic?
+    var abortsTOMLKit: Diagnostic?
     /// Current table (`host`, `host.cluster[2]`, `vm[0].policy`); "" = root.
     var table = ""
     /// Next index of each array of tables, keyed by its resolved path.
@@ -72,6 +82,15 @@ private struct Scanner {
 
     mutating func record(_ path: String) {
         if lineOfPath[path] == nil { lineOfPath[path] = line }
+    }
+
+    /// Keeps the first construct TOMLKit would abort on, at byte `offset`
+    /// of the current line (the column counts code points, as editors do).
+    mutating func refuse(at offset: Int, _ message: String) {
+        guard abortsTOMLKit == nil else { return }
+        let lineStart = bytes[..<offset].lastIndex(of: Self.newline).map { $0 + 1 } ?? 0
+        let column = bytes[lineStart..<offset].count { $0 & 0xC0 != 0x80 } + 1
+        abortsTOMLKit = Diagnostic(.error, "", message, line: line, column: column)
     }
 
     mutating func run() {
@@ -125,11 +144,9 @@ private struct Scanner {
         let components = keyComponents(until: UInt8(ascii: "]"))
         if !atEnd { position += 1 }
         if isArray && !atEnd && current == UInt8(ascii: "]") { position += 1 }
-        if malformedHeader == nil, let start = keyStart, !Self.canStartHeaderKey(bytes[start]) {
-            let lineStart = bytes[..<start].lastIndex(of: Self.newline).map { $0 + 1 } ?? 0
+        if let start = keyStart, !Self.canStartHeaderKey(bytes[start]) {
             let shown = bytes[start] >= 0x21 && bytes[start] < 0x7F ? "'\(Character(UnicodeScalar(bytes[start])))'" : "byte 0x" + String(bytes[start], radix: 16)
-            malformedHeader = Diagnostic(
-                .error, "", "table header: expected a key (bare or quoted), found \(shown)", line: line, column: start - lineStart + 1)
+            refuse(at: start, "table header: expected a key (bare or quoted), found \(shown)")
         }
         var resolved = ""
         for (index, component) in components.enumerated() {
@@ -162,6 +179,19 @@ private struct Scanner {
         default:
             return false
         }
+    }
+
+    /// What toml++ 3.4.0's `parse_array` hands to `parse_value` although
+    /// `is_value_terminator` holds for it (it skips spaces, tabs, `\n`,
+    /// `\r\n` and comments, refuses `\v`, `\f`, a lone `\r` and other
+    /// horizontal spaces, and handles `,` and `]` itself): `}` and the
+    /// non-ASCII line breaks. Returns how to show it, or nil.
+    static func unskippedValueTerminator(_ rest: ArraySlice<UInt8>) -> String? {
+        if rest.first == UInt8(ascii: "}") { return "'}'" }
+        if rest.starts(with: [0xC2, 0x85]) { return "U+0085 (next line)" }
+        if rest.starts(with: [0xE2, 0x80, 0xA8]) { return "U+2028 (line separator)" }
+        if rest.starts(with: [0xE2, 0x80, 0xA9]) { return "U+2029 (paragraph separator)" }
+        return nil
     }
 
     /// Reads a (possibly dotted, possibly quoted) key up to `terminator`,
@@ -221,6 +251,9 @@ private struct Scanner {
             while true {
                 skipSpaceAndComments()
                 if atEnd { return }
+                if let shown = Self.unskippedValueTerminator(bytes[position...]) {
+                    refuse(at: position, "array: expected a value, ',' or ']', found \(shown)")
+                }
                 if current == UInt8(ascii: "]") { position += 1; return }
                 if current == UInt8(ascii: ",") { position += 1; continue }
                 let element = "\(path)[\(index)]"

@@ -14,7 +14,7 @@ public enum TopologyFile {
     ///   and every diagnostic in line order (those without a line last).
     public static func decode(_ text: String) -> (topology: Topology?, diagnostics: [Diagnostic]) {
         let locator = LineLocator(source: text)
-        if let header = locator.malformedHeader { return (nil, [header]) }
+        if let refused = locator.abortsTOMLKit { return (nil, [refused]) }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

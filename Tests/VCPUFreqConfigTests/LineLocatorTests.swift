@@ -84,17 +84,35 @@ import Testing
     /// Found by the topology fuzz target: toml++ 3.4.0 (inside TOMLKit)
     /// asserts, aborting `vcpufreq topology check` and `serve`, on a table
     /// header whose key starts with a character no key starts with
-    /// (Tests/Fuzz/regressions/topology/header-key-start). Such a file is
-    /// refused with a located error before TOMLKit sees it; valid headers,
-    /// and arrays that look like headers, still pass.
+    /// (Tests/Fuzz/regressions/topology/header-key-start), and — asserting
+    /// `!is_value_terminator(*cp)` in `parse_value`, called from
+    /// `parse_array` — on a `}` or a non-ASCII line break where an array
+    /// value belongs (Tests/Fuzz/regressions/topology/toml-array-value-terminator).
+    /// Such a file is refused with a located error before TOMLKit sees it (a
+    /// miss here aborts the test process); columns count code points. Valid
+    /// headers, and arrays that look like headers, still pass.
     @Test(arguments: [
         ("[[;host.cluster]]\nname = 1\n", 1, 3, "';'"),
         ("[host]\nname = \"a\"\n[[[1]]]\n", 3, 3, "'['"),
         ("[[=\n", 1, 3, "'='"),
         ("x = 1\n[ \t+a]\n", 2, 4, "'+'"),
         ("[\r\n", 1, 2, "byte 0xd"),
+        ("a = [}\n", 1, 6, "'}'"),
+        ("a = [1, }]\n", 1, 9, "'}'"),
+        ("x = 1\nf = [\n  1200000, # c }\n  }\n", 4, 3, "'}'"),
+        ("a = [[}]]\n", 1, 7, "'}'"),
+        ("a = [{}, }]\n", 1, 10, "'}'"),
+        ("t = { a = [ } ] }\n", 1, 13, "'}'"),
+        ("a = [\"x\",}]\n", 1, 10, "'}'"),
+        ("s = \"é\"\na = [ \"é\", }]\n", 2, 12, "'}'"),
+        ("a = [1 }\n", 1, 8, "'}'"),
+        ("a = [\u{2028}]\n", 1, 6, "U+2028"),
+        ("a = [1,\u{2029}]\n", 1, 8, "U+2029"),
+        ("a = [\n\u{85}1]\n", 2, 1, "U+0085"),
+        ("[[;a]]\nb = [}\n", 1, 3, "';'"),
+        ("b = [}\n[[;a]]\n", 1, 6, "'}'"),
     ] as [(String, Int, Int, String)])
-    func refusesHeadersTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
+    func refusesWhatTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
         let (topology, diagnostics) = TopologyFile.decode(text)
         #expect(topology == nil)
         #expect(diagnostics.count == 1)
@@ -104,7 +122,33 @@ import Testing
 
     @Test func keepsValidHeadersAndArraysOfArrays() {
         for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n"] {
-            #expect(LineLocator(source: text).malformedHeader == nil, "\(text)")
+            #expect(LineLocator(source: text).abortsTOMLKit == nil, "\(text)")
         }
+    }
+
+    /// Valid TOML with `}`, brackets, commas and line separators where they
+    /// belong (strings, comments, inline tables, nested arrays, CRLF) passes
+    /// the pre-check and parses: TOMLKit reports no syntax error (those
+    /// have no key path), only what a topology lacks.
+    @Test(arguments: [
+        "a = []\n", "a = [ ]\n", "a = [1, 2, 3,]\n",
+        "a = [\n  1, # one\n  2, # }\n]\n",
+        "a = [\n  # only a comment }\n]\n",
+        "a = [[1, 2], [], [[3]]]\n",
+        "a = [{}, { b = 1 }, { c = [1, { d = 2 }] }]\n",
+        "t = { a = [1], b = { c = [] } }\nu = {}\n",
+        "a = [\"}\", '}', \"]\", \",\", \"[\", \"\\\"}\", \"{}\"]\n",
+        "a = [\"\"\"\n}\n\"\"\", '''\n} ,]\n''']\n",
+        "# a = [}\nb = 1 # [}\n",
+        "a = \"[}\"\n",
+        "a = [\r\n  1,\r\n]\r\n",
+        "a = [ 1979-05-27T07:32:00Z, 1.5, true, inf ]\n",
+        "s = \"\u{2028} \u{85}\"\nt = [ \"\u{2029}\" ]\n",
+        "[host]\nname = \"x\"\n[[host.cluster]]\nfrequencies_khz = [\n    1200000, # }\n    2400000,\n]\n",
+    ])
+    func keepsValidArrays(text: String) {
+        #expect(LineLocator(source: text).abortsTOMLKit == nil, "\(text)")
+        let (_, diagnostics) = TopologyFile.decode(text)
+        #expect(!diagnostics.isEmpty && !diagnostics.contains { $0.keyPath.isEmpty }, "\(diagnostics)")
     }
 }

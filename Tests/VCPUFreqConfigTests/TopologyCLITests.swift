@@ -70,6 +70,18 @@ enum CLI {
         #expect(result.stdout.contains(": error: "))
     }
 
+    /// The fuzz-found file toml++ 3.4.0 (inside TOMLKit) asserts on — a `}`
+    /// where an array value belongs — used to abort the process; now it is
+    /// refused with its file, line and column, and exit status 1.
+    @Test func checkOfTheArrayTerminatorReproducerExitsOneNamingTheFile() throws {
+        let file = "Tests/Fuzz/regressions/topology/toml-array-value-terminator"
+        let result = try CLI.run(["topology", "check", file])
+        #expect(result.status == 1, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "\(file):9:14: error: array: expected a value, ',' or ']', found '}'", "\(result.stdout)")
+        #expect(lines.last == "\(file): 1 error, 0 warnings", "\(result.stdout)")
+    }
+
     @Test(arguments: [
         (["topology", "check", "/nonexistent.toml"], "cannot read /nonexistent.toml: No such file or directory"),
         (["topology", "dt", "/nonexistent.toml"], "cannot read /nonexistent.toml: No such file or directory"),
