@@ -333,17 +333,29 @@ static __always_inline void insert_vtime(struct task_struct *p, u64 dsq, u64 sli
 	__scx_bpf_dsq_insert_vtime(p, &args);
 }
 
-/* Moves p's vtime onto CPU cpu's clock, keeping its lag (a new task starts at the clock). */
+/*
+ * Moves p's vtime onto CPU cpu's clock, keeping its lag or lead (a new task
+ * starts at the clock). Saturating: a lag bigger than the new clock starts it
+ * at 0. (vtime - old clock + new clock wrapped to ~2^64 there, running() made
+ * that the CPU's clock, and from then on every task queued there was clamped
+ * to the same wrapped ceiling: a FIFO that ignored nice until the next load.)
+ */
 static __always_inline void follow_clock(struct task_ctx *tctx, s32 cpu, struct vcpufreq_sched_cpu *slot)
 {
 	struct vcpufreq_sched_cpu *old;
+	u64 from, to = slot->vtime_now;
 
 	if (tctx->vtime_cpu == cpu)
 		return;
-	if (tctx->vtime_cpu < 0 || !(old = cpu_slot(tctx->vtime_cpu)))
-		tctx->vtime = slot->vtime_now;
-	else
-		tctx->vtime = tctx->vtime - old->vtime_now + slot->vtime_now;
+	if (tctx->vtime_cpu < 0 || !(old = cpu_slot(tctx->vtime_cpu))) {
+		tctx->vtime = to;
+	} else {
+		from = old->vtime_now;
+		if (tctx->vtime >= from)
+			tctx->vtime = to + (tctx->vtime - from);
+		else
+			tctx->vtime = to > from - tctx->vtime ? to - (from - tctx->vtime) : 0;
+	}
 	tctx->vtime_cpu = cpu;
 }
 

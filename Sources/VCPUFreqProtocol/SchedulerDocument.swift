@@ -33,10 +33,12 @@ extension StatusDocument {
             /// Time hinted vCPU threads ran on it, and of that boosted, ns (cumulative).
             public var hintedRuntimeNanoseconds: UInt64
             public var boostedRuntimeNanoseconds: UInt64
+            /// Its virtual clock (vtime_now, ns of weighted time since the load).
+            public var virtualTimeNanoseconds: UInt64?
 
             public init(
                 cpu: Int, cluster: String?, utilSum: Int64, hintedRunnable: UInt32, hintedRuntimeNanoseconds: UInt64,
-                boostedRuntimeNanoseconds: UInt64
+                boostedRuntimeNanoseconds: UInt64, virtualTimeNanoseconds: UInt64? = nil
             ) {
                 self.cpu = cpu
                 self.cluster = cluster
@@ -44,6 +46,7 @@ extension StatusDocument {
                 self.hintedRunnable = hintedRunnable
                 self.hintedRuntimeNanoseconds = hintedRuntimeNanoseconds
                 self.boostedRuntimeNanoseconds = boostedRuntimeNanoseconds
+                self.virtualTimeNanoseconds = virtualTimeNanoseconds
             }
         }
     }

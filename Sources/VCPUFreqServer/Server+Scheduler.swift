@@ -137,7 +137,7 @@ final class DaemonScheduler {
             StatusDocument.Scheduler.CPU(
                 cpu: cpu.cpu, cluster: cpu.clusterRank.flatMap { clusters?.ranked[$0].name }, utilSum: cpu.utilSum,
                 hintedRunnable: cpu.hintedRunnable, hintedRuntimeNanoseconds: cpu.hintedRuntimeNanoseconds,
-                boostedRuntimeNanoseconds: cpu.boostedRuntimeNanoseconds)
+                boostedRuntimeNanoseconds: cpu.boostedRuntimeNanoseconds, virtualTimeNanoseconds: cpu.virtualTimeNanoseconds)
         }
         return StatusDocument.Scheduler(
             state: summary, loaded: scheduler?.status.isRunning ?? false, ejections: ejections, cpus: cpus,

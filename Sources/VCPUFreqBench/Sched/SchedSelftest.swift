@@ -167,6 +167,17 @@ public struct SchedSelftest {
             "non-vCPU tasks progress",
             Double(run.backgroundRuntimeNanoseconds) >= owed / 4 && run.hogs.allSatisfy { $0.runtimeNanoseconds > 0 },
             "nice-10 thread ran \(run.backgroundRuntimeNanoseconds / 1_000_000) ms (owed \(Int(owed / 1e6)) ms by weight), every hog ran")
+        // ... and at most twice that (a nice-0 hog beside it gets ~9 ×): nice is honoured in the
+        // first windows of a load too (placement then this one), where a wrapped per-CPU clock
+        // (vtime_now) once made every queue FIFO and gave it a hog's share. (A spinner started
+        // before the load hid that: alone on the big CPU it pushes that CPU's clock past the
+        // few ms of lag that wrapped it.)
+        let clocks = (try? lab.status(daemon).daemon.scheduler?.cpus.map { "cpu\($0.cpu) \($0.virtualTimeNanoseconds ?? 0)" }) ?? nil
+        check(
+            "nice honoured after the load",
+            Double(run.backgroundRuntimeNanoseconds) <= 2 * owed,
+            "nice-10 thread ran \(run.backgroundRuntimeNanoseconds / 1_000_000) ms, at most \(Int(2 * owed / 1e6)) ms (2 × its weight's share); "
+                + "vtime_now \(clocks?.joined(separator: ", ") ?? "-")")
 
         // A thread left hinted when the daemon dies (the next daemon recovers it).
         try recordOriginal(lab: lab)
