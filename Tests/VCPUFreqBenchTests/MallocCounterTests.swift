@@ -6,7 +6,7 @@ import Testing
 /// The LD_PRELOAD counter library and its Swift reader agree on the file:
 /// a child process counts into it, writes its pid, and records a stack per
 /// allocation while armed; a file without the magic is left alone.
-@Suite(.serialized, .disabled(if: underAddressSanitizer, Comment(rawValue: allocationCountingNeedsPlainMalloc)))
+@Suite(.serialized, .disabled(if: underSanitizer, Comment(rawValue: allocationCountingNeedsPlainMalloc)))
 struct MallocCounterTests {
     static var library: String { DaemonBenchSmokeTests.buildDirectory + "/" + MallocCounterFile.libraryFileName }
 
