@@ -180,7 +180,7 @@ let package = Package(
                 "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq-bpf-probe", "vcpufreq",
             ]
         ),
-        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
+        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI", "VCPUFreqLinux"]),
         // Hostile-input tests of the vhost-user codec, the back-end state machine and the split virtqueue (fake memory).
         .testTarget(name: "VCPUFreqVhostUserTests", dependencies: ["VCPUFreqVhostUser"]),
         .testTarget(name: "VCPUFreqSCMITests", dependencies: ["VCPUFreqSCMI", "VCPUFreqCore", "VCPUFreqVhostUser"]),
@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
             name: "VCPUFreqKVMTests",
-            dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["VCPUFreqKVM", "VCPUFreqCore", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Real KVM guests against a real daemon process (.build/<config>/vcpufreq, built as a dependency).
         .testTarget(
