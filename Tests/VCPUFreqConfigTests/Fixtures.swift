@@ -1,3 +1,4 @@
+import Foundation
 import VCPUFreqCore
 
 /// Paths of the shared fixtures under Tests/Fixtures, found from this file's
@@ -16,7 +17,13 @@ enum Fixtures {
     }()
     static func topology(_ name: String) -> String { "\(testsDirectory)/Fixtures/topology/\(name).toml" }
     static func sysfs(_ name: String) -> String { "\(testsDirectory)/Fixtures/sysfs/\(name)" }
-    static let binary = "\(packageDirectory)/.build/debug/vcpufreq"
+    /// The `vcpufreq` built with these tests: beside the running test bundle
+    /// (any --scratch-path, a sanitizer build), else the package's debug build.
+    static let binary: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let sibling = (exe as NSString).deletingLastPathComponent + "/vcpufreq"
+        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "\(packageDirectory)/.build/debug/vcpufreq"
+    }()
 }
 
 /// The topologies the fixture files describe, written out by hand from the

@@ -12,14 +12,14 @@ let needsRoot = "needs root: the daemon changes scheduling attributes of the tes
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
-/// The `vcpufreq` binary `swift build --build-tests` puts next to the test
-/// bundle: `<package>/.build/debug/vcpufreq`, else the directory of the
-/// running test binary (a custom --build-path).
+/// The `vcpufreq` binary built with these tests: the one beside the
+/// running test bundle (any --scratch-path, a sanitizer build), else
+/// `<package>/.build/debug/vcpufreq`.
 let vcpufreqBinary: String = {
-    let conventional = packageRoot + "/.build/debug/vcpufreq"
-    if FileManager.default.isExecutableFile(atPath: conventional) { return conventional }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-    return (exe as NSString).deletingLastPathComponent + "/vcpufreq"
+    let sibling = (exe as NSString).deletingLastPathComponent + "/vcpufreq"
+    if FileManager.default.isExecutableFile(atPath: sibling) { return sibling }
+    return packageRoot + "/.build/debug/vcpufreq"
 }()
 
 /// A fresh directory under /tmp (mode 0755 whatever the umask, so a peer
