@@ -16,8 +16,9 @@
 //   none), then a status that is an SCMI status and the one the model
 //   gives: PROTOCOL_ERROR for a short, longer-than-copied, reserved-bit or
 //   non-command message or a wrong parameter count, NOT_SUPPORTED for an
-//   unknown protocol or message, NOT_FOUND for an unknown domain (and for
-//   unadvertised messages in PROTOCOL_MESSAGE_ATTRIBUTES, unknown agents),
+//   unknown protocol, NOT_FOUND for a command the protocol does not
+//   implement (DEN0056 as Arm's compliance suite checks it), an unknown
+//   domain, unadvertised messages in PROTOCOL_MESSAGE_ATTRIBUTES and unknown agents,
 //   INVALID_PARAMETERS / OUT_OF_RANGE for bad skips, levels and limits,
 //   COMMS_ERROR when a success does not fit; a non-SUCCESS carries only
 //   its status; the status the platform reports is the one it wrote;
@@ -189,7 +190,8 @@ enum SCMITarget {
         func word(_ index: Int) -> UInt32 { message.loadUnaligned(fromByteOffset: 4 + 4 * index, as: UInt32.self) }
         switch protocolID {
         case base:
-            guard let words = baseWords[messageID] else { return Expectation(status: .notSupported) }
+            // A command the protocol does not implement is NOT_FOUND (Arm's SCMI compliance suite, test_b004/test_d004).
+            guard let words = baseWords[messageID] else { return Expectation(status: .notFound) }
             guard parameterBytes == 4 * words else { return Expectation(status: .protocolError) }
             switch messageID {
             case 0: return Expectation(status: .success, valueBytes: 4, answer: { v, _, _ in expectWord(v, 0, 0x20000, "base PROTOCOL_VERSION") })
@@ -209,7 +211,7 @@ enum SCMITarget {
                 return Expectation(status: agent == 0 || agent == 1 || agent == 0xFFFF_FFFF ? .success : .notFound, valueBytes: 20)
             }
         case performance:
-            guard let words = performanceWords[messageID] else { return Expectation(status: .notSupported) }
+            guard let words = performanceWords[messageID] else { return Expectation(status: .notFound) }
             guard parameterBytes == 4 * words else { return Expectation(status: .protocolError) }
             switch messageID {
             case 0: return Expectation(status: .success, valueBytes: 4, answer: { v, _, _ in expectWord(v, 0, 0x30000, "perf PROTOCOL_VERSION") })
