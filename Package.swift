@@ -180,7 +180,7 @@ let package = Package(
                 "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq-bpf-probe", "vcpufreq",
             ]
         ),
-        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI"]),
+        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI", "VCPUFreqLinux"]),
         // Hostile-input tests of the vhost-user codec, the back-end state machine and the split virtqueue (fake memory).
         .testTarget(name: "VCPUFreqVhostUserTests", dependencies: ["VCPUFreqVhostUser"]),
         .testTarget(name: "VCPUFreqSCMITests", dependencies: ["VCPUFreqSCMI", "VCPUFreqCore", "VCPUFreqVhostUser"]),
@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
             name: "VCPUFreqKVMTests",
-            dependencies: ["VCPUFreqKVM", "VCPUFreqCore", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["VCPUFreqKVM", "VCPUFreqCore", "VCPUFreqLinux", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Real KVM guests against a real daemon process (.build/<config>/vcpufreq, built as a dependency).
         .testTarget(
@@ -269,6 +269,23 @@ if let libFuzzer = Context.environment["VCPUFREQ_FUZZ_LIBFUZZER"] {
                 "-Xlinker", "--whole-archive", "-Xlinker", libFuzzer, "-Xlinker", "--no-whole-archive", "-lstdc++",
             ])])
     }
+    // The fuzz build compiles only what the fuzz executables reach (no CLI,
+    // benchmarks or kernel lab): less than half the package, cold.
+    let byName = Dictionary(uniqueKeysWithValues: package.targets.map { ($0.name, $0) })
+    var needed = Set<String>()
+    var pending = fuzzTargets.map { "fuzz-\($0)" }
+    while let name = pending.popLast() {
+        guard let target = byName[name], needed.insert(name).inserted else { continue }
+        for dependency in target.dependencies {
+            switch dependency {
+            case .targetItem(let name, _), .byNameItem(let name, _): pending.append(name)
+            default: break
+            }
+        }
+        for case .plugin(let name, nil) in target.plugins ?? [] { pending.append(name) }
+    }
+    package.targets = package.targets.filter { needed.contains($0.name) }
+    package.products = []
 } else {
     package.targets.append(.testTarget(name: "VCPUFreqFuzzTargets", dependencies: fuzzDependencies, path: "Tests/Fuzz/Targets"))
 }

@@ -4,8 +4,8 @@
 import CLibBPF
 import Glibc
 import Logging
-import Synchronization
 import VCPUFreqCore
+import VCPUFreqLinux
 import VCPUFreqProtocol
 
 /// Thin calls into libbpf 1.1 (Debian libbpf-dev 1.1.2). In libbpf 1.x,
@@ -35,9 +35,9 @@ enum LibBPF {
     /// Loads run one at a time in the process so the messages libbpf prints
     /// during a load (which name the failing program or map) can be told
     /// apart; loading is rare (start-up), so the lock costs nothing.
-    private static let loadLock = Mutex<Void>(())
+    private static let loadLock = AnnotatedMutex<Void>(())
     /// Messages printed while a load is in progress (nil: not capturing).
-    private static let captured = Mutex<[String]?>(nil)
+    private static let captured = AnnotatedMutex<[String]?>(nil)
 
     fileprivate static func deliver(level: libbpf_print_level, message: String) {
         switch level {

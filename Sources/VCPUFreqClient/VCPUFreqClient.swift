@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import SystemPackage
 import VCPUFreqLinux
 import VCPUFreqProtocol
@@ -12,7 +11,7 @@ import VCPUFreqProtocol
 /// reply) unless `sync`; everything else waits for its reply.
 public final class VCPUFreqClient: @unchecked Sendable {
     private let socket: SeqPacketConnection
-    private let lock = Mutex<Void>(())
+    private let lock = AnnotatedMutex<Void>(())
     /// Only touched under `lock`.
     private var nextID: UInt32 = 1
     private var writer = ByteWriter(capacity: 256)

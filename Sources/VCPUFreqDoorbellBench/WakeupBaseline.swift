@@ -70,7 +70,7 @@ public struct WakeupBaseline: Sendable, Equatable, Codable {
         let acknowledged = Atomic<Int>(0)
         let readerReady = Atomic<Bool>(false)
         let finished = Atomic<Bool>(false)
-        private let lock = Mutex<[UInt64]>([])
+        private let lock = AnnotatedMutex<[UInt64]>([])
 
         init(samples: Int) { lock.withLock { $0.reserveCapacity(samples) } }
         func record(_ index: Int, _ nanoseconds: UInt64) { lock.withLock { $0.append(nanoseconds) } }

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
-import Synchronization
+import VCPUFreqLinux
 import VCPUFreqProtocol
 
 /// Renders and writes the Prometheus metrics file off the event loop: the
@@ -16,7 +16,7 @@ final class MetricsFileWriter: Sendable {
     let path: String
     private let logger: Logger
     private let queue = DispatchQueue(label: "vcpufreq.metrics")
-    private let pending = Mutex<(document: StatusDocument?, writing: Bool)>((nil, false))
+    private let pending = AnnotatedMutex<(document: StatusDocument?, writing: Bool)>((nil, false))
 
     init(path: String, logger: Logger) {
         self.path = path

@@ -1,8 +1,8 @@
 import Glibc
-import Synchronization
 import VCPUFreqClient
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqLinux
 
 /// The VMM's MMIO handler for the vcpufreq device: every exit inside the
 /// VM's device space is forwarded to the daemon (docs/protocol.md), the
@@ -33,7 +33,7 @@ public final class DaemonDevice: MMIOHandler, @unchecked Sendable {
     /// 0 until configured: nothing is forwarded before ATTACH_OK gave the base.
     private var spanSize: UInt64 = 0
     private var mirrorMapped = false
-    private let failure = Mutex<ClientError?>(nil)
+    private let failure = AnnotatedMutex<ClientError?>(nil)
 
     init(client: VCPUFreqClient, vcpuCount: Int) {
         self.client = client

@@ -2,6 +2,7 @@ import CVCPUFreqSys
 import Foundation
 import Synchronization
 import Testing
+import VCPUFreqLinux
 
 @testable import VCPUFreqBPF
 
@@ -174,7 +175,7 @@ struct KernelThreadCounters {
 
 /// A value a test thread hands back to the test.
 final class Box<Value: Sendable>: @unchecked Sendable {
-    private let lock = Mutex<Value?>(nil)
+    private let lock = AnnotatedMutex<Value?>(nil)
     func set(_ value: Value) { lock.withLock { $0 = value } }
     var value: Value? { lock.withLock { $0 } }
 }

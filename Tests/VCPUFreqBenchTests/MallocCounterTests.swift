@@ -6,7 +6,8 @@ import Testing
 /// The LD_PRELOAD counter library and its Swift reader agree on the file:
 /// a child process counts into it, writes its pid, and records a stack per
 /// allocation while armed; a file without the magic is left alone.
-@Suite(.serialized) struct MallocCounterTests {
+@Suite(.serialized, .disabled(if: underSanitizer, Comment(rawValue: allocationCountingNeedsPlainMalloc)))
+struct MallocCounterTests {
     static var library: String { DaemonBenchSmokeTests.buildDirectory + "/" + MallocCounterFile.libraryFileName }
 
     /// Runs `/bin/sh -c :` with the library preloaded, counting into `path`.

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import VCPUFreqLinux
 @testable import VCPUFreqCore
 
 /// A shared page that is really safe across threads: 32-bit atomics over one
@@ -175,7 +176,7 @@ final class Shared<Value>: @unchecked Sendable {
 
 /// Synchronises a result written on a worker thread with the test thread.
 final class ResultBox<Value: Sendable>: @unchecked Sendable {
-    private let lock = Mutex<Value?>(nil)
+    private let lock = AnnotatedMutex<Value?>(nil)
     func set(_ value: Value) { lock.withLock { $0 = value } }
     var value: Value? { lock.withLock { $0 } }
 }

@@ -1,9 +1,9 @@
 import Glibc
-import Synchronization
 import SystemPackage
 import Testing
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqLinux
 
 /// Tests that need a real KVM are skipped, with this reason, where /dev/kvm is absent.
 let kvmAvailable = access("/dev/kvm", F_OK) == 0
@@ -43,7 +43,7 @@ struct Access: Equatable, Sendable, CustomStringConvertible {
 
 /// Records every access; read number n (counted per handler) returns `readValue(n, gpa)`.
 final class RecordingHandler: MMIOHandler {
-    private let log = Mutex<[Access]>([])
+    private let log = AnnotatedMutex<[Access]>([])
     private let readValue: @Sendable (Int, UInt64) -> UInt64
 
     init(readValue: @escaping @Sendable (Int, UInt64) -> UInt64 = { _, _ in 0 }) {

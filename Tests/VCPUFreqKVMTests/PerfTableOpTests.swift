@@ -1,7 +1,7 @@
-import Synchronization
 import Testing
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqLinux
 
 /// A register window with a table: perftbl_len answers `table.count` (or
 /// `reportedLength` when set), perftbl_rd answers the entry at the last
@@ -9,7 +9,7 @@ import VCPUFreqKVM
 private final class TableWindow: MMIOHandler {
     let table: [UInt32]
     let reportedLength: UInt32
-    private let state = Mutex<(selection: UInt64, log: [String])>((0, []))
+    private let state = AnnotatedMutex<(selection: UInt64, log: [String])>((0, []))
 
     init(table: [UInt32], reportedLength: UInt32? = nil) {
         self.table = table

@@ -1,8 +1,8 @@
-import Synchronization
 import SystemPackage
 import Testing
 import VCPUFreqCore
 import VCPUFreqKVM
+import VCPUFreqLinux
 
 /// The TIMESTAMP and REQUESTS ops of the interpreter (what the doorbell
 /// benchmark times requests with), checked on real KVM against the handler's
@@ -67,9 +67,9 @@ import VCPUFreqKVM
     /// A handler that, like a VMM applying a request synchronously, writes
     /// `value / 1000` into a RAM word before the guest resumes.
     final class ApplyingHandler: MMIOHandler {
-        let ram: Mutex<GuestMemoryRegion?> = Mutex(nil)
+        let ram: AnnotatedMutex<GuestMemoryRegion?> = AnnotatedMutex(nil)
         let watchOffset: Int
-        let values = Mutex<[UInt64]>([])
+        let values = AnnotatedMutex<[UInt64]>([])
         init(watchOffset: Int) { self.watchOffset = watchOffset }
         func read(vcpu: Int, gpa: UInt64, width: Int) -> UInt64 { 0 }
         func write(vcpu: Int, gpa: UInt64, width: Int, value: UInt64) {

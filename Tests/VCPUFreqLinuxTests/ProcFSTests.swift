@@ -17,9 +17,33 @@ import Testing
         #expect(ProcFS.parseStartTime(stat: Self.statLine(comm: comm)) == 22)
     }
 
-    @Test(arguments: ["", "4242 (x R 1 2", "4242 (x) R 4 5 6", "no parens at all 1 2 3"])
+    /// Fields 4...21 of a stat line (what lies between the state and field 22).
+    static let middle = (4...21).map(String.init).joined(separator: " ")
+
+    @Test(arguments: [
+        "", "4242 (x R 1 2", "4242 (x) R 4 5 6", "no parens at all 1 2 3",
+        "1 (x) R \(middle) 2x2 23", "1 (x) R \(middle) 18446744073709551616 23",
+    ])
     func malformedStatGivesNil(text: String) {
         #expect(ProcFS.parseStartTime(stat: text) == nil)
+    }
+
+    @Test(arguments: [
+        ("1 (x) R \(middle) 22\n", UInt64(22)),
+        ("1 (x)  R  \(middle.replacingOccurrences(of: " ", with: "  "))  18446744073709551615 23\n", UInt64.max),
+    ] as [(String, UInt64?)])
+    func startTimeAtTheEdges(text: String, expected: UInt64?) {
+        #expect(ProcFS.parseStartTime(stat: text) == expected)
+    }
+
+    /// The kernel's own line for this process: field 22 as a plain split of
+    /// the text after the last ')' reads it.
+    @Test func startTimeOfThisProcessMatchesTheKernelsLine() throws {
+        let text = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        let after = text[text.index(after: try #require(text.lastIndex(of: ")")))...]
+        let fields = after.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        #expect(ProcFS.parseStartTime(stat: text) == UInt64(fields[19]))
+        #expect(ProcFS().startTime(ofThread: getpid(), inProcess: getpid()) == UInt64(fields[19]))
     }
 
     @Test(arguments: [

@@ -1,4 +1,3 @@
-import Synchronization
 import SystemPackage
 
 /// A child process started with posix_spawn and reaped with waitpid: no
@@ -27,7 +26,7 @@ public final class ChildProcess: Sendable {
     }
 
     public let pid: Int32
-    private let reaped = Mutex<Termination?>(nil)
+    private let reaped = AnnotatedMutex<Termination?>(nil)
 
     /// Starts `arguments[0]` (a path) with `arguments`, stdin from
     /// /dev/null and stdout into `outputPath` (nil: /dev/null), stderr too

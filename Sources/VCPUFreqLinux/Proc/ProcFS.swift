@@ -64,12 +64,29 @@ public struct ProcFS: Sendable {
     /// fields are counted from the LAST ')'.
     public static func parseStartTime(stat: String) -> UInt64? {
         guard let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let rest = stat.utf8[stat.utf8.index(after: close)...]
-        let fields = rest.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
-        // fields[0] is field 3 (state), so field 22 is fields[19].
-        let index = 22 - 3
-        guard fields.count > index else { return nil }
-        return UInt64(String(decoding: fields[index], as: UTF8.self))
+        // One pass, no array of fields: the daemon reads this for every
+        // connection it accepts and every liveness check.
+        var field = 2
+        var inField = false
+        var value: UInt64 = 0
+        for byte in stat.utf8[stat.utf8.index(after: close)...] {
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") {
+                if inField, field == 22 { return value }
+                inField = false
+                continue
+            }
+            if !inField {
+                inField = true
+                field += 1
+            }
+            guard field == 22 else { continue }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        return inField && field == 22 ? value : nil
     }
 
     /// A numeric field of /proc/<tid>/sched (`name   :   value`). Values the
