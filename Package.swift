@@ -248,10 +248,10 @@ let package = Package(
 // build never sees those.
 // Adding a target: its body (Tests/Fuzz/Targets/NameTarget.swift, listed in
 // FuzzTargets.all), Tests/Fuzz/Main/NAME/main.swift (one line) and its name here.
-let fuzzTargets = ["device", "shared-page", "protocol", "daemon", "topology", "trace", "status"]
+let fuzzTargets = ["device", "shared-page", "protocol", "daemon", "topology", "trace", "status", "vhost-user", "virtqueue", "scmi"]
 let fuzzDependencies: [Target.Dependency] = [
     "VCPUFreqCore", "VCPUFreqProtocol", "VCPUFreqConfig", "VCPUFreqLinux", "VCPUFreqServer", "VCPUFreqClient",
-    "VCPUFreqVMM", "VCPUFreqBPF", .product(name: "Logging", package: "swift-log"),
+    "VCPUFreqVMM", "VCPUFreqBPF", "VCPUFreqVhostUser", "VCPUFreqSCMI", .product(name: "Logging", package: "swift-log"),
     .product(name: "SystemPackage", package: "swift-system"),
 ]
 if let libFuzzer = Context.environment["VCPUFREQ_FUZZ_LIBFUZZER"] {

@@ -44,7 +44,8 @@ public struct SCMICounters: Equatable, Sendable {
 /// Pure and allocation-free per message: the domains are built at init and
 /// the guest's levels and limits are fixed-size arrays. Every malformed or
 /// unsupported message gets a status, never a trap (docs/scmi.md lists
-/// which): an unknown protocol or message NOT_SUPPORTED, a message of the
+/// which): an unknown protocol NOT_SUPPORTED, an unimplemented command of
+/// a protocol NOT_FOUND, a message of the
 /// wrong length or with reserved header bits PROTOCOL_ERROR, an unknown
 /// domain NOT_FOUND, a level outside the domain's table OUT_OF_RANGE,
 /// limits with min above max INVALID_PARAMETERS.
@@ -196,7 +197,8 @@ public struct SCMIPlatform: Sendable {
                 w.putString(name, count: 16)
             }
         default:
-            return finish(&writer, header, .notSupported)
+            // A command the protocol does not implement (BASE_NOTIFY_ERRORS, the permission commands, ...).
+            return finish(&writer, header, .notFound)
         }
     }
 
@@ -322,8 +324,10 @@ public struct SCMIPlatform: Sendable {
             }
         default:
             // NOTIFY_LIMITS/NOTIFY_LEVEL (no notifications), DESCRIBE_FASTCHANNEL
-            // (virtio has none), NEGOTIATE_PROTOCOL_VERSION, anything else.
-            return finish(&writer, header, .notSupported)
+            // (virtio has none), NEGOTIATE_PROTOCOL_VERSION, anything else: a
+            // command not implemented is NOT_FOUND (DEN0056; Arm's compliance
+            // suite, test_d004, expects it; NOT_SUPPORTED is for a protocol).
+            return finish(&writer, header, .notFound)
         }
     }
 

@@ -46,8 +46,9 @@ public struct DescriptorChain {
     public func copyReadable(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         var copied = 0
         for segment in segments where !segment.writable {
+            guard copied < buffer.count else { break }
+            // An empty segment is a valid buffer of no bytes: the next one follows on.
             let count = min(segment.bytes.count, buffer.count - copied)
-            guard count > 0 else { break }
             UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<(copied + count)])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: segment.bytes[0..<count]))
             copied += count
@@ -60,8 +61,8 @@ public struct DescriptorChain {
     public func writeWritable(_ bytes: UnsafeRawBufferPointer) -> Int {
         var written = 0
         for segment in segments where segment.writable {
+            guard written < bytes.count else { break }
             let count = min(segment.bytes.count, bytes.count - written)
-            guard count > 0 else { break }
             UnsafeMutableRawBufferPointer(rebasing: segment.bytes[0..<count])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[written..<(written + count)]))
             written += count

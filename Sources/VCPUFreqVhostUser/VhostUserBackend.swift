@@ -123,7 +123,22 @@ public struct VhostUserBackend: Sendable {
     /// `translate` turns a front-end user address range into a guest-physical
     /// address (nil: outside the memory table); the caller answers it from
     /// its `GuestMemoryTable`. A thrown error means: close the connection.
+    ///
+    /// REPLY_ACK (vhost-user.rst): when it was negotiated before this message
+    /// and the message sets need_reply, a message without a reply of its own
+    /// is acknowledged with a u64 0 once handled. A failure is not acked
+    /// with a non-zero value: it closes the connection.
     public mutating func handle(
+        _ request: VhostUserRequest, header: VhostUserHeader, descriptorCount: Int,
+        translate: (_ userAddress: UInt64, _ count: Int) -> UInt64?
+    ) throws(VhostUserError) -> Outcome {
+        let acknowledge = header.needsReply && ackedProtocolFeatures & VhostUserProtocolFeatures.replyAck.rawValue != 0
+        var outcome = try perform(request, header: header, descriptorCount: descriptorCount, translate: translate)
+        if acknowledge, outcome.reply == nil { outcome.reply = .u64(header.request, 0) }
+        return outcome
+    }
+
+    private mutating func perform(
         _ request: VhostUserRequest, header: VhostUserHeader, descriptorCount: Int,
         translate: (_ userAddress: UInt64, _ count: Int) -> UInt64?
     ) throws(VhostUserError) -> Outcome {

@@ -31,14 +31,21 @@ public enum FuzzFixtures {
             do { return try topology.model(forVM: profile.name) } catch { fatalError("fixture VM \(profile.name): \(error)") }
         }
     }
+
+    /// The host of each of `models` (same index).
+    public static let hosts: [HostTopology] = topologies.flatMap { topology in topology.vms.map { _ in topology.host } }
 }
 
 extension FuzzInput {
     /// One of the fixture VMs, its settings possibly replaced by any value
     /// (a hand-built `VMModel` is promised harmless, out-of-range settings
     /// included): table mode, cap, pinning and every policy knob.
-    public mutating func vm() -> VMModel {
-        var vm = element(of: FuzzFixtures.models)
+    public mutating func vm() -> VMModel { vmAndHost().vm }
+
+    /// `vm()` and the host topology of its fixture.
+    public mutating func vmAndHost() -> (vm: VMModel, host: HostTopology) {
+        let index = index(below: FuzzFixtures.models.count)
+        var vm = FuzzFixtures.models[index]
         let overrides = byte()
         if overrides & 0x01 != 0 { vm.tableMode = bool() ? .table : .maxOnly }
         if overrides & 0x02 != 0 { vm.utilCap = Int(integer(Int16.self)) }
@@ -62,6 +69,6 @@ extension FuzzInput {
             vm.policy.kickMode = element(of: KickMode.allCases)
             vm.policy.pollIntervalMicroseconds = Int(integer(Int32.self))
         }
-        return vm
+        return (vm, FuzzFixtures.hosts[index])
     }
 }

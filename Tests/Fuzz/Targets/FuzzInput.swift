@@ -51,9 +51,15 @@ public struct FuzzInput {
 
     /// A length byte, then that many bytes (fewer at the end of the input).
     public mutating func chunk(maximum: Int = 255) -> UnsafeRawBufferPointer {
-        let length = min(Int(byte()), maximum, remaining)
+        take(min(Int(byte()), maximum))
+    }
+
+    /// The next `count` bytes (fewer at the end of the input).
+    public mutating func take(_ count: Int) -> UnsafeRawBufferPointer {
+        let length = min(max(count, 0), remaining)
+        let start = min(position, bytes.count)
         defer { position += length }
-        return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
     }
 
     /// A string from a chunk of bytes (invalid UTF-8 becomes U+FFFD, so

@@ -30,5 +30,8 @@ public enum FuzzTargets {
         FuzzTarget(name: "topology", run: TopologyTarget.run, seeds: TopologyTarget.seeds),
         FuzzTarget(name: "trace", run: TraceTarget.run, seeds: TraceTarget.seeds),
         FuzzTarget(name: "status", run: StatusTarget.run, seeds: StatusTarget.seeds),
+        FuzzTarget(name: "vhost-user", run: VhostUserTarget.run, seeds: VhostUserTarget.seeds),
+        FuzzTarget(name: "virtqueue", run: VirtqueueTarget.run, seeds: VirtqueueTarget.seeds),
+        FuzzTarget(name: "scmi", run: SCMITarget.run, seeds: SCMITarget.seeds),
     ]
 }

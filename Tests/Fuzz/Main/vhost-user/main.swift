@@ -1,0 +1,3 @@
+import VCPUFreqFuzzTargets
+
+fuzzMain("vhost-user")
