@@ -176,15 +176,17 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqBPFTests",
             dependencies: [
-                "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
+                "VCPUFreqTestSupport", "VCPUFreqBPF", "VCPUFreqCore", "CVCPUFreqSys", "VCPUFreqLinux", "VCPUFreqProtocol", "VCPUFreqClient",
                 "VCPUFreqKVM", "VCPUFreqVMM", "vcpufreq-bpf-probe", "vcpufreq",
             ]
         ),
-        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI", "VCPUFreqLinux"]),
+        // What the test targets share: running a program with both outputs read side by side.
+        .target(name: "VCPUFreqTestSupport", path: "Tests/VCPUFreqTestSupport"),
+        .testTarget(name: "VCPUFreqCoreTests", dependencies: ["VCPUFreqCore", "CVCPUFreqABI", "VCPUFreqLinux", "VCPUFreqTestSupport"]),
         // Hostile-input tests of the vhost-user codec, the back-end state machine and the split virtqueue (fake memory).
         .testTarget(name: "VCPUFreqVhostUserTests", dependencies: ["VCPUFreqVhostUser"]),
         .testTarget(name: "VCPUFreqSCMITests", dependencies: ["VCPUFreqSCMI", "VCPUFreqCore", "VCPUFreqVhostUser"]),
-        .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
+        .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqTestSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
             name: "VCPUFreqKVMTests",
@@ -194,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqEndToEndTests",
             dependencies: [
-                "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqConfig",
+                "VCPUFreqTestSupport", "VCPUFreqVMM", "VCPUFreqKVM", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqCore", "VCPUFreqConfig",
                 "vcpufreq", .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -214,7 +216,7 @@ let package = Package(
         .testTarget(name: "VCPUFreqBenchSupportTests", dependencies: ["VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore"]),
         .testTarget(
             name: "VCPUFreqBenchTests",
-            dependencies: ["VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
+            dependencies: ["VCPUFreqTestSupport", "VCPUFreqBench", "VCPUFreqBenchSupport", "VCPUFreqConfig", "VCPUFreqCore", "vcpufreq"]
         ),
         // Integration tests against a real `vcpufreq serve` process (built
         // with the package: `swift build --build-tests`); the test process
@@ -222,7 +224,7 @@ let package = Package(
         .testTarget(
             name: "VCPUFreqServerTests",
             dependencies: [
-                "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqServer", "VCPUFreqVhostUser",
+                "VCPUFreqTestSupport", "VCPUFreqClient", "VCPUFreqProtocol", "VCPUFreqLinux", "VCPUFreqCore", "VCPUFreqServer", "VCPUFreqVhostUser",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ]

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 import VCPUFreqLinux
+import VCPUFreqTestSupport
 
 @testable import VCPUFreqBPF
 
@@ -42,15 +43,8 @@ enum Support {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let run = try ProgramOutput.of(process)
+        return (run.status, run.standardOutput, run.standardError)
     }
 
     /// An executable on PATH (or in /usr/sbin, /sbin), or nil.

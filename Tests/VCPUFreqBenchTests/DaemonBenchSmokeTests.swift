@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VCPUFreqLinux
+import VCPUFreqTestSupport
 
 @testable import VCPUFreqBench
 
@@ -39,17 +40,11 @@ import VCPUFreqLinux
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["bench", "daemon", "--quick", "--out", out]
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let outData = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errData = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let run = try ProgramOutput.of(process)
         let json = FileManager.default.contents(atPath: out + "/daemon.json")
         return Run(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self), report: try json.map(DaemonBenchReport.decode),
+            status: run.status, stdout: run.standardOutput,
+            stderr: run.standardError, report: try json.map(DaemonBenchReport.decode),
             markdown: try? String(contentsOfFile: out + "/daemon.md", encoding: .utf8))
     }
 
@@ -153,14 +148,8 @@ import VCPUFreqLinux
         let process = Process()
         process.executableURL = URL(fileURLWithPath: buildDirectory + "/vcpufreq")
         process.arguments = arguments
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        let run = try ProgramOutput.of(process)
+        return (run.status, run.standardOutput, run.standardError)
     }
 
     @Test func benchGroupListsTheDaemonBenchmark() throws {

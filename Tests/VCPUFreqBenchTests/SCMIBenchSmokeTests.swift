@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPUFreqTestSupport
 
 @testable import VCPUFreqBench
 
@@ -15,14 +16,9 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["bench", "scmi", "--quick", "--out", out]
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let printed = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "stderr:\n\(errors)")
+        let run = try ProgramOutput.of(process)
+        let printed = run.standardOutput, errors = run.standardError
+        #expect(run.status == 0, "stderr:\n\(errors)")
         let data = try #require(FileManager.default.contents(atPath: out + "/scmi.json"), "no scmi.json; stderr:\n\(errors)")
         let report = try JSONDecoder().decode(SCMIBenchReport.self, from: data)
         #expect(printed == (try String(contentsOfFile: out + "/scmi.md", encoding: .utf8)))

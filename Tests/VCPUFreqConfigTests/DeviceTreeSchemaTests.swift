@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VCPUFreqConfig
 import VCPUFreqCore
+import VCPUFreqTestSupport
 
 /// A program's exit status and output (run from the package directory).
 struct ProgramRun {
@@ -14,15 +15,8 @@ struct ProgramRun {
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting, so a large output cannot block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ProgramRun(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        let run = try ProgramOutput.of(process)
+        return ProgramRun(status: run.status, stdout: run.standardOutput, stderr: run.standardError)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import VCPUFreqTestSupport
 
 /// A flattened device tree (dtb) read back into nodes, for checking what
 /// `dtc` compiled from our source. Independent of the renderer: it knows
@@ -93,13 +94,7 @@ enum DTC {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["-I", "dts", "-O", "dtb", input.path]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: Array(stdout), stderr: String(decoding: stderr, as: UTF8.self))
+        let run = try ProgramOutput.of(process)
+        return Output(status: run.status, stdout: Array(run.stdout), stderr: run.standardError)
     }
 }

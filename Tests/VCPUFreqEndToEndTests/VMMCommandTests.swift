@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VCPUFreqCore
+import VCPUFreqTestSupport
 
 /// `vcpufreq vmm` as the README's main command calls it: its own daemon from
 /// a topology file, a report, a clean stop — and a distinct exit status
@@ -17,17 +18,8 @@ struct VMMCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: vcpufreqExecutable())
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+        let run = try ProgramOutput.of(process)
+        return Outcome(status: run.status, stdout: run.standardOutput, stderr: run.standardError)
     }
 
     /// The test topology in a file of its own.

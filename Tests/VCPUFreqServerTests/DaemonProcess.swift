@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import VCPUFreqClient
+import VCPUFreqTestSupport
 
 /// Root: the daemon changes the scheduling of the test's threads (another
 /// process's threads need CAP_SYS_NICE). CI runs as root on this machine.
@@ -239,14 +240,7 @@ func runProgram(_ arguments: [String]) throws -> (status: Int32, output: String,
     let process = Process()
     process.executableURL = URL(fileURLWithPath: arguments[0])
     process.arguments = Array(arguments.dropFirst())
-    let output = Pipe()
-    let error = Pipe()
-    process.standardOutput = output
-    process.standardError = error
     process.standardInput = FileHandle.nullDevice
-    try runWithDefaultSignalMask(process)
-    let outData = output.fileHandleForReading.readDataToEndOfFile()
-    let errData = error.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    let run = try ProgramOutput.of(process, start: runWithDefaultSignalMask)
+    return (run.status, run.standardOutput, run.standardError)
 }
