@@ -48,14 +48,21 @@ public struct ReplaySession {
             policy.advance(to: now)
             applyChanges(line: line.number)
         case .read(let vcpu, let offset, let width):
-            now &+= stepNanoseconds
-            policy.advance(to: now)
+            advanceOneStep(line: line.number)
             access(line: line.number, GuestAccess(vcpu: vcpu, offset: offset, width: width, value: nil))
         case .write(let vcpu, let offset, let value, let width):
-            now &+= stepNanoseconds
-            policy.advance(to: now)
+            advanceOneStep(line: line.number)
             access(line: line.number, GuestAccess(vcpu: vcpu, offset: offset, width: width, value: value))
         }
+    }
+
+    /// The time one access takes: a policy timer that falls due in it is
+    /// applied before the access, as the daemon's loop applies a timer's
+    /// change when it fires (a read of `applied_util` sees it).
+    private mutating func advanceOneStep(line: Int) {
+        now &+= stepNanoseconds
+        policy.advance(to: now)
+        applyChanges(line: line)
     }
 
     /// Fires the timers due within one minimum interval, and polls every
