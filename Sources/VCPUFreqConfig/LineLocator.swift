@@ -152,6 +152,9 @@ private struct Scanner {
         for (index, component) in components.enumerated() {
             resolved += index == 0 ? component : ".\(component)"
             if isArray && index == components.count - 1 {
+                // The array itself (`[[r]]` spells out `r`, which an
+                // unknown key is reported at) is at its first element.
+                record(resolved)
                 let element = arrayCounts[resolved, default: 0]
                 arrayCounts[resolved] = element + 1
                 currentElement[resolved] = element

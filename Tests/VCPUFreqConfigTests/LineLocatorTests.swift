@@ -53,7 +53,8 @@ import Testing
         ("host.cluster[0].frequencies_khz[9]", 12),  // past the end: the key's line
         ("host.cluster[1].name", 19),
         ("host.cluster[1].inline.b.c", 20),
-        ("host.cluster[2]", 2),  // line 6 is inside a string, so there is no third cluster: [host]
+        ("host.cluster", 10),  // an array of tables is at its first element
+        ("host.cluster[2]", 10),  // line 6 is inside a string, so there is no third cluster: the array
         ("vm[0].name", 23),
         ("vm[0].policy.hysteresis", 24),
         ("vm[0].policy.latency_nice", 26),
@@ -79,6 +80,19 @@ import Testing
         let (topology, diagnostics) = TopologyFile.decode("[vm.policy]\nhysteresis = 8\n")
         #expect(topology == nil)
         #expect(diagnostics.filter { $0.keyPath == "vm" }.map(\.line) == [1], "\(diagnostics)")
+    }
+
+    /// Found by the topology fuzz target in CI: an unknown array of tables
+    /// (`[[ho]]`, `[[r]]`) was reported as an unknown key without a line,
+    /// because only its elements (`ho[0]`) were recorded, not the array
+    /// (Tests/Fuzz/regressions/topology/unknown-array-of-tables).
+    @Test func locatesAnArrayOfTablesAtItsFirstElement() {
+        let locator = LineLocator(source: "[host]\nname = \"a\"\n[[ho]]\nx = 1\n[[ho]]\n")
+        #expect(locator.line(of: "ho") == 3)
+        #expect(locator.line(of: "ho[1]") == 5)
+        let (topology, diagnostics) = TopologyFile.decode("[[r]]\n")
+        #expect(topology == nil)
+        #expect(diagnostics.filter { $0.keyPath == "r" }.map(\.line) == [1], "\(diagnostics)")
     }
 
     /// Found by the topology fuzz target: toml++ 3.4.0 (inside TOMLKit)
