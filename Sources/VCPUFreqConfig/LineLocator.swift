@@ -67,7 +67,16 @@ private struct Scanner {
     /// Index of the element each array of tables is currently in.
     var currentElement: [String: Int] = [:]
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    /// Where the text starts: after a UTF-8 byte order mark, which toml++
+    /// skips (the topology target found `\u{FEFF}[[;a]]` aborting TOMLKit,
+    /// as the scan took the mark for the start of a key and missed the header).
+    let textStart: Int
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        textStart = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        position = textStart
+    }
 
     private static let newline = UInt8(ascii: "\n")
     private static let hash = UInt8(ascii: "#")
@@ -88,7 +97,7 @@ private struct Scanner {
     /// of the current line (the column counts code points, as editors do).
     mutating func refuse(at offset: Int, _ message: String) {
         guard abortsTOMLKit == nil else { return }
-        let lineStart = bytes[..<offset].lastIndex(of: Self.newline).map { $0 + 1 } ?? 0
+        let lineStart = bytes[..<offset].lastIndex(of: Self.newline).map { $0 + 1 } ?? textStart
         let column = bytes[lineStart..<offset].count { $0 & 0xC0 != 0x80 } + 1
         abortsTOMLKit = Diagnostic(.error, "", message, line: line, column: column)
     }

@@ -125,6 +125,10 @@ import Testing
         ("a = [\n\u{85}1]\n", 2, 1, "U+0085"),
         ("[[;a]]\nb = [}\n", 1, 3, "';'"),
         ("b = [}\n[[;a]]\n", 1, 6, "'}'"),
+        // After a byte order mark, which toml++ skips and the scan took for
+        // the start of a key (Tests/Fuzz/regressions/topology/bom-before-header).
+        ("\u{FEFF}[[;host.cluster]]\nname = 1\n", 1, 3, "';'"),
+        ("\u{FEFF}a = [}\n", 1, 6, "'}'"),
     ] as [(String, Int, Int, String)])
     func refusesWhatTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
         let (topology, diagnostics) = TopologyFile.decode(text)
@@ -135,9 +139,22 @@ import Testing
     }
 
     @Test func keepsValidHeadersAndArraysOfArrays() {
-        for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n"] {
+        for text in ["[ host ]\n", "[[ \"vm\" ]]\n", "['a'.b]\n", "[_-0]\n", "a = [\n[+1, 2],\n[{ b = 1 }],\n]\n", "\u{FEFF}[host]\n"] {
             #expect(LineLocator(source: text).abortsTOMLKit == nil, "\(text)")
         }
+    }
+
+    /// A file saved with a byte order mark is the same file: the same
+    /// topology, the same lines.
+    @Test func aByteOrderMarkChangesNothing() throws {
+        let text = "[host]\nname = \"a\"\n[[host.cluster]]\nname = \"c\"\n"
+        let marked = "\u{FEFF}" + text
+        #expect(LineLocator(source: marked).knownPaths == LineLocator(source: text).knownPaths)
+        #expect(LineLocator(source: marked).line(of: "host.cluster[0].name") == 4)
+        let (plain, plainDiagnostics) = TopologyFile.decode(text)
+        let (withMark, markDiagnostics) = TopologyFile.decode(marked)
+        #expect(plain == withMark)
+        #expect(plainDiagnostics.map(\.description) == markDiagnostics.map(\.description))
     }
 
     /// Valid TOML with `}`, brackets, commas and line separators where they
