@@ -146,7 +146,7 @@ import Testing
 
     /// A file saved with a byte order mark is the same file: the same
     /// topology, the same lines.
-    @Test func aByteOrderMarkChangesNothing() throws {
+    @Test func aByteOrderMarkChangesNothing() {
         let text = "[host]\nname = \"a\"\n[[host.cluster]]\nname = \"c\"\n"
         let marked = "\u{FEFF}" + text
         #expect(LineLocator(source: marked).knownPaths == LineLocator(source: text).knownPaths)
