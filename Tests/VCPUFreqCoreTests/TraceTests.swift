@@ -62,6 +62,26 @@ import Testing
         ])
     }
 
+    /// Found by the trace fuzz target: "#" or " " followed by a combining
+    /// mark is one Character, so a comment "#\u{616}..." was read as a bad
+    /// line and a mark after a separator joined two words. Lines, comments and
+    /// words are split on Unicode scalars, as the bytes say.
+    /// Tests/Fuzz/regressions/trace/combining-mark-after-hash.
+    @Test(arguments: [
+        ("#\u{616}dle: a comment\n0 r 0x8", [2], [Int]()),
+        ("0 r 0x8 #\u{301} note", [1], []),
+        ("0 r 0x8\t#\u{20E3}", [1], []),
+        ("0 r\u{301} 0x8\n1 r 0x8", [2], [1]),
+        ("0 \u{301}r 0x8", [], [1]),
+        ("0 r 0x8\r\u{301}\n\u{301}", [], [1, 2]),
+        ("0 r 0x8\r\n\u{0}#\n1 r 0x8", [1, 3], [2]),
+    ])
+    func splitsOnScalarsNotCharacters(text: String, parsed: [Int], diagnosed: [Int]) {
+        let (trace, diagnostics) = Trace.parse(text)
+        #expect(trace.lines.map(\.number) == parsed)
+        #expect(diagnostics.compactMap(\.line) == diagnosed, "\(diagnostics)")
+    }
+
     @Test func acceptsFullRangeValues() {
         let (trace, diagnostics) = Trace.parse("0 w 0x4 0xFFFFFFFFFFFFFFFF 8\n0 w 0x4 18446744073709551615")
         #expect(diagnostics == [])

@@ -37,12 +37,14 @@ public struct Trace: Equatable, Sendable {
         var lines: [Line] = []
         var diagnostics: [Diagnostic] = []
         var number = 0
-        // "\r\n" is one Character in Swift: split on it too, or every line of
-        // a file with CRLF endings would run into the next.
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        // Split on Unicode scalars, not Characters: a Character is a grapheme
+        // cluster, so "\r\n" is one, and so is "#" or " " followed by a
+        // combining mark ("#\u{616}" was read as content, not a comment).
+        // A line's trailing "\r" (CRLF endings) is a separator like a space.
+        for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
-            let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let words = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            let content = Substring(rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? rawLine)
+            let words = content.unicodeScalars.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(Substring.init)
             if words.isEmpty { continue }
             switch parseLine(words) {
             case .success(let operation):
