@@ -165,15 +165,18 @@ public enum PrometheusExposition {
         }
     }
 
-    /// A label value as the format wants it: backslash, quote and newline escaped.
+    /// A label value as the format wants it: backslash, quote and newline
+    /// escaped. Scalar by scalar: a Character is a grapheme cluster, and
+    /// "\r\n" or a quote followed by a combining mark is one, equal to
+    /// neither "\n" nor "\"", so a name holding one would pass unescaped.
     static func escape(_ text: String) -> String {
         var out = ""
-        for character in text {
-            switch character {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
             case "\n": out += "\\n"
-            default: out.append(character)
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out

@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import VCPUFreqTestSupport
 @testable import VCPUFreqCore
 
 @Suite struct CrosvmArgumentsTests {
@@ -68,5 +70,19 @@ import Testing
         #expect(CrosvmArguments.commandLine(["--a 1", "--b", "--c 'x;y'"]) == "--a 1 \\\n--b \\\n--c 'x;y'")
         #expect(CrosvmArguments.shellQuoted("it's") == "'it'\\''s'")
         #expect(CrosvmArguments.shellQuoted("0=0-3:1=4") == "0=0-3:1=4")
+    }
+
+    /// The shell itself reads each quoted word back. A Character is a grapheme
+    /// cluster: "'" followed by a combining mark is one (it went unescaped and
+    /// closed the quote), and a prepended letter (U+0D4E) joins the ";" after
+    /// it into one "letter" (it went bare).
+    @Test(arguments: ["it's", "'\u{301}; echo no", "\u{D4E};echo", "a b", "é", "", "x\r\ny", "$(id)", "0=0-3:1=4"])
+    func theShellReadsQuotedWordsBack(value: String) throws {
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "printf %s " + CrosvmArguments.shellQuoted(value)]
+        let output = try ProgramOutput.of(shell)
+        #expect(output.status == 0 && Array(output.stdout) == Array(value.utf8),
+                "\(CrosvmArguments.shellQuoted(value).debugDescription) printed \(output.standardOutput.debugDescription)")
     }
 }

@@ -70,4 +70,22 @@ import Testing
         #expect(QEMUArguments.optionValue("a,b,,c") == "a,,b,,,,c")
         #expect(QEMUArguments.optionValue("/run/vcpufreq.sock") == "/run/vcpufreq.sock")
     }
+
+    /// QEMU reads an option list byte by byte: ",," is a comma of the value,
+    /// a lone "," ends it. A comma followed by a combining mark is one Swift
+    /// Character, and was left single (the rest of the value became options).
+    @Test(arguments: ["a,\u{301}b", ",\u{20E3}", "x,,\u{301},y", "/run/vm\r\n,sock", "\u{301},"])
+    func optionValuesReadBackAsQEMUReadsThem(value: String) {
+        let bytes = Array(QEMUArguments.optionValue(value).utf8)
+        var decoded: [UInt8] = [], index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: ",") {
+                guard index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: ",") else { break }
+                index += 1
+            }
+            decoded.append(bytes[index])
+            index += 1
+        }
+        #expect(decoded == Array(value.utf8), "\(QEMUArguments.optionValue(value).debugDescription)")
+    }
 }

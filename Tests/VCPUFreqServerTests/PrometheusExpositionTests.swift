@@ -1,5 +1,5 @@
 import Testing
-import VCPUFreqProtocol
+@testable import VCPUFreqProtocol
 
 /// The metrics text of a hand-made status document: every family parses,
 /// and the host-truth families carry the BPF counters (the run delay as a
@@ -99,6 +99,27 @@ import VCPUFreqProtocol
         #expect(metrics.value("vcpufreq_guest_utilization_sum_total", v0) == 40_000)
         // Without guest samples (the vCPU of the base document) no guest family is written.
         #expect(PrometheusText(PrometheusExposition.render(Self.document)).types["vcpufreq_guest_reads_total"] == nil)
+    }
+
+    /// A label value read back byte by byte, as a scraper does: a raw quote
+    /// ends it, a raw newline ends the sample. "\r\n" and a quote followed
+    /// by a combining mark are one Swift Character each, equal to neither,
+    /// and passed unescaped.
+    @Test(arguments: ["a\r\nb", "q\"\u{301}x", "x\\\u{301}", "\u{301}\"", #"phone "a"\b"#])
+    func labelValuesReadBackByteByByte(name: String) {
+        let bytes = Array(PrometheusExposition.escape(name).utf8)
+        var decoded: [UInt8] = [], index = 0
+        while index < bytes.count {
+            #expect(bytes[index] != UInt8(ascii: "\"") && bytes[index] != UInt8(ascii: "\n"), "raw byte \(bytes[index]) at \(index)")
+            if bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count {
+                index += 1
+                decoded.append(bytes[index] == UInt8(ascii: "n") ? UInt8(ascii: "\n") : bytes[index])
+            } else {
+                decoded.append(bytes[index])
+            }
+            index += 1
+        }
+        #expect(decoded == Array(name.utf8))
     }
 
     @Test func aDocumentWithoutVMsHasOnlyTheDaemonGauges() {

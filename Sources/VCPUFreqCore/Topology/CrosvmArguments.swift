@@ -92,8 +92,12 @@ public enum CrosvmArguments {
     }
 
     /// Single-quotes a value unless it holds only characters no shell treats specially.
+    /// A word the shell reads back as `value`. Scalar by scalar, as the shell
+    /// reads bytes: a Character is a grapheme cluster, and "'" followed by a
+    /// combining mark is one (not "'"), as is a prepended letter followed by
+    /// ";" (a letter) — so only ASCII letters, digits and "=,:-_./+" go bare.
     static func shellQuoted(_ value: String) -> String {
-        let plain = value.allSatisfy { $0.isLetter || $0.isNumber || "=,:-_./+".contains($0) }
+        let plain = value.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "=,:-_./+".unicodeScalars.contains($0)) }
         if plain && !value.isEmpty { return value }
         return "'" + value.replacingSingleQuotes() + "'"
     }
@@ -102,7 +106,9 @@ public enum CrosvmArguments {
 extension String {
     fileprivate func replacingSingleQuotes() -> String {
         var result = ""
-        for character in self { result += character == "'" ? "'\\''" : String(character) }
+        for scalar in unicodeScalars {
+            if scalar == "'" { result += "'\\''" } else { result.unicodeScalars.append(scalar) }
+        }
         return result
     }
 }

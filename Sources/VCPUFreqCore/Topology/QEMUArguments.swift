@@ -149,9 +149,15 @@ public enum QEMUArguments {
     }
 
     /// A value inside a QEMU option list (`-device drv,key=VALUE,...`):
-    /// QEMU reads `,,` as a comma of the value.
+    /// QEMU reads `,,` as a comma of the value. Scalar by scalar, as QEMU
+    /// reads bytes: "," followed by a combining mark is one Character.
     public static func optionValue(_ value: String) -> String {
-        value.split(separator: ",", omittingEmptySubsequences: false).joined(separator: ",,")
+        var out = ""
+        for scalar in value.unicodeScalars {
+            if scalar == "," { out += "," }
+            out.unicodeScalars.append(scalar)
+        }
+        return out
     }
 
     static func hex(_ value: UInt64) -> String { String(value, radix: 16) }
