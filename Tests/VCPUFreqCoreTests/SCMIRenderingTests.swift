@@ -101,6 +101,17 @@ import Testing
         #expect(rendering.notes.contains { $0.contains("17 vCPUs") })
     }
 
+    /// The socket path is a value of the chardev's option list: a comma in
+    /// it is doubled, or QEMU reads the rest of the path as options (seen
+    /// while fixing optionValue's escaping; the topology fuzz target's QEMU
+    /// reader checks every rendered option list since).
+    @Test func aSocketPathWithACommaStaysOnePath() throws {
+        let rendering = try QEMUArguments.render(
+            SampleTopologies.phone(), options: .init(device: .scmi(socket: "/run/vm,a=b.sock", transport: .pci)))
+        let chardev = try #require(rendering.arguments.firstIndex(of: "-chardev"))
+        #expect(rendering.arguments[chardev + 1] == "socket,id=vcpufreq-scmi,path=/run/vm,,a=b.sock")
+    }
+
     @Test func commandLineQuotesAndKeepsOptionsWithTheirValues() {
         let text = QEMUArguments.commandLine(["-name", "vm one,debug-threads=on", "-nographic", "-m", "512M"])
         #expect(text == "-name 'vm one,debug-threads=on' \\\n-nographic \\\n-m 512M")

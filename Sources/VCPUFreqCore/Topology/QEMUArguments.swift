@@ -113,7 +113,7 @@ public enum QEMUArguments {
             + "-machine dumpdtb=FILE) merged with `vcpufreq topology dt --scmi` (scripts/lib/qemu-arm64.sh does it)"
         switch options.device {
         case .scmi(let socket, let transport):
-            arguments += ["-chardev", "socket,id=\(chardevID),path=\(socket)"]
+            arguments += ["-chardev", "socket,id=\(chardevID),path=\(optionValue(socket))"]
             switch transport {
             case .mmio:
                 arguments += ["-global", "virtio-mmio.force-legacy=false", "-device", "vhost-user-scmi,chardev=\(chardevID)"]

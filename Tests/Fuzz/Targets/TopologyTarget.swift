@@ -82,10 +82,93 @@ enum TopologyTarget {
             check(model)
             _ = DeviceTree.render(model, host: topology.host)
             _ = CrosvmArguments.render(model)
+            checkQEMUArguments(model)
         }
         let text = TopologyFile.encode(topology)
         let (again, diagnostics) = TopologyFile.decode(text)
         invariant(again == topology, "the encoded file decodes differently (\(diagnostics)):\n\(text)")
+    }
+
+    /// The QEMU command line of a VM as QEMU and the shell read it (bytes):
+    /// the names and the socket path come back whole from the option lists,
+    /// and the printed command line gives back every argument.
+    static func checkQEMUArguments(_ model: VMModel) {
+        let socket = "/run/vm,\u{301}'\u{301}1.sock"
+        for device in [QEMUArguments.Device.virtualCPUFreq(socket: socket, base: nil, mirror: true), .scmi(socket: socket, transport: .pci)] {
+            let rendering = QEMUArguments.render(model, options: .init(device: device))
+            let arguments = rendering.arguments
+            func options(after flag: String) -> [String: [UInt8]] {
+                guard let index = arguments.firstIndex(of: flag), index + 1 < arguments.count else { return [:] }
+                return optionList(arguments[index + 1])
+            }
+            invariant(options(after: "-name")["name"] == Array(model.name.utf8), "-name of \(model.name.debugDescription): \(arguments)")
+            if case .virtualCPUFreq = device {
+                let list = options(after: "-device")
+                invariant(list["profile"] == Array(model.name.utf8) && list["vm-name"] == Array(model.name.utf8)
+                          && list["socket"] == Array(socket.utf8), "-device of \(model.name.debugDescription): \(arguments)")
+            } else {
+                invariant(options(after: "-chardev")["path"] == Array(socket.utf8), "-chardev: \(arguments)")
+            }
+            let printed = QEMUArguments.commandLine(arguments)
+            invariant(shellWords(printed) == arguments.map { Array($0.utf8) }, "the shell reads back other words from\n\(printed)")
+        }
+    }
+
+    /// A QEMU option list (`drv,key=value,...`) as QEMU's parser reads its
+    /// bytes: ",," is a comma of the value, a lone "," ends it; the first
+    /// element, without "=", under "name" (`-name NAME,...`) — or the driver's.
+    static func optionList(_ text: String) -> [String: [UInt8]] {
+        var elements: [[UInt8]] = [[]]
+        var bytes = Array(text.utf8)[...]
+        while let byte = bytes.popFirst() {
+            if byte == UInt8(ascii: ","), bytes.first != UInt8(ascii: ",") {
+                elements.append([])
+            } else {
+                if byte == UInt8(ascii: ",") { bytes.removeFirst() }
+                elements[elements.count - 1].append(byte)
+            }
+        }
+        var list: [String: [UInt8]] = [:]
+        for (position, element) in elements.enumerated() {
+            if let equals = element.firstIndex(of: UInt8(ascii: "=")) {
+                list[String(decoding: element[..<equals], as: UTF8.self)] = Array(element[(equals + 1)...])
+            } else if position == 0 {
+                list["name"] = element
+            }
+        }
+        return list
+    }
+
+    /// The words a POSIX shell makes of a command line, byte by byte, for the
+    /// forms a printed command line may use: bare words of ASCII letters,
+    /// digits and `=,:-_./+`, single quotes, `\'` between them, and a
+    /// backslash-newline between words. nil on anything else (a bare byte
+    /// the shell would treat as syntax).
+    static func shellWords(_ text: String) -> [[UInt8]]? {
+        let bare = Set("=,:-_./+".utf8)
+        var words: [[UInt8]] = [], word: [UInt8]?
+        var bytes = Array(text.utf8)[...]
+        while let byte = bytes.popFirst() {
+            switch byte {
+            case UInt8(ascii: " "):
+                if let done = word { words.append(done) }
+                word = nil
+            case UInt8(ascii: "\\"):
+                guard let next = bytes.popFirst() else { return nil }
+                if next == UInt8(ascii: "\n") { guard word == nil else { return nil }; continue }
+                word = (word ?? []) + [next]
+            case UInt8(ascii: "'"):
+                guard let close = bytes.firstIndex(of: UInt8(ascii: "'")) else { return nil }
+                word = (word ?? []) + bytes[..<close]
+                bytes = bytes[(close + 1)...]
+            default:
+                guard byte < 0x80, (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || bare.contains(byte) else { return nil }
+                word = (word ?? []) + [byte]
+            }
+        }
+        if let done = word { words.append(done) }
+        return words
     }
 
     static func check(_ model: VMModel) {
@@ -110,7 +193,7 @@ enum TopologyTarget {
 
     // MARK: Built topologies
 
-    static let names = ["little", "mid", "big", "", "a.b", "x\"y", "line\nbreak", "ü"]
+    static let names = ["little", "mid", "big", "", "a.b", "x\"y", "line\nbreak", "ü", "q'\u{301}", "c,\u{301}d", "\u{D4E};x"]
 
     static func topology(_ input: inout FuzzInput) -> Topology {
         var clusters: [HostCluster] = []
