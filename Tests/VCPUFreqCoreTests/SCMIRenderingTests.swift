@@ -112,6 +112,17 @@ import Testing
         #expect(rendering.arguments[chardev + 1] == "socket,id=vcpufreq-scmi,path=/run/vm,,a=b.sock")
     }
 
+    /// crosvm's key=value parser (serde_keyvalue) ends a bare string at ","
+    /// and refuses quotes and brackets in one; a double-quoted string
+    /// escapes `"` and `\` with a backslash.
+    @Test(arguments: [
+        ("/run/vm.sock", "/run/vm.sock"), ("/run/vm,a=b.sock", #""/run/vm,a=b.sock""#), ("it's", #""it's""#),
+        (#"a"b\c"#, #""a\"b\\c""#), ("[x]", #""[x]""#), ("", #""""#), ("/run/ü =x", "/run/ü =x"),
+    ])
+    func crosvmKeyValueStrings(value: String, rendered: String) {
+        #expect(CrosvmArguments.keyValue(value) == rendered)
+    }
+
     @Test func commandLineQuotesAndKeepsOptionsWithTheirValues() {
         let text = QEMUArguments.commandLine(["-name", "vm one,debug-threads=on", "-nographic", "-m", "512M"])
         #expect(text == "-name 'vm one,debug-threads=on' \\\n-nographic \\\n-m 512M")

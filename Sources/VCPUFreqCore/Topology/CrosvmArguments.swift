@@ -65,7 +65,7 @@ public enum CrosvmArguments {
                 "--cpus \(shellQuoted(cpus))",
                 "--cpu-affinity \(shellQuoted(affinity))",
                 "--cpu-capacity \(shellQuoted(capacity))",
-                "--vhost-user \(shellQuoted("type=scmi,socket=\(scmiSocket)"))",
+                "--vhost-user \(shellQuoted("type=scmi,socket=\(keyValue(scmiSocket))"))",
             ], notes: notes)
         }
         let arguments = [
@@ -84,6 +84,21 @@ public enum CrosvmArguments {
         arguments.enumerated().map { index, argument in
             index == arguments.count - 1 ? argument : "\(argument) \\"
         }.joined(separator: "\n")
+    }
+
+    /// A string value in crosvm's key=value options (serde_keyvalue): bare
+    /// unless empty or holding `,`, `"`, `'`, `[` or `]` (a bare string
+    /// ends at `,`, and the others are syntax); else double-quoted, with `\`
+    /// and `"` escaped by a backslash.
+    static func keyValue(_ value: String) -> String {
+        let special: Set<Unicode.Scalar> = [",", "\"", "'", "[", "]"]
+        guard value.isEmpty || value.unicodeScalars.contains(where: special.contains) else { return value }
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { out += "\\" }
+            out.unicodeScalars.append(scalar)
+        }
+        return out + "\""
     }
 
     /// `[[0,1,2,3],[4,5]]`
