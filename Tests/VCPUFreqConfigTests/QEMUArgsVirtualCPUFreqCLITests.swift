@@ -11,7 +11,7 @@ import Testing
         #expect(lines.status == 0, "\(lines.stderr)")
         let words = lines.stdout.split(separator: "\n").map(String.init)
         #expect(words.last == "vcpufreq-cpufreq,socket=/tmp/v.sock,vm-name=guest,profile=android,base=0xc000000,mirror=off")
-        #expect(words.contains("tcg,thread=multi") && words.contains("guest,debug-threads=on"))
+        #expect(words.contains("tcg,thread=multi") && words.contains("guest=guest,debug-threads=on"))
         #expect(lines.stderr.contains("note: QEMU writes no virtual-cpufreq node") && lines.stderr.contains("--base 0xc000000"))
         let machine = try CLI.run([
             "topology", "qemu-args", "Tests/Fixtures/topology/phone.toml", "--device", "virtual-cpufreq", "--base", "0x0c200000",

@@ -68,7 +68,7 @@ import Testing
             "-machine", "virt,gic-version=3,memory-backend=vcpufreq-mem",
             "-smp", "8", "-m", "512M",
             "-object", "memory-backend-memfd,id=vcpufreq-mem,size=512M,share=on",
-            "-name", "android,debug-threads=on",
+            "-name", "guest=android,debug-threads=on",
             "-chardev", "socket,id=vcpufreq-scmi,path=/run/vcpufreq/android.sock",
             "-global", "virtio-mmio.force-legacy=false",
             "-device", "vhost-user-scmi,chardev=vcpufreq-scmi",

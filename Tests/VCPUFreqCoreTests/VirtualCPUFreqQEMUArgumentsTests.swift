@@ -14,7 +14,7 @@ import Testing
                 accelerator: "tcg", cpu: "max"))
         #expect(rendering.arguments == [
             "-machine", "virt,gic-version=3", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "8", "-m", "512M",
-            "-name", "android,debug-threads=on",
+            "-name", "guest=android,debug-threads=on",
             "-device", "vcpufreq-cpufreq,socket=/run/vcpufreq.sock,vm-name=android,profile=android,base=0xc000000",
             "-dtb", "/tmp/g.dtb",
         ])
@@ -52,7 +52,12 @@ import Testing
                 device: .virtualCPUFreq(socket: "/tmp/a,b.sock", base: nil, mirror: false), memoryMiB: 1024,
                 accelerator: "kvm", cpu: "host", name: "vm,1"))
         #expect(rendering.arguments.prefix(6) == ["-machine", "virt,gic-version=3", "-accel", "kvm", "-cpu", "host"])
-        #expect(rendering.arguments.contains("vm,,1,debug-threads=on"))
+        #expect(rendering.arguments.contains("guest=vm,,1,debug-threads=on"))
+        // With `guest=` a name holding "=" stays the name (QEMU reads an
+        // implied first element with "=" as a key; regression vm-name-with-equals).
+        let equals = QEMUArguments.render(try topology.model(forVM: nil), options: .init(
+            device: .virtualCPUFreq(socket: "/s", base: nil, mirror: true), name: "a=b"))
+        #expect(equals.arguments.contains("guest=a=b,debug-threads=on"))
         #expect(rendering.arguments.last == "vcpufreq-cpufreq,socket=/tmp/a,,b.sock,vm-name=vm,,1,profile=crostini,base=0xd000000,mirror=off")
         #expect(!rendering.notes.contains { $0.contains("flash") }, "the profile's own base_address is used as it is")
         #expect(rendering.notes.contains { $0.contains("topology dt --base 0xd000000") }, "no -dtb: the note says which tree")

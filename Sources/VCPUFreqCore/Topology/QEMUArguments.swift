@@ -107,7 +107,10 @@ public enum QEMUArguments {
             notes.append("\(model.vcpuCount) vCPUs: from the 17th, QEMU's GICv3 MPIDRs (cluster of 16) differ from the rendered cpu@N reg")
         }
         // vCPU threads named `CPU N/KVM` or `CPU N/TCG`: how the daemon finds them.
-        var arguments = machine + ["-name", "\(optionValue(name)),debug-threads=on"]
+        // `guest=` spelled out (as libvirt does): the implied first key reads
+        // a name holding "=" as a key of its own (the topology fuzz target's
+        // QEMU reader found it).
+        var arguments = machine + ["-name", "guest=\(optionValue(name)),debug-threads=on"]
         var dtbNote =
             "QEMU writes no SCMI node: pass -dtb with QEMU's own tree (dumped with these machine options and "
             + "-machine dumpdtb=FILE) merged with `vcpufreq topology dt --scmi` (scripts/lib/qemu-arm64.sh does it)"

@@ -101,7 +101,7 @@ enum TopologyTarget {
                 guard let index = arguments.firstIndex(of: flag), index + 1 < arguments.count else { return [:] }
                 return optionList(arguments[index + 1])
             }
-            invariant(options(after: "-name")["name"] == Array(model.name.utf8), "-name of \(model.name.debugDescription): \(arguments)")
+            invariant(options(after: "-name")["guest"] == Array(model.name.utf8), "-name of \(model.name.debugDescription): \(arguments)")
             if case .virtualCPUFreq = device {
                 let list = options(after: "-device")
                 invariant(list["profile"] == Array(model.name.utf8) && list["vm-name"] == Array(model.name.utf8)
@@ -116,7 +116,7 @@ enum TopologyTarget {
 
     /// A QEMU option list (`drv,key=value,...`) as QEMU's parser reads its
     /// bytes: ",," is a comma of the value, a lone "," ends it; the first
-    /// element, without "=", under "name" (`-name NAME,...`) — or the driver's.
+    /// element, without "=", under "name" (a `-device` driver).
     static func optionList(_ text: String) -> [String: [UInt8]] {
         var elements: [[UInt8]] = [[]]
         var bytes = Array(text.utf8)[...]
