@@ -186,7 +186,7 @@ let package = Package(
         // Hostile-input tests of the vhost-user codec, the back-end state machine and the split virtqueue (fake memory).
         .testTarget(name: "VCPUFreqVhostUserTests", dependencies: ["VCPUFreqVhostUser"]),
         .testTarget(name: "VCPUFreqSCMITests", dependencies: ["VCPUFreqSCMI", "VCPUFreqCore", "VCPUFreqVhostUser"]),
-        .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqTestSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux"]),
+        .testTarget(name: "VCPUFreqConfigTests", dependencies: ["VCPUFreqTestSupport", "VCPUFreqCore", "VCPUFreqConfig", "VCPUFreqLinux", .product(name: "TOMLKit", package: "TOMLKit")]),
         .testTarget(name: "VCPUFreqProtocolTests", dependencies: ["VCPUFreqProtocol", "CVCPUFreqABI"]),
         .testTarget(
             name: "VCPUFreqKVMTests",

@@ -27,7 +27,10 @@ struct LineLocator {
     ///   array loop does not skip (U+0085, U+2028, U+2029): `parse_array`
     ///   calls `parse_value` on it, which asserts
     ///   `!is_value_terminator(*cp)` (`a = [}`, `a = [1, }]`).
-    /// Neither is valid TOML, so no valid file is refused.
+    /// Neither is valid TOML, so no valid file is refused. And one valid
+    /// construct TOMLKit silently gets wrong: a NUL escape (`\u0000`,
+    /// `\U00000000`) in a basic string, where TOMLKit's strings end, so
+    /// `"a\u0000b"` would read as `"a"` (the topology fuzz target found it).
     private(set) var abortsTOMLKit: Diagnostic?
 
     init(source: String) {
@@ -305,6 +308,12 @@ private struct Scanner {
         }
     }
 
+    /// `u0000` or `U00000000` (what follows a backslash in a basic string).
+    static func isNULEscape(_ rest: ArraySlice<UInt8>) -> Bool {
+        let digits = rest.first == UInt8(ascii: "u") ? 4 : rest.first == UInt8(ascii: "U") ? 8 : 0
+        return digits > 0 && rest.count > digits && rest.dropFirst().prefix(digits).allSatisfy { $0 == UInt8(ascii: "0") }
+    }
+
     /// A basic, literal or multi-line string; the position ends after its closing quote.
     mutating func string() {
         let quote = current
@@ -312,7 +321,11 @@ private struct Scanner {
         position += isTriple ? 3 : 1
         while !atEnd {
             if quote == UInt8(ascii: "\"") && current == UInt8(ascii: "\\") {
+                let escape = position
                 position += 1
+                if !atEnd, Self.isNULEscape(bytes[position...]) {
+                    refuse(at: escape, "a NUL character (\\u0000) in a string: TOMLKit would end the string there and lose the rest")
+                }
                 if !atEnd { advance() }
                 continue
             }

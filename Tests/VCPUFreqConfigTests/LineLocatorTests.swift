@@ -1,3 +1,4 @@
+import TOMLKit
 import Testing
 @testable import VCPUFreqConfig
 
@@ -129,6 +130,11 @@ import Testing
         // the start of a key (Tests/Fuzz/regressions/topology/bom-before-header).
         ("\u{FEFF}[[;host.cluster]]\nname = 1\n", 1, 3, "';'"),
         ("\u{FEFF}a = [}\n", 1, 6, "'}'"),
+        // A NUL escape in a basic string: valid TOML, but TOMLKit ends the
+        // string there (Tests/Fuzz/regressions/topology/nul-in-a-name).
+        ("[host]\nname = \"a\\u0000b\"\n", 2, 10, "NUL"),
+        ("s = \"\"\"\nx\\U00000000\"\"\"\n", 2, 2, "NUL"),
+        ("a = [\"\\u0000\"]\n", 1, 7, "NUL"),
     ] as [(String, Int, Int, String)])
     func refusesWhatTOMLKitWouldAbortOn(text: String, line: Int, column: Int, shown: String) {
         let (topology, diagnostics) = TopologyFile.decode(text)
@@ -136,6 +142,15 @@ import Testing
         #expect(diagnostics.count == 1)
         #expect(diagnostics.first?.line == line && diagnostics.first?.column == column, "\(diagnostics)")
         #expect(diagnostics.first?.message.contains(shown) == true, "\(diagnostics)")
+    }
+
+    /// Why a NUL escape is refused: TOMLKit 0.6.0 hands strings over as C
+    /// strings, so "x\u0000y" reads as "x". When this fails, TOMLKit keeps
+    /// the whole string and the refusal can go.
+    @Test func tomlKitEndsAStringAtANUL() throws {
+        var decoder = TopologyDecoder()
+        let topology = decoder.decode(try TOMLTable(string: "[host]\nname = \"x\\u0000y\"\n"))
+        #expect(topology.host.name == "x")
     }
 
     @Test func keepsValidHeadersAndArraysOfArrays() {
@@ -176,6 +191,7 @@ import Testing
         "a = [ 1979-05-27T07:32:00Z, 1.5, true, inf ]\n",
         "s = \"\u{2028} \u{85}\"\nt = [ \"\u{2029}\" ]\n",
         "[host]\nname = \"x\"\n[[host.cluster]]\nfrequencies_khz = [\n    1200000, # }\n    2400000,\n]\n",
+        "a = 'x\\u0000'\nb = \"\\\\u0000\"\nc = \"\\u0001\" # \\u0000\n",
     ])
     func keepsValidArrays(text: String) {
         #expect(LineLocator(source: text).abortsTOMLKit == nil, "\(text)")

@@ -34,6 +34,12 @@ import Testing
         ("pin to unknown CPU", "vm[0].pin_cpus[0]", { @Sendable (t: inout Topology) in t.vms[0].pinCPUs = [CPUList([42])] + Array(repeating: nil, count: 7) }),
         ("slice bound", "vm[0].policy.latency_slice_us", { @Sendable (t: inout Topology) in t.vms[0].policy.latencySliceMicroseconds = 50 }),
         ("duplicate cluster name", "host.cluster[1].name", { @Sendable (t: inout Topology) in t.host.clusters[1].name = "little" }),
+        // Found by the topology fuzz target (Tests/Fuzz/regressions/topology/
+        // nul-in-a-name): a NUL passed the check, and the file written for
+        // the topology read back without it (TOMLKit ends strings at a NUL).
+        ("NUL in the host's name", "host.name", { @Sendable (t: inout Topology) in t.host.name = "\u{0}" }),
+        ("NUL in a cluster's name", "host.cluster[2].name", { @Sendable (t: inout Topology) in t.host.clusters[2].name = "big\u{0}" }),
+        ("NUL in a VM's name", "vm[0].name", { @Sendable (t: inout Topology) in t.vms[0].name = "a\u{0}b" }),
     ] as [(String, String, @Sendable (inout Topology) -> Void)])
     func reportsAtKeyPath(label: String, keyPath: String, breakIt: @Sendable (inout Topology) -> Void) {
         var topology = SampleTopologies.phone()

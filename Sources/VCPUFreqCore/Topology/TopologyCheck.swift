@@ -4,6 +4,7 @@ extension Topology {
     /// Every problem in the topology, errors and warnings, in file order.
     public func check() -> [Diagnostic] {
         var problems = host.check()
+        problems += Self.nulProblem(host.name, path: "host.name")
         var seenNames: [String: Int] = [:]
         if vms.isEmpty { problems.append(.error("vm", "no [[vm]] profile: the daemon would have nothing to serve")) }
         for (index, vm) in vms.enumerated() {
@@ -13,9 +14,19 @@ extension Topology {
             } else {
                 seenNames[vm.name] = index
             }
+            problems += Self.nulProblem(vm.name, path: "\(path).name")
             problems += vm.check(against: host, path: path)
         }
         return problems
+    }
+
+    /// A name holding U+0000, which no topology file can carry: TOMLKit
+    /// ends a string at its first NUL, so the file would name something
+    /// else (the topology fuzz target found a host name "\u{0}" written to
+    /// a file that read back as "").
+    static func nulProblem(_ name: String, path: String) -> [Diagnostic] {
+        guard name.unicodeScalars.contains("\u{0}") else { return [] }
+        return [.error(path, "holds a NUL character (U+0000), which a topology file cannot carry")]
     }
 }
 
@@ -27,6 +38,7 @@ extension HostTopology {
         var names: [String: Int] = [:]
         for (index, cluster) in clusters.enumerated() {
             let path = "host.cluster[\(index)]"
+            problems += Topology.nulProblem(cluster.name, path: "\(path).name")
             if cluster.name.isEmpty {
                 problems.append(.error("\(path).name", "a cluster needs a name"))
             } else if let first = names[cluster.name] {
